@@ -1,0 +1,65 @@
+// Builds a process's context from settings: configuration, database (migrated), queues, transport.
+// The CLI, the tests and the benchmarks all build theirs here.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { loadConfig } from './config/load.js';
+import type { Settings } from './config/env.js';
+import type { Context } from './context.js';
+import { connectDatabase, migrateDatabase } from './db/client.js';
+import { sequenceVersions } from './db/schema.js';
+import { createTransport } from './mail/transport.js';
+import { createQueues, redisConnection } from './queue/index.js';
+import { TemplateCache } from './render/index.js';
+
+export interface ContextOptions {
+  databaseUrl: string;
+  redisUrl: string;
+  /** Null for processes that never send (the API alone). */
+  smtpUrl: string | null;
+  configDir: string;
+  templatesDir: string;
+  queuePrefix: string;
+  settings: Settings;
+  now?: () => Date;
+  dbPoolSize?: number;
+}
+
+export async function createContext(o: ContextOptions): Promise<Context> {
+  // Refuse to start on an invalid configuration: the ConfigError lists every problem with its position.
+  const config = loadConfig(resolve(o.configDir), { templatesDir: resolve(o.templatesDir) });
+  await migrateDatabase(o.databaseUrl);
+  const database = connectDatabase(o.databaseUrl, { max: o.dbPoolSize ?? 10 });
+  // Every version a lead may be enrolled at stays known, so a live edit can be mapped step by step.
+  const versions = [...config.sequences.values()].map((s) => ({ sequenceId: s.id, version: s.version, definition: { ...s } }));
+  if (versions.length) await database.db.insert(sequenceVersions).values(versions).onConflictDoNothing();
+  return {
+    db: database.db,
+    database,
+    config,
+    queues: createQueues({ connection: redisConnection(o.redisUrl), prefix: o.queuePrefix }),
+    transport: o.smtpUrl ? createTransport(o.smtpUrl) : null,
+    templates: new TemplateCache(),
+    settings: o.settings,
+    now: o.now ?? (() => new Date()),
+  };
+}
+
+export async function closeContext(ctx: Context): Promise<void> {
+  await ctx.queues.close();
+  ctx.transport?.close();
+  await ctx.database.close();
+}
+
+/**
+ * Secrets for a development install: generated once and kept in the data folder, so links in mail
+ * already sent keep working across restarts. Production sets WEBHOOK_SECRET and TRACKING_SECRET.
+ */
+export function devSecrets(dataDir: string): { webhookSecret: string; trackingSecret: string } {
+  const file = join(dataDir, 'secrets.json');
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as { webhookSecret: string; trackingSecret: string };
+  mkdirSync(dataDir, { recursive: true });
+  const secrets = { webhookSecret: `whsec_${randomBytes(24).toString('base64')}`, trackingSecret: randomBytes(24).toString('base64url') };
+  writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+  return secrets;
+}

@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+// The nurture command line. Each command parses its flags and calls one function; nothing decides here.
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { ConfigError } from '../config/issues.js';
+import { readEnv } from '../config/env.js';
+import { FunnelSchema, SequenceSchema } from '../config/schema.js';
+import { logs } from './logs.js';
+import { readRuntimeFile } from './runtimeFile.js';
+import { start } from './start.js';
+import { validate } from './validate.js';
+
+const HELP = `nurture — relationship-first email nurture
+
+  nurture start                 API + workers in one process; embedded Postgres, Redis and mail
+                                catcher for whichever of DATABASE_URL, REDIS_URL, SMTP_URL is unset
+  nurture api                   the HTTP API alone (needs DATABASE_URL, REDIS_URL)
+  nurture worker                the workers alone; run as many as you like against one Redis
+  nurture validate              check config/ and templates/; exits 1 with file:line:column messages
+  nurture logs [-f] [--json] [--lead EMAIL] [--sequence ID] [--kind KIND,…] [-n N]
+                                delivery and engagement log, one line per event
+  nurture schema funnel|sequence  print the JSON Schema of a YAML file (for editors)
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'start':
+      await start({ api: true, worker: true, embedded: true });
+      return -1;
+    case 'api':
+      await start({ api: true, worker: false, embedded: false });
+      return -1;
+    case 'worker':
+      await start({ api: false, worker: true, embedded: false });
+      return -1;
+    case 'validate': {
+      const env = readEnv();
+      const { values } = parseArgs({ args: rest, options: { config: { type: 'string' }, templates: { type: 'string' } } });
+      return validate({ config: values.config ?? env.NURTURE_CONFIG_DIR, templates: values.templates ?? env.NURTURE_TEMPLATES_DIR });
+    }
+    case 'logs': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          follow: { type: 'boolean', short: 'f', default: false },
+          json: { type: 'boolean', default: false },
+          lead: { type: 'string' },
+          sequence: { type: 'string' },
+          kind: { type: 'string' },
+          n: { type: 'string', default: '50' },
+        },
+      });
+      const env = readEnv();
+      const databaseUrl = env.DATABASE_URL ?? readRuntimeFile(env.NURTURE_DATA_DIR)?.databaseUrl;
+      if (!databaseUrl) throw new Error('set DATABASE_URL, or start nurture first (`npm start`) so its embedded database can be found');
+      await logs({
+        databaseUrl,
+        follow: values.follow!,
+        json: values.json!,
+        ...(values.lead ? { lead: values.lead } : {}),
+        ...(values.sequence ? { sequence: values.sequence } : {}),
+        ...(values.kind ? { kinds: values.kind.split(',') } : {}),
+        limit: Number(values.n),
+      });
+      return 0;
+    }
+    case 'schema': {
+      const which = rest[0];
+      const schema = which === 'funnel' ? FunnelSchema : which === 'sequence' ? SequenceSchema : null;
+      if (!schema) throw new Error('usage: nurture schema funnel|sequence');
+      console.log(JSON.stringify(z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }), null, 2));
+      return 0;
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(HELP);
+      return 0;
+    default:
+      console.error(`unknown command "${command}"\n\n${HELP}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err) => {
+    console.error(err instanceof ConfigError ? `configuration is invalid:\n${err.message}` : `error: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,46 @@
+// Environment settings: one schema, read once at start-up; a bad value stops the process with its name.
+import { z } from 'zod';
+
+export const EnvSchema = z.object({
+  DATABASE_URL: z.string().optional(),
+  REDIS_URL: z.string().optional(),
+  SMTP_URL: z.string().optional(),
+  NURTURE_CONFIG_DIR: z.string().default('config'),
+  NURTURE_TEMPLATES_DIR: z.string().default('templates'),
+  NURTURE_DATA_DIR: z.string().default('.nurture'),
+  HOST: z.string().default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8787),
+  /** The address people's mail clients reach tracking, click and unsubscribe links at. */
+  PUBLIC_URL: z.string().url().optional(),
+  /** Standard Webhooks secret for incoming triggers (whsec_… base64). */
+  WEBHOOK_SECRET: z.string().min(16).optional(),
+  /** Signs tracking and unsubscribe links. */
+  TRACKING_SECRET: z.string().min(16).optional(),
+  MESSAGE_ID_DOMAIN: z.string().optional(),
+  /** Comma-separated proxy addresses whose X-Forwarded-For is believed. */
+  TRUSTED_PROXIES: z.string().default(''),
+  QUEUE_PREFIX: z.string().default('nurture'),
+  WORKER_CONCURRENCY: z.coerce.number().int().positive().default(10),
+  RECONCILE_EVERY_SECONDS: z.coerce.number().int().positive().default(60),
+  /** A message still `sending` this long after it started is reported `uncertain`, never retried on its own. */
+  SENDING_TIMEOUT_SECONDS: z.coerce.number().int().positive().default(300),
+});
+export type Env = z.infer<typeof EnvSchema>;
+
+export function readEnv(env: NodeJS.ProcessEnv = process.env): Env {
+  const r = EnvSchema.safeParse(env);
+  if (!r.success) {
+    const lines = r.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new Error(`invalid environment:\n${lines.join('\n')}`);
+  }
+  return r.data;
+}
+
+export interface Settings {
+  publicUrl: string;
+  webhookSecret: string;
+  trackingSecret: string;
+  messageIdDomain: string;
+  trustedProxies: string[];
+  sendingTimeoutSeconds: number;
+}

@@ -1,0 +1,242 @@
+// One zod schema per YAML file; the TypeScript model is inferred from it and the JSON Schema
+// (`nurture schema`) is generated from it, so editors and the engine never disagree.
+import { z } from 'zod';
+import { isDuration } from './duration.js';
+
+const slug = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]*$/, 'expected a lower-case name of letters, digits, "-" or "_"');
+const duration = z
+  .string()
+  .refine(isDuration, { message: 'expected a duration such as 30m, 12h, 3d or 2w' });
+const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected a 24-hour time such as 09:30');
+export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+const weekday = z.enum(WEEKDAYS);
+const timeZone = z.string().refine(isTimeZone, { message: 'expected an IANA time zone such as Europe/Berlin' });
+
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** When a send may go out, in the lead's own time zone. */
+export const WindowSchema = z.strictObject({
+  days: z.array(weekday).min(1).default(['mon', 'tue', 'wed', 'thu', 'fri']),
+  from: clock.default('08:00'),
+  to: clock.default('18:00'),
+});
+export type Window = z.infer<typeof WindowSchema>;
+
+export const CapSchema = z.strictObject({
+  max: z.number().int().positive(),
+  per: duration,
+});
+export type Cap = z.infer<typeof CapSchema>;
+
+const comparison = z.strictObject({
+  gte: z.number().optional(),
+  gt: z.number().optional(),
+  lte: z.number().optional(),
+  lt: z.number().optional(),
+});
+export type Comparison = z.infer<typeof comparison>;
+
+/** A filter on lead and account fields (`lead.title`, `account.industry`, `lead.attributes.plan`). */
+export type FieldFilter =
+  | { field: string; equals?: unknown; in?: unknown[]; exists?: boolean; gte?: number; gt?: number; lte?: number; lt?: number }
+  | { all: FieldFilter[] }
+  | { any: FieldFilter[] }
+  | { not: FieldFilter };
+
+const fieldPath = z
+  .string()
+  .regex(/^(lead|account)\.[A-Za-z0-9_.]+$/, 'expected a field such as lead.title, account.industry or lead.attributes.plan');
+
+export const FieldFilterSchema: z.ZodType<FieldFilter> = z.lazy(() =>
+  z.union([
+    z.strictObject({
+      field: fieldPath,
+      equals: z.unknown().optional(),
+      in: z.array(z.unknown()).optional(),
+      exists: z.boolean().optional(),
+      gte: z.number().optional(),
+      gt: z.number().optional(),
+      lte: z.number().optional(),
+      lt: z.number().optional(),
+    }),
+    z.strictObject({ all: z.array(FieldFilterSchema).min(1) }),
+    z.strictObject({ any: z.array(FieldFilterSchema).min(1) }),
+    z.strictObject({ not: FieldFilterSchema }),
+  ]),
+);
+
+/**
+ * A condition on a lead's engagement, used by advancement rules, branches and goals.
+ * Only human signals count; machine opens and scanner clicks never satisfy a condition.
+ */
+export type Condition =
+  | { score: Comparison }
+  | { valuePieces: Comparison }
+  | { replied: boolean }
+  | { opened: string }
+  | { clicked: string | { tag: string } }
+  | { field: FieldFilter }
+  | { all: Condition[] }
+  | { any: Condition[] }
+  | { not: Condition };
+
+export const ConditionSchema: z.ZodType<Condition> = z.lazy(() =>
+  z.union([
+    z.strictObject({ score: comparison }),
+    z.strictObject({ valuePieces: comparison }),
+    z.strictObject({ replied: z.boolean() }),
+    z.strictObject({ opened: z.string() }),
+    z.strictObject({ clicked: z.union([z.string(), z.strictObject({ tag: z.string() })]) }),
+    z.strictObject({ field: FieldFilterSchema }),
+    z.strictObject({ all: z.array(ConditionSchema).min(1) }),
+    z.strictObject({ any: z.array(ConditionSchema).min(1) }),
+    z.strictObject({ not: ConditionSchema }),
+  ]),
+);
+
+const SenderSchema = z.strictObject({
+  name: z.string().min(1),
+  email: z.email(),
+  replyTo: z.email().optional(),
+});
+export type Sender = z.infer<typeof SenderSchema>;
+
+export const FunnelSchema = z.strictObject({
+  $schema: z.string().optional(),
+  /** Ordered: a lead advances from each stage to the next one. */
+  stages: z.array(slug).min(2),
+  personas: z.record(slug, z.strictObject({ label: z.string(), description: z.string().optional() })),
+  defaults: z
+    .strictObject({
+      timeZone: timeZone.default('UTC'),
+      window: WindowSchema.optional(),
+    })
+    .default({ timeZone: 'UTC' }),
+  caps: z
+    .strictObject({
+      lead: CapSchema.optional(),
+      account: CapSchema.optional(),
+    })
+    .default({}),
+  senders: z.record(slug, SenderSchema),
+  /** Postal address shown in every segmented email's footer (CAN-SPAM). */
+  postalAddress: z.string().optional(),
+  scoring: z
+    .strictObject({
+      weights: z
+        .strictObject({
+          open: z.number().default(1),
+          click: z.number().default(3),
+          value_click: z.number().default(5),
+          reply: z.number().default(10),
+        })
+        .default({ open: 1, click: 3, value_click: 5, reply: 10 }),
+      halfLife: duration.optional(),
+    })
+    .default({ weights: { open: 1, click: 3, value_click: 5, reply: 10 } }),
+  /** Value-first thresholds: the rule a lead in this stage must meet to move to the next stage. */
+  advancement: z.record(slug, z.strictObject({ when: ConditionSchema })).default({}),
+});
+export type Funnel = z.infer<typeof FunnelSchema>;
+
+const EmailStepSchema = z.strictObject({
+  id: slug,
+  type: z.literal('email'),
+  template: z.string().min(1),
+  /** Overrides the template's own subject. */
+  subject: z.string().optional(),
+  kind: z.enum(['value', 'pitch']).default('value'),
+  /** Sender key from funnel.yaml, or `owner` for the lead's rep. Defaults by sequence mode. */
+  sender: z.string().optional(),
+  /** One-to-one follow-ups reply in the same thread unless a step starts a new one. */
+  thread: z.enum(['continue', 'new']).default('continue'),
+  /** Value-first gate: a pitch waits until the lead has engaged with this many value pieces. */
+  gate: z
+    .strictObject({
+      valuePieces: z.number().int().positive(),
+      timeout: duration.default('14d'),
+      onTimeout: z.enum(['skip', 'send']).default('skip'),
+    })
+    .optional(),
+});
+
+const WaitStepSchema = z.strictObject({
+  id: slug,
+  type: z.literal('wait'),
+  for: duration.optional(),
+  businessDays: z.number().int().positive().optional(),
+  /** Wait until the next time inside this window, in the lead's time zone. */
+  until: WindowSchema.optional(),
+});
+
+const BranchStepSchema = z.strictObject({
+  id: slug,
+  type: z.literal('branch'),
+  when: ConditionSchema,
+  then: slug,
+  /** Defaults to the next step. */
+  else: slug.optional(),
+});
+
+const GoalStepSchema = z.strictObject({
+  id: slug,
+  type: z.literal('goal'),
+  /** Met: the enrollment exits as converted. Not met: it goes on to the next step. */
+  when: ConditionSchema,
+});
+
+export const StepSchema = z.discriminatedUnion('type', [EmailStepSchema, WaitStepSchema, BranchStepSchema, GoalStepSchema]);
+export type Step = z.infer<typeof StepSchema>;
+export type EmailStep = z.infer<typeof EmailStepSchema>;
+export type WaitStep = z.infer<typeof WaitStepSchema>;
+export type BranchStep = z.infer<typeof BranchStepSchema>;
+export type GoalStep = z.infer<typeof GoalStepSchema>;
+export const STEP_TYPES = ['email', 'wait', 'branch', 'goal'] as const;
+
+export const EXIT_REASONS = ['replied', 'unsubscribed', 'bounced', 'advanced', 'manual', 'converted', 'completed'] as const;
+export type ExitReason = (typeof EXIT_REASONS)[number];
+
+export const SequenceSchema = z.strictObject({
+  $schema: z.string().optional(),
+  id: slug.optional(),
+  name: z.string().min(1),
+  description: z.string().optional(),
+  mode: z.enum(['one_to_one', 'segmented']),
+  stage: slug,
+  personas: z.array(slug).min(1).optional(),
+  audience: FieldFilterSchema.optional(),
+  entry: z
+    .strictObject({
+      on: z.enum(['stage_entry', 'event', 'manual']).default('stage_entry'),
+      event: slug.optional(),
+      reentry: z
+        .union([z.enum(['once', 'once_per_stage_entry']), z.strictObject({ after: duration })])
+        .default('once_per_stage_entry'),
+    })
+    .default({ on: 'stage_entry', reentry: 'once_per_stage_entry' }),
+  /** Higher runs first; sequences sharing an `exclusive` group never run at once for one lead. */
+  priority: z.number().int().default(0),
+  exclusive: slug.optional(),
+  sender: z.string().optional(),
+  window: WindowSchema.optional(),
+  tracking: z
+    .strictObject({ opens: z.boolean().default(true), clicks: z.boolean().default(true) })
+    .default({ opens: true, clicks: true }),
+  exitOn: z
+    .array(z.enum(['replied', 'unsubscribed', 'bounced', 'advanced']))
+    .default(['replied', 'unsubscribed', 'bounced', 'advanced']),
+  steps: z.array(StepSchema).min(1),
+});
+export type SequenceInput = z.infer<typeof SequenceSchema>;
+
+/** A loaded sequence: its id is fixed and its version is the hash of its content. */
+export type Sequence = Omit<SequenceInput, 'id' | '$schema'> & { id: string; version: string; file: string };

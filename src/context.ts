@@ -1,0 +1,19 @@
+// Everything a use case needs, built once per process (or per test) and passed in: no module singletons.
+import type { Transporter } from 'nodemailer';
+import type { Config } from './config/load.js';
+import type { Settings } from './config/env.js';
+import type { Database, Db } from './db/client.js';
+import type { Queues } from './queue/index.js';
+import type { TemplateCache } from './render/index.js';
+
+export interface Context {
+  db: Db;
+  database: Database;
+  config: Config;
+  queues: Queues;
+  /** Only processes that send mail have one. */
+  transport: Transporter | null;
+  templates: TemplateCache;
+  settings: Settings;
+  now(): Date;
+}

@@ -1,0 +1,203 @@
+// Postgres is the source of truth. Redis only holds work in flight; everything here can rebuild it.
+import { sql } from 'drizzle-orm';
+import {
+  bigserial,
+  boolean,
+  doublePrecision,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+export type Owner = { name: string; email: string; title?: string | null; phone?: string | null; signature?: string | null };
+
+export const accounts = pgTable('accounts', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  /** The CRM's account id, or the company domain: what triggers upsert on. */
+  key: text('key').notNull().unique(),
+  name: text('name').notNull(),
+  domain: text('domain'),
+  industry: text('industry'),
+  tier: text('tier'),
+  country: text('country'),
+  timeZone: text('time_zone'),
+  attributes: jsonb('attributes').$type<Record<string, unknown>>().notNull().default({}),
+  stage: text('stage'),
+  createdAt: ts('created_at').notNull().defaultNow(),
+  updatedAt: ts('updated_at').notNull().defaultNow(),
+});
+
+export const leads = pgTable(
+  'leads',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    accountId: uuid('account_id').notNull().references(() => accounts.id),
+    /** Stored lower-cased: one person, one row. */
+    email: text('email').notNull().unique(),
+    firstName: text('first_name'),
+    lastName: text('last_name'),
+    title: text('title'),
+    persona: text('persona').notNull(),
+    stage: text('stage').notNull(),
+    stageEnteredAt: ts('stage_entered_at').notNull().defaultNow(),
+    owner: jsonb('owner').$type<Owner | null>(),
+    timeZone: text('time_zone'),
+    attributes: jsonb('attributes').$type<Record<string, unknown>>().notNull().default({}),
+    /** active | unsubscribed | bounced | complained */
+    status: text('status').notNull().default('active'),
+    /**
+     * Engagement since entering the stage, kept incrementally. scoreBase is the decayed score
+     * expressed at a fixed reference time, so adding signals in any order gives the same score.
+     */
+    scoreBase: doublePrecision('score_base').notNull().default(0),
+    valuePieces: jsonb('value_pieces').$type<string[]>().notNull().default([]),
+    repliedAt: ts('replied_at'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [index('leads_account_idx').on(t.accountId), index('leads_stage_persona_idx').on(t.stage, t.persona, t.id)],
+);
+
+export const sequenceVersions = pgTable(
+  'sequence_versions',
+  {
+    sequenceId: text('sequence_id').notNull(),
+    version: text('version').notNull(),
+    definition: jsonb('definition').notNull(),
+    loadedAt: ts('loaded_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.sequenceId, t.version] })],
+);
+
+export const enrollments = pgTable(
+  'enrollments',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    leadId: uuid('lead_id').notNull().references(() => leads.id),
+    sequenceId: text('sequence_id').notNull(),
+    sequenceVersion: text('sequence_version').notNull(),
+    /** active (a step is due at nextDueAt) | completed | exited */
+    state: text('state').notNull().default('active'),
+    /** The step to run next; null once the sequence has run out of steps. */
+    cursor: text('cursor'),
+    nextDueAt: ts('next_due_at'),
+    /** Bumped on every transition: part of the job id, so a stale job can never run a step twice. */
+    revision: integer('revision').notNull().default(0),
+    /** Engine-owned state (steps sent, when a gate began waiting, …). */
+    progress: jsonb('progress').$type<Record<string, unknown>>().notNull().default({}),
+    exitReason: text('exit_reason'),
+    enteredAt: ts('entered_at').notNull().defaultNow(),
+    stageEnteredAt: ts('stage_entered_at').notNull(),
+    endedAt: ts('ended_at'),
+  },
+  (t) => [
+    // One live enrollment per lead and sequence: concurrent triggers can't create two.
+    uniqueIndex('enrollments_live_uq').on(t.leadId, t.sequenceId).where(sql`state = 'active'`),
+    index('enrollments_due_idx').on(t.nextDueAt).where(sql`state = 'active'`),
+  ],
+);
+
+export const messages = pgTable(
+  'messages',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    enrollmentId: uuid('enrollment_id').notNull().references(() => enrollments.id),
+    leadId: uuid('lead_id').notNull().references(() => leads.id),
+    sequenceId: text('sequence_id').notNull(),
+    stepId: text('step_id').notNull(),
+    /** queued → sending → sent | bounced | failed; sending too long → uncertain; held when it can't be rendered. */
+    status: text('status').notNull().default('queued'),
+    /** RFC 5322 Message-ID without angle brackets, fixed when the row is claimed so a retry reuses it. */
+    messageId: text('message_id').notNull().unique(),
+    inReplyTo: text('in_reply_to'),
+    references: jsonb('references').$type<string[]>().notNull().default([]),
+    templateName: text('template_name').notNull(),
+    templateVersion: text('template_version'),
+    fromAddress: text('from_address'),
+    toAddress: text('to_address').notNull(),
+    subject: text('subject'),
+    kind: text('kind').notNull().default('value'),
+    links: jsonb('links').$type<{ id: string; url: string; tag: string | null }[]>().notNull().default([]),
+    relayResponse: text('relay_response'),
+    error: text('error'),
+    attempts: integer('attempts').notNull().default(0),
+    queuedAt: ts('queued_at').notNull().defaultNow(),
+    sendingAt: ts('sending_at'),
+    sentAt: ts('sent_at'),
+  },
+  (t) => [uniqueIndex('messages_enrollment_step_uq').on(t.enrollmentId, t.stepId), index('messages_lead_idx').on(t.leadId, t.sentAt)],
+);
+
+export const signals = pgTable(
+  'signals',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    /** Idempotency: the same pixel hit, click, reply or provider event is recorded once. */
+    sourceId: text('source_id').notNull().unique(),
+    leadId: uuid('lead_id').references(() => leads.id),
+    messageId: uuid('message_id').references(() => messages.id),
+    sequenceId: text('sequence_id'),
+    stepId: text('step_id'),
+    /** open | click | reply | auto_reply | bounce | complaint | unsubscribe */
+    kind: text('kind').notNull(),
+    human: boolean('human').notNull(),
+    reason: text('reason').notNull(),
+    linkId: text('link_id'),
+    tag: text('tag'),
+    occurredAt: ts('occurred_at').notNull(),
+    evidence: jsonb('evidence').$type<Record<string, unknown>>().notNull().default({}),
+  },
+  (t) => [index('signals_lead_idx').on(t.leadId, t.occurredAt), index('signals_message_idx').on(t.messageId)],
+);
+
+export const advances = pgTable('advances', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  leadId: uuid('lead_id').references(() => leads.id),
+  accountId: uuid('account_id').references(() => accounts.id),
+  fromStage: text('from_stage'),
+  toStage: text('to_stage').notNull(),
+  rule: text('rule').notNull(),
+  evidence: jsonb('evidence').$type<Record<string, unknown>>().notNull().default({}),
+  at: ts('at').notNull().defaultNow(),
+});
+
+export const suppressions = pgTable('suppressions', {
+  email: text('email').primaryKey(),
+  reason: text('reason').notNull(),
+  source: text('source').notNull(),
+  createdAt: ts('created_at').notNull().defaultNow(),
+});
+
+/** Standard Webhooks ids already accepted: a redelivery returns the first answer and changes nothing. */
+export const webhookReceipts = pgTable('webhook_receipts', {
+  id: text('id').primaryKey(),
+  receivedAt: ts('received_at').notNull().defaultNow(),
+  response: jsonb('response').notNull(),
+});
+
+/** The delivery and engagement log `nurture logs` follows: one row per thing that happened. */
+export const activity = pgTable(
+  'activity',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    at: ts('at').notNull().defaultNow(),
+    leadId: uuid('lead_id'),
+    accountId: uuid('account_id'),
+    email: text('email'),
+    accountName: text('account_name'),
+    sequenceId: text('sequence_id'),
+    stepId: text('step_id'),
+    kind: text('kind').notNull(),
+    detail: text('detail').notNull(),
+    data: jsonb('data').$type<Record<string, unknown>>().notNull().default({}),
+  },
+  (t) => [index('activity_lead_idx').on(t.leadId, t.id)],
+);

@@ -1,0 +1,96 @@
+// Wall-clock arithmetic in a lead's time zone, with Intl only (no I/O, no global state).
+import { WEEKDAYS, type Window } from '../config/schema.js';
+
+export type Weekday = (typeof WEEKDAYS)[number];
+
+export interface LocalTime {
+  year: number;
+  month: number;
+  day: number;
+  hour: number;
+  minute: number;
+  weekday: Weekday;
+}
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+function formatter(tz: string): Intl.DateTimeFormat {
+  let f = formatters.get(tz);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: tz,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      weekday: 'short',
+    });
+    formatters.set(tz, f);
+  }
+  return f;
+}
+
+export function localTime(at: Date, tz: string): LocalTime {
+  const parts: Record<string, string> = {};
+  for (const p of formatter(tz).formatToParts(at)) parts[p.type] = p.value;
+  return {
+    year: Number(parts.year),
+    month: Number(parts.month),
+    day: Number(parts.day),
+    hour: Number(parts.hour),
+    minute: Number(parts.minute),
+    weekday: parts.weekday!.toLowerCase().slice(0, 3) as Weekday,
+  };
+}
+
+/** The instant at which the clock in `tz` reads the given local date and time. */
+export function zonedInstant(year: number, month: number, day: number, hour: number, minute: number, tz: string): Date {
+  const wanted = Date.UTC(year, month - 1, day, hour, minute);
+  let guess = wanted;
+  // Two passes settle the offset, including across a DST change.
+  for (let i = 0; i < 2; i++) {
+    const l = localTime(new Date(guess), tz);
+    const seen = Date.UTC(l.year, l.month - 1, l.day, l.hour, l.minute);
+    guess += wanted - seen;
+  }
+  return new Date(guess);
+}
+
+function minutesOf(clock: string): number {
+  const [h, m] = clock.split(':').map(Number);
+  return h! * 60 + m!;
+}
+
+export function isInWindow(at: Date, w: Window, tz: string): boolean {
+  const l = localTime(at, tz);
+  const m = l.hour * 60 + l.minute;
+  return w.days.includes(l.weekday) && m >= minutesOf(w.from) && m < minutesOf(w.to);
+}
+
+/** `at` itself when inside the window, else the next moment the window opens. */
+export function nextWindowOpen(at: Date, w: Window, tz: string): Date {
+  if (isInWindow(at, w, tz)) return at;
+  const from = minutesOf(w.from);
+  for (let d = 0; d <= 7; d++) {
+    const l = localTime(new Date(at.getTime() + d * 86_400_000), tz);
+    if (!w.days.includes(l.weekday)) continue;
+    const open = zonedInstant(l.year, l.month, l.day, Math.floor(from / 60), from % 60, tz);
+    if (open.getTime() > at.getTime()) return open;
+  }
+  throw new Error('window never opens'); // unreachable: config validation refuses empty windows
+}
+
+/** N working days (Mon–Fri in the lead's zone) later, at the same local time of day. */
+export function addBusinessDays(at: Date, n: number, tz: string): Date {
+  const start = localTime(at, tz);
+  let t = at.getTime();
+  let left = n;
+  while (left > 0) {
+    t += 86_400_000;
+    const l = localTime(new Date(t), tz);
+    if (l.weekday !== 'sat' && l.weekday !== 'sun') left--;
+  }
+  const l = localTime(new Date(t), tz);
+  return zonedInstant(l.year, l.month, l.day, start.hour, start.minute, tz);
+}

@@ -1,0 +1,47 @@
+// Error bodies are JSON with a stable code, a message a person can act on and, where known, the field.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { z } from 'zod';
+
+export class HttpError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string, readonly field?: string, readonly fields?: { field: string; message: string }[]) {
+    super(message);
+  }
+
+  static fromZod(err: z.ZodError): HttpError {
+    const fields = err.issues.map((i) => ({ field: i.path.join('.') || '(body)', message: i.message }));
+    return new HttpError(400, 'invalid_body', fields.map((f) => `${f.field}: ${f.message}`).join('; '), fields[0]?.field, fields);
+  }
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+const DB_DOWN = new Set(['ECONNREFUSED', 'ECONNRESET', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT', '57P01', '57P03']);
+
+export function sendError(res: ServerResponse, err: unknown): void {
+  if (res.headersSent) return void res.end();
+  if (err instanceof HttpError) {
+    return sendJson(res, err.status, { error: { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}), ...(err.fields ? { fields: err.fields } : {}) } });
+  }
+  const code = (err as { code?: string }).code;
+  if (code && DB_DOWN.has(code)) {
+    // The database is away (restart, failover): tell the caller to come back rather than fail.
+    return sendJson(res, 503, { error: { code: 'unavailable', message: 'the database is unavailable; retry shortly' } }, { 'retry-after': '5' });
+  }
+  console.error('[http] unexpected error', err);
+  sendJson(res, 500, { error: { code: 'internal', message: 'internal error' } });
+}
+
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new HttpError(413, 'too_large', `body larger than ${limit} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}

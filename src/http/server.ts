@@ -1,0 +1,141 @@
+// The HTTP side: signed triggers and inbound mail, tracking, unsubscribe, health. Each route parses
+// its input, calls one use case and maps the result; no decisions are made here.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { eq, sql } from 'drizzle-orm';
+import { Webhook, WebhookVerificationError } from 'standardwebhooks';
+import type { Context } from '../context.js';
+import { webhookReceipts } from '../db/schema.js';
+import { UseCaseError } from '../usecases/errors.js';
+import { recordEvent, upsertLead } from '../usecases/enrollLead.js';
+import { TriggerBody } from '../usecases/inputs.js';
+import { receiveInbound } from '../usecases/receiveInbound.js';
+import { recordClick, recordOpen } from '../usecases/track.js';
+import { unsubscribe, unsubscribeTarget } from '../usecases/unsubscribe.js';
+import { clientIp } from './clientIp.js';
+import { HttpError, readBody, sendError, sendJson } from './respond.js';
+import { unsubscribePage } from './pages.js';
+
+// A transparent 1×1 GIF.
+const PIXEL = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64');
+
+export interface HttpServer {
+  server: Server;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startHttp(ctx: Context, opts: { host: string; port: number }): Promise<HttpServer> {
+  const webhook = new Webhook(ctx.settings.webhookSecret);
+  const server = createServer((req, res) => {
+    handle(ctx, webhook, req, res).catch((err) => sendError(res, err));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    server,
+    url: `http://${opts.host}:${port}`,
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
+  };
+}
+
+async function handle(ctx: Context, webhook: Webhook, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://local');
+  const path = url.pathname;
+  const method = req.method ?? 'GET';
+  const ua = req.headers['user-agent'] ?? null;
+  const ip = clientIp(req, ctx.settings.trustedProxies);
+  let m: RegExpExecArray | null;
+
+  if (path === '/health') {
+    await ctx.db.execute(sql`select 1`);
+    return sendJson(res, 200, { ok: true });
+  }
+  if ((m = /^\/t\/o\/([\w.-]+)\.gif$/.exec(path)) && (method === 'GET' || method === 'HEAD')) {
+    // The pixel is served whatever the token: a broken image tells a scanner nothing.
+    await recordOpen(ctx, { token: m[1]!, userAgent: ua, ip, method });
+    res.writeHead(200, { 'content-type': 'image/gif', 'cache-control': 'no-store, max-age=0', 'content-length': PIXEL.length });
+    return void res.end(method === 'HEAD' ? undefined : PIXEL);
+  }
+  if ((m = /^\/t\/c\/([\w.-]+)\/([^/]+)$/.exec(path)) && (method === 'GET' || method === 'HEAD')) {
+    const target = await recordClick(ctx, { token: m[1]!, linkId: decodeURIComponent(m[2]!), userAgent: ua, ip, method });
+    if (!target) throw new HttpError(404, 'unknown_link', 'this link is not one nurture sent (or it was altered)');
+    res.writeHead(302, { location: target, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' });
+    return void res.end();
+  }
+  if ((m = /^\/u\/([\w.-]+)$/.exec(path))) {
+    if (method === 'POST') {
+      const done = await unsubscribe(ctx, m[1]!, isOneClick(await readBody(req, 4096)) ? 'one_click' : 'page');
+      if (!done) throw new HttpError(404, 'unknown_link', 'this unsubscribe link is not valid');
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      return void res.end(unsubscribePage({ email: done.email, done: true, action: path }));
+    }
+    if (method === 'GET') {
+      const target = await unsubscribeTarget(ctx, m[1]!);
+      if (!target) throw new HttpError(404, 'unknown_link', 'this unsubscribe link is not valid');
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      return void res.end(unsubscribePage({ email: target.email, done: false, action: path }));
+    }
+  }
+  if (path === '/v1/triggers' && method === 'POST') {
+    return signed(ctx, webhook, req, res, async (body) => {
+      const parsed = TriggerBody.safeParse(JSON.parse(body.toString('utf8')));
+      if (!parsed.success) throw HttpError.fromZod(parsed.error);
+      const t = parsed.data;
+      return t.type === 'lead.upsert' ? upsertLead(ctx, t.lead, t.sequence ? { sequence: t.sequence } : {}) : recordEvent(ctx, t.event, t.email, t.data);
+    });
+  }
+  if (path === '/v1/inbound' && method === 'POST') {
+    return signed(ctx, webhook, req, res, async (body) => receiveInbound(ctx, body), 25 * 1024 * 1024);
+  }
+  throw new HttpError(404, 'not_found', `no route for ${method} ${path}`);
+}
+
+function isOneClick(body: Buffer): boolean {
+  return new URLSearchParams(body.toString('utf8')).get('List-Unsubscribe') === 'One-Click';
+}
+
+/**
+ * Standard Webhooks: verify the signature over the raw body (401 and nothing changes when it fails),
+ * then answer a redelivered webhook-id with the first answer instead of doing the work again.
+ */
+async function signed(ctx: Context, webhook: Webhook, req: IncomingMessage, res: ServerResponse, work: (body: Buffer) => Promise<unknown>, limit = 1024 * 1024): Promise<void> {
+  const body = await readBody(req, limit);
+  const headers = {
+    'webhook-id': String(req.headers['webhook-id'] ?? ''),
+    'webhook-timestamp': String(req.headers['webhook-timestamp'] ?? ''),
+    'webhook-signature': String(req.headers['webhook-signature'] ?? ''),
+  };
+  try {
+    webhook.verify(body, headers);
+  } catch (err) {
+    if (err instanceof WebhookVerificationError) throw new HttpError(401, 'bad_signature', `webhook refused: ${err.message}`);
+    throw err;
+  }
+  const id = headers['webhook-id'];
+  const claimed = await ctx.db.insert(webhookReceipts).values({ id, response: { pending: true } }).onConflictDoNothing().returning({ id: webhookReceipts.id });
+  if (!claimed.length) {
+    const [prior] = await ctx.db.select().from(webhookReceipts).where(eq(webhookReceipts.id, id));
+    const response = prior?.response as { status?: number; body?: unknown; pending?: boolean } | undefined;
+    if (response?.pending) throw new HttpError(409, 'in_progress', `webhook ${id} is being processed; retry later`);
+    res.setHeader('webhook-duplicate', 'true');
+    return sendJson(res, response?.status ?? 200, response?.body ?? {});
+  }
+  try {
+    const result = await work(body);
+    await ctx.db.update(webhookReceipts).set({ response: { status: 200, body: result } }).where(eq(webhookReceipts.id, id));
+    sendJson(res, 200, result);
+  } catch (err) {
+    // A refused request leaves no receipt behind, so a corrected retry with the same id can succeed.
+    await ctx.db.delete(webhookReceipts).where(eq(webhookReceipts.id, id));
+    if (err instanceof SyntaxError) throw new HttpError(400, 'invalid_json', `body is not JSON: ${err.message}`);
+    if (err instanceof UseCaseError) throw new HttpError(err.status, err.code, err.message, err.field);
+    throw err;
+  }
+}

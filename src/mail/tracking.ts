@@ -1,0 +1,43 @@
+// Signed tracking tokens. A token names a message row and carries an HMAC, so a tampered or invented
+// link is refused, and a click's destination comes from the message row, never from the URL: no open redirect.
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function mac(secret: string, purpose: string, payload: string): string {
+  return createHmac('sha256', secret).update(`${purpose}.${payload}`).digest('base64url').slice(0, 22);
+}
+
+export function signToken(secret: string, purpose: 'track' | 'unsubscribe', messageId: string): string {
+  const id = Buffer.from(messageId.replace(/-/g, ''), 'hex').toString('base64url');
+  return `${id}.${mac(secret, purpose, messageId)}`;
+}
+
+/** The message row id the token names, or null when the token is malformed or its signature is wrong. */
+export function verifyToken(secret: string, purpose: 'track' | 'unsubscribe', token: string): string | null {
+  const [id, sig] = token.split('.');
+  if (!id || !sig || id.length !== 22) return null;
+  const hex = Buffer.from(id, 'base64url').toString('hex');
+  if (hex.length !== 32) return null;
+  const messageId = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  if (!UUID.test(messageId)) return null;
+  const expected = Buffer.from(mac(secret, purpose, messageId));
+  const given = Buffer.from(sig);
+  return expected.length === given.length && timingSafeEqual(expected, given) ? messageId : null;
+}
+
+export interface TrackingUrls {
+  pixel: string;
+  click(linkId: string): string;
+  unsubscribe: string;
+}
+
+export function trackingUrls(publicUrl: string, secret: string, messageId: string): TrackingUrls {
+  const base = publicUrl.replace(/\/$/, '');
+  const track = signToken(secret, 'track', messageId);
+  return {
+    pixel: `${base}/t/o/${track}.gif`,
+    click: (linkId) => `${base}/t/c/${track}/${encodeURIComponent(linkId)}`,
+    unsubscribe: `${base}/u/${signToken(secret, 'unsubscribe', messageId)}`,
+  };
+}

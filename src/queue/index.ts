@@ -1,0 +1,71 @@
+// Queue names, job payloads (one zod schema each) and deterministic job ids. Redis holds work in
+// flight only: Postgres can rebuild every job here, and the ids make a second add a no-op.
+import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
+import { z } from 'zod';
+
+export const QUEUE_NAMES = ['step', 'send', 'fanout', 'maintenance'] as const;
+export type QueueName = (typeof QUEUE_NAMES)[number];
+
+export const StepJob = z.object({ enrollmentId: z.uuid(), revision: z.number().int().nonnegative() });
+export type StepJob = z.infer<typeof StepJob>;
+export const SendJob = z.object({ messageId: z.uuid() });
+export type SendJob = z.infer<typeof SendJob>;
+export const FanoutJob = z.object({ sequenceId: z.string(), runId: z.string(), afterLeadId: z.uuid().nullable() });
+export type FanoutJob = z.infer<typeof FanoutJob>;
+export const MaintenanceJob = z.object({ task: z.enum(['reconcile']) });
+
+// BullMQ refuses custom ids that contain ':' or are integers.
+export const stepJobId = (j: StepJob) => `step-${j.enrollmentId}-${j.revision}`;
+export const sendJobId = (j: SendJob) => `send-${j.messageId}`;
+export const fanoutJobId = (j: FanoutJob) => `fanout-${j.sequenceId}-${j.runId}-${j.afterLeadId ?? 'start'}`;
+
+export interface QueueSettings {
+  connection: ConnectionOptions;
+  /** Key prefix: tests use a fresh one per file, production the default. */
+  prefix: string;
+}
+
+export type Queues = Record<QueueName, Queue> & { settings: QueueSettings; close(): Promise<void> };
+
+const KEEP = { removeOnComplete: { age: 3600, count: 10_000 }, removeOnFail: { age: 7 * 86_400 } } satisfies JobsOptions;
+
+export function redisConnection(url: string): ConnectionOptions {
+  // Workers block on Redis: BullMQ needs maxRetriesPerRequest null to wait through a Redis restart.
+  return { url, maxRetriesPerRequest: null } as ConnectionOptions;
+}
+
+export function createQueues(settings: QueueSettings): Queues {
+  const make = (name: QueueName, defaults: JobsOptions) =>
+    new Queue(name, { connection: settings.connection, prefix: settings.prefix, defaultJobOptions: { ...KEEP, ...defaults } });
+  const queues = {
+    step: make('step', { attempts: 10, backoff: { type: 'exponential', delay: 1_000 } }),
+    // SMTP 4xx and dropped connections before DATA retry with backoff; 5xx ends the job unrecoverably.
+    send: make('send', { attempts: 8, backoff: { type: 'exponential', delay: 5_000, jitter: 0.5 } }),
+    fanout: make('fanout', { attempts: 10, backoff: { type: 'exponential', delay: 1_000 } }),
+    maintenance: make('maintenance', { attempts: 1 }),
+  };
+  return {
+    ...queues,
+    settings,
+    close: async () => {
+      await Promise.all(Object.values(queues).map((q) => q.close()));
+    },
+  };
+}
+
+export async function enqueueStep(queues: Queues, job: StepJob, at: Date | null, now: Date): Promise<void> {
+  const delay = at ? Math.max(0, at.getTime() - now.getTime()) : 0;
+  await queues.step.add('step', job, { jobId: stepJobId(job), delay });
+}
+
+export async function enqueueSteps(queues: Queues, jobs: { job: StepJob; at: Date | null }[], now: Date): Promise<void> {
+  if (!jobs.length) return;
+  await queues.step.addBulk(
+    jobs.map(({ job, at }) => ({ name: 'step', data: job, opts: { jobId: stepJobId(job), delay: at ? Math.max(0, at.getTime() - now.getTime()) : 0 } })),
+  );
+}
+
+export async function enqueueSends(queues: Queues, jobs: SendJob[]): Promise<void> {
+  if (!jobs.length) return;
+  await queues.send.addBulk(jobs.map((job) => ({ name: 'send', data: job, opts: { jobId: sendJobId(job) } })));
+}

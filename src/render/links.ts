@@ -1,0 +1,94 @@
+import { createHash } from 'node:crypto';
+import type { DeclaredLink } from './front-matter.js';
+import type { TokenVault } from './tokens.js';
+
+export interface MessageLink {
+  id: string;
+  url: string;
+  tag: string | null;
+}
+
+/** A trackable <a href> found at compile time; its id is stable across recipients and renders. */
+export interface LinkSlot {
+  id: string;
+  hrefTemplate: string;
+  tag: string | null;
+}
+
+const ANCHOR = /<a\b[^>]*>/gi;
+const HREF = /\shref\s*=\s*"([^"]*)"/i;
+const MARKER = 'data-nurture-link';
+const MARKED_ANCHOR = new RegExp(`<a\\b[^>]*?\\s${MARKER}="([^"]*)"[^>]*>`, 'gi');
+const DIRECT_LINK_TOKEN = /^\{\{\s*links\.(unsubscribe|preferences)\s*\}\}/;
+const DECLARED_LINK_TOKEN = /^\{\{\s*links\.([A-Za-z][\w-]*)\s*\}\}/;
+const UNTRACKED_SCHEME = /^(mailto:|tel:|sms:|#)/i;
+
+export function linkIdFor(hrefTemplate: string): string {
+  return `l${createHash('sha256').update(hrefTemplate).digest('hex').slice(0, 8)}`;
+}
+
+/**
+ * Marks each trackable anchor with its link id. Runs while tokens are still placeholders, so an href such as
+ * {{default lead.attributes.url "…"}} cannot confuse the attribute scan.
+ */
+export function markTrackableLinks(
+  html: string,
+  vault: TokenVault,
+  declared: Record<string, DeclaredLink>,
+): { html: string; slots: LinkSlot[] } {
+  const slots = new Map<string, LinkSlot>();
+  const marked = html.replace(ANCHOR, (tag) => {
+    const href = HREF.exec(tag)?.[1];
+    if (href === undefined) return tag;
+    const hrefTemplate = vault.reveal(href).trim();
+    if (UNTRACKED_SCHEME.test(hrefTemplate) || DIRECT_LINK_TOKEN.test(hrefTemplate)) return tag;
+    if (!/^https?:\/\//i.test(hrefTemplate) && !hrefTemplate.startsWith('{{')) return tag;
+    const declaredId = DECLARED_LINK_TOKEN.exec(hrefTemplate)?.[1];
+    const declaredLink = declaredId ? declared[declaredId] : undefined;
+    const id = declaredLink && declaredId ? declaredId : linkIdFor(hrefTemplate);
+    if (!slots.has(id)) slots.set(id, { id, hrefTemplate, tag: declaredLink?.tag ?? null });
+    return tag.replace(/^<a\b/i, `<a ${MARKER}="${id}"`);
+  });
+  return { html: marked, slots: [...slots.values()] };
+}
+
+export interface RewriteInput {
+  slots: ReadonlyMap<string, LinkSlot>;
+  trackLink: ((link: MessageLink) => string) | null;
+  /** RFC 8058 one-click and preference links must reach the recipient untouched. */
+  directUrls: ReadonlySet<string>;
+}
+
+/** Replaces each marked anchor's rendered href with its tracked URL and drops the marker. */
+export function rewriteLinks(html: string, input: RewriteInput): { html: string; links: MessageLink[] } {
+  const links = new Map<string, MessageLink>();
+  const out = html.replace(MARKED_ANCHOR, (tag, id: string) => {
+    const unmarked = tag.replace(new RegExp(`\\s${MARKER}="[^"]*"`), '');
+    const hrefMatch = HREF.exec(unmarked);
+    if (!hrefMatch) return unmarked;
+    const url = decodeEntities(hrefMatch[1] ?? '').trim();
+    if (!/^https?:\/\//i.test(url) || input.directUrls.has(url)) return unmarked;
+    const link: MessageLink = { id, url, tag: input.slots.get(id)?.tag ?? null };
+    if (!links.has(id)) links.set(id, link);
+    if (!input.trackLink) return unmarked;
+    const tracked = input.trackLink(link);
+    return unmarked.replace(HREF, () => ` href="${escapeAttribute(tracked)}"`);
+  });
+  return { html: out, links: [...links.values()] };
+}
+
+const NAMED_ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+
+export function decodeEntities(text: string): string {
+  return text.replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (whole, body: string) => {
+    if (body[0] === '#') {
+      const code = body[1] === 'x' || body[1] === 'X' ? parseInt(body.slice(2), 16) : parseInt(body.slice(1), 10);
+      return Number.isFinite(code) ? String.fromCodePoint(code) : whole;
+    }
+    return NAMED_ENTITIES[body.toLowerCase()] ?? whole;
+  });
+}
+
+export function escapeAttribute(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}

@@ -1,0 +1,126 @@
+// Carries an engine decision into Postgres inside the caller's transaction, and says what to enqueue
+// once it commits. Shared by every use case that moves an enrollment, so there is one way to do it.
+import { randomUUID } from 'node:crypto';
+import { and, eq, sql } from 'drizzle-orm';
+import type { Sequence } from '../config/schema.js';
+import type { Context } from '../context.js';
+import { logActivity, type ActivityEntry } from '../db/activity.js';
+import type { Tx } from '../db/client.js';
+import type { AccountRow, LeadRow } from '../db/facts.js';
+import { enrollments, messages } from '../db/schema.js';
+import type { Command, Decision } from '../engine/decide.js';
+import { newMessageId } from '../mail/message.js';
+import { enqueueSends, enqueueSteps, type SendJob, type StepJob } from '../queue/index.js';
+
+export type EnrollmentRow = typeof enrollments.$inferSelect;
+
+export interface Followups {
+  steps: { job: StepJob; at: Date | null }[];
+  sends: SendJob[];
+}
+
+export const noFollowups = (): Followups => ({ steps: [], sends: [] });
+
+export async function applyDecision(ctx: Context, tx: Tx, row: EnrollmentRow, seq: Pick<Sequence, 'id' | 'version'>, d: Decision, lead: LeadRow, account: AccountRow, out: Followups): Promise<void> {
+  const now = ctx.now();
+  const e = d.enrollment;
+  const revision = row.revision + 1;
+  const updated = await tx
+    .update(enrollments)
+    .set({
+      state: e.state,
+      cursor: e.cursor,
+      nextDueAt: e.state === 'active' ? e.nextDueAt : null,
+      exitReason: e.exitReason,
+      progress: e.progress as unknown as Record<string, unknown>,
+      revision,
+      sequenceVersion: seq.version,
+      ...(e.state !== 'active' ? { endedAt: now } : {}),
+    })
+    // Optimistic guard: a concurrent writer that moved the row first wins, and this decision is dropped.
+    .where(and(eq(enrollments.id, row.id), eq(enrollments.revision, row.revision)))
+    .returning({ id: enrollments.id });
+  if (!updated.length) return;
+
+  const base = { leadId: lead.id, accountId: account.id, email: lead.email, accountName: account.name, sequenceId: seq.id };
+  const log: ActivityEntry[] = [];
+  for (const c of d.commands) {
+    if (c.type === 'send') {
+      const id = randomUUID();
+      const inserted = await tx
+        .insert(messages)
+        .values({
+          id,
+          enrollmentId: row.id,
+          leadId: lead.id,
+          sequenceId: seq.id,
+          stepId: c.step.id,
+          status: 'queued',
+          messageId: newMessageId(id, ctx.settings.messageIdDomain),
+          templateName: c.step.template,
+          toAddress: lead.email,
+          kind: c.step.kind,
+        })
+        .onConflictDoNothing({ target: [messages.enrollmentId, messages.stepId] })
+        .returning({ id: messages.id });
+      if (inserted[0]) out.sends.push({ messageId: inserted[0].id });
+    }
+    log.push({ ...base, stepId: stepOf(c), kind: activityKind(c), detail: describe(c), data: dataOf(c) });
+  }
+  await logActivity(tx, log);
+  if (e.state === 'active' && e.nextDueAt) out.steps.push({ job: { enrollmentId: row.id, revision }, at: e.nextDueAt });
+}
+
+export async function enqueueFollowups(ctx: Context, f: Followups): Promise<void> {
+  await enqueueSends(ctx.queues, f.sends);
+  await enqueueSteps(ctx.queues, f.steps, ctx.now());
+}
+
+function stepOf(c: Command): string | null {
+  switch (c.type) {
+    case 'send':
+      return c.step.id;
+    case 'defer':
+    case 'hold':
+    case 'skip':
+    case 'branch':
+      return c.step;
+    default:
+      return null;
+  }
+}
+
+function activityKind(c: Command): string {
+  return c.type === 'send' ? 'queued' : c.type === 'wakeAt' ? 'wait' : c.type;
+}
+
+function describe(c: Command): string {
+  switch (c.type) {
+    case 'send':
+      return `queued ${c.step.kind} email "${c.step.template}"`;
+    case 'wakeAt':
+      return `next at ${c.at.toISOString()} (${c.why})`;
+    case 'defer':
+      return `deferred until ${c.until.toISOString()} (${c.why.replace('_', ' ')})`;
+    case 'hold':
+      return `held until ${c.until.toISOString()}: ${c.reason}`;
+    case 'skip':
+      return `skipped: ${c.reason}`;
+    case 'branch':
+      return `branch → ${c.to ?? 'end'} because ${c.because.join('; ')}`;
+    case 'exit':
+      return `exited: ${c.reason}${c.because ? ` (${c.because})` : ''}`;
+  }
+}
+
+function dataOf(c: Command): Record<string, unknown> {
+  const { type: _t, ...rest } = c;
+  return JSON.parse(JSON.stringify(rest)) as Record<string, unknown>;
+}
+
+export const lockEnrollment = (tx: Tx, id: string) =>
+  tx.select().from(enrollments).where(eq(enrollments.id, id)).for('update').then((r) => r[0] ?? null);
+
+/** Active enrollments of a lead, locked: for events that touch all of them (reply, unsubscribe, advance). */
+export const lockActiveEnrollments = (tx: Tx, leadId: string) =>
+  tx.select().from(enrollments).where(and(eq(enrollments.leadId, leadId), sql`${enrollments.state} = 'active'`)).orderBy(enrollments.id).for('update');

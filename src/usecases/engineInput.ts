@@ -1,0 +1,54 @@
+// Turns rows into what the pure engine takes: the enrollment state and the facts of its lead.
+import { and, eq } from 'drizzle-orm';
+import type { Sequence } from '../config/schema.js';
+import type { Context } from '../context.js';
+import type { Tx } from '../db/client.js';
+import { loadEngagement, loadRecentSends, profileOf, type AccountRow, type LeadRow } from '../db/facts.js';
+import { accounts, leads, sequenceVersions } from '../db/schema.js';
+import type { EnrollmentState, Facts, Progress } from '../engine/decide.js';
+import type { EnrollmentRow } from './applyDecision.js';
+
+export function stateOf(row: EnrollmentRow): EnrollmentState {
+  return {
+    state: row.state as EnrollmentState['state'],
+    cursor: row.cursor,
+    nextDueAt: row.nextDueAt,
+    exitReason: row.exitReason,
+    progress: { sent: [], ...(row.progress as Partial<Progress>) },
+  };
+}
+
+export async function loadFacts(ctx: Context, tx: Tx, seq: Sequence, row: EnrollmentRow, lead: LeadRow, account: AccountRow): Promise<Facts> {
+  const { funnel } = ctx.config;
+  const now = ctx.now();
+  const [engagement, recentSends, priorStepIds] = await Promise.all([
+    loadEngagement(tx, funnel, lead, now, { sequenceId: seq.id, since: row.enteredAt }),
+    loadRecentSends(tx, funnel, lead, now),
+    row.sequenceVersion === seq.version ? Promise.resolve(undefined) : priorSteps(tx, seq.id, row.sequenceVersion),
+  ]);
+  return {
+    timeZone: lead.timeZone ?? account.timeZone ?? funnel.defaults.timeZone,
+    window: seq.window ?? funnel.defaults.window ?? null,
+    caps: funnel.caps,
+    recentSends,
+    engagement,
+    profile: profileOf(lead, account),
+    ...(priorStepIds ? { priorStepIds } : {}),
+  };
+}
+
+async function priorSteps(tx: Tx, sequenceId: string, version: string): Promise<string[] | undefined> {
+  const [v] = await tx
+    .select({ definition: sequenceVersions.definition })
+    .from(sequenceVersions)
+    .where(and(eq(sequenceVersions.sequenceId, sequenceId), eq(sequenceVersions.version, version)));
+  return (v?.definition as Sequence | undefined)?.steps.map((s) => s.id);
+}
+
+export async function loadLeadAndAccount(tx: Tx, leadId: string, lock = false): Promise<{ lead: LeadRow; account: AccountRow } | null> {
+  const q = tx.select().from(leads).where(eq(leads.id, leadId));
+  const [lead] = lock ? await q.for('update') : await q;
+  if (!lead) return null;
+  const [account] = await tx.select().from(accounts).where(eq(accounts.id, lead.accountId));
+  return account ? { lead, account } : null;
+}

@@ -1,0 +1,180 @@
+// The one way a lead gets into sequences: a CRM upsert, a named event, the CLI or a stage change.
+import { eq, sql } from 'drizzle-orm';
+import type { Context } from '../context.js';
+import { logActivity } from '../db/activity.js';
+import type { Tx } from '../db/client.js';
+import { profileOf, type AccountRow, type LeadRow } from '../db/facts.js';
+import { accounts, advances, enrollments, leads } from '../db/schema.js';
+import { sequencesToEnroll, type Trigger } from '../engine/audience.js';
+import { initialEnrollment } from '../engine/decide.js';
+import { suggest } from '../config/issues.js';
+import { UseCaseError } from './errors.js';
+import { enqueueFollowups, noFollowups, type Followups } from './applyDecision.js';
+import { isEmail, type LeadInput } from './inputs.js';
+import { notifyEnrollments } from './notifyEnrollments.js';
+
+export interface EnrollResult {
+  leadId: string;
+  accountId: string;
+  created: boolean;
+  stage: string;
+  enrolled: { enrollmentId: string; sequence: string }[];
+  refused: { sequence: string; reason: string }[];
+}
+
+export async function upsertLead(ctx: Context, input: LeadInput, opts: { sequence?: string } = {}): Promise<EnrollResult> {
+  const { funnel, sequences } = ctx.config;
+  const email = input.email.trim().toLowerCase();
+  if (!isEmail(email)) throw new UseCaseError('invalid_email', `"${input.email}" is not an email address`, 'lead.email');
+  if (input.owner && !isEmail(input.owner.email.trim())) throw new UseCaseError('invalid_email', `"${input.owner.email}" is not an email address`, 'lead.owner.email');
+  if (!funnel.personas[input.persona]) {
+    throw new UseCaseError('unknown_persona', `unknown persona "${input.persona}"${suggest(input.persona, Object.keys(funnel.personas))}; personas are ${Object.keys(funnel.personas).join(', ')}`, 'lead.persona');
+  }
+  if (input.stage && !funnel.stages.includes(input.stage)) {
+    throw new UseCaseError('unknown_stage', `unknown stage "${input.stage}"${suggest(input.stage, funnel.stages)}; stages are ${funnel.stages.join(', ')}`, 'lead.stage');
+  }
+  for (const [field, tz] of [['lead.timeZone', input.timeZone], ['lead.account.timeZone', input.account.timeZone]] as const) {
+    if (tz && !validTimeZone(tz)) throw new UseCaseError('invalid_field', `"${tz}" is not an IANA time zone such as Europe/Berlin`, field);
+  }
+  if (opts.sequence && !sequences.has(opts.sequence)) {
+    throw new UseCaseError('unknown_sequence', `unknown sequence "${opts.sequence}"${suggest(opts.sequence, sequences.keys())}`, 'sequence');
+  }
+
+  const out = noFollowups();
+  const work = async (tx: Tx) => {
+    const now = ctx.now();
+    const a = input.account;
+    const key = (a.key ?? a.domain ?? email.split('@')[1]!).toLowerCase();
+    const accountFields = { name: a.name, domain: a.domain ?? null, industry: a.industry ?? null, tier: a.tier ?? null, country: a.country ?? null, timeZone: a.timeZone ?? null, attributes: a.attributes };
+    const [account] = await tx
+      .insert(accounts)
+      .values({ key, ...accountFields })
+      .onConflictDoUpdate({ target: accounts.key, set: { ...accountFields, attributes: sql`${accounts.attributes} || excluded.attributes`, updatedAt: now } })
+      .returning();
+
+    const leadFields = {
+      accountId: account!.id,
+      firstName: input.firstName ?? null,
+      lastName: input.lastName ?? null,
+      title: input.title ?? null,
+      persona: input.persona,
+      timeZone: input.timeZone ?? null,
+      owner: input.owner ? { ...input.owner, email: input.owner.email.trim() } : null,
+    };
+    const inserted = await tx
+      .insert(leads)
+      .values({ email, ...leadFields, attributes: input.attributes, stage: input.stage ?? funnel.stages[0]!, stageEnteredAt: now })
+      .onConflictDoNothing({ target: leads.email })
+      .returning();
+    let lead: LeadRow;
+    let triggers: Trigger[] = [];
+    let created = false;
+    if (inserted[0]) {
+      lead = inserted[0];
+      created = true;
+      triggers.push({ on: 'stage_entry' });
+    } else {
+      // Lock the lead: concurrent triggers for one person are serialised here.
+      const [current] = await tx.select().from(leads).where(eq(leads.email, email)).for('update');
+      const movedTo = input.stage && input.stage !== current!.stage ? input.stage : null;
+      [lead] = (await tx
+        .update(leads)
+        .set({ ...leadFields, attributes: sql`${leads.attributes} || ${JSON.stringify(input.attributes)}::jsonb`, updatedAt: now })
+        .where(eq(leads.id, current!.id))
+        .returning()) as [LeadRow];
+      if (movedTo) {
+        lead = await moveStage(ctx, tx, lead, account!, movedTo, 'crm', { because: ['stage set by trigger'] }, out);
+        triggers = [];
+      }
+    }
+    await logActivity(tx, [{ leadId: lead.id, accountId: account!.id, email, accountName: account!.name, kind: created ? 'lead_created' : 'lead_updated', detail: `${created ? 'new lead' : 'lead updated'} (${lead.persona}, ${lead.stage})` }]);
+    if (opts.sequence) triggers.push({ on: 'manual', sequenceId: opts.sequence });
+    const enrolled: EnrollResult['enrolled'] = [];
+    const refused: EnrollResult['refused'] = [];
+    for (const t of triggers) {
+      const r = await enroll(ctx, tx, lead, account!, t, out);
+      enrolled.push(...r.enrolled);
+      refused.push(...r.refused);
+    }
+    return { leadId: lead.id, accountId: account!.id, created, stage: lead.stage, enrolled, refused };
+  };
+  const result = await ctx.db.transaction(work);
+  await enqueueFollowups(ctx, out);
+  return result;
+}
+
+export async function recordEvent(ctx: Context, name: string, emailInput: string, data: Record<string, unknown> = {}): Promise<EnrollResult> {
+  const email = emailInput.trim().toLowerCase();
+  if (!isEmail(email)) throw new UseCaseError('invalid_email', `"${emailInput}" is not an email address`, 'email');
+  const listening = [...ctx.config.sequences.values()].filter((s) => s.entry.on === 'event' && s.entry.event === name);
+  if (!listening.length) throw new UseCaseError('unknown_event', `no sequence starts on event "${name}"`, 'event');
+  const out = noFollowups();
+  const result = await ctx.db.transaction(async (tx) => {
+    const [lead] = await tx.select().from(leads).where(eq(leads.email, email)).for('update');
+    if (!lead) throw new UseCaseError('unknown_lead', `no lead with email ${email}: upsert the lead first (type lead.upsert)`, 'email');
+    const [account] = await tx.select().from(accounts).where(eq(accounts.id, lead.accountId));
+    await logActivity(tx, [{ leadId: lead.id, accountId: account!.id, email, accountName: account!.name, kind: 'event', detail: `event ${name}`, data }]);
+    const r = await enroll(ctx, tx, lead, account!, { on: 'event', event: name }, out);
+    return { leadId: lead.id, accountId: account!.id, created: false, stage: lead.stage, ...r };
+  });
+  await enqueueFollowups(ctx, out);
+  return result;
+}
+
+/** Enrolls a lead whose row the caller has locked in `tx`, as the trigger and the sequences' rules say. */
+export async function enroll(ctx: Context, tx: Tx, lead: LeadRow, account: AccountRow, trigger: Trigger, out: Followups): Promise<Pick<EnrollResult, 'enrolled' | 'refused'>> {
+  if (lead.status !== 'active') return { enrolled: [], refused: [{ sequence: '*', reason: `lead is ${lead.status}` }] };
+  const now = ctx.now();
+  const past = await tx
+    .select({ sequenceId: enrollments.sequenceId, state: enrollments.state, enteredAt: enrollments.enteredAt, stageEnteredAt: enrollments.stageEnteredAt })
+    .from(enrollments)
+    .where(eq(enrollments.leadId, lead.id));
+  const { enroll: chosen, refused } = sequencesToEnroll(ctx.config.sequences.values(), { lead, profile: profileOf(lead, account), enrollments: past }, trigger, now);
+  const enrolled: EnrollResult['enrolled'] = [];
+  for (const seq of chosen) {
+    const start = initialEnrollment(seq, now);
+    const [row] = await tx
+      .insert(enrollments)
+      .values({ leadId: lead.id, sequenceId: seq.id, sequenceVersion: seq.version, state: 'active', cursor: start.cursor, nextDueAt: start.nextDueAt, progress: { ...start.progress }, stageEnteredAt: lead.stageEnteredAt })
+      .onConflictDoNothing({ target: [enrollments.leadId, enrollments.sequenceId], where: sql`state = 'active'` })
+      .returning({ id: enrollments.id });
+    if (!row) {
+      refused.push({ sequence: seq.id, reason: 'already enrolled' });
+      continue;
+    }
+    enrolled.push({ enrollmentId: row.id, sequence: seq.id });
+    out.steps.push({ job: { enrollmentId: row.id, revision: 0 }, at: now });
+  }
+  await logActivity(
+    tx,
+    enrolled.map((e) => ({ leadId: lead.id, accountId: account.id, email: lead.email, accountName: account.name, sequenceId: e.sequence, kind: 'enrolled', detail: `enrolled (${trigger.on.replace('_', ' ')})` })),
+  );
+  return { enrolled, refused };
+}
+
+/**
+ * Moves a lead to another stage: records the advance with its rule and evidence, exits the old stage's
+ * sequences, resets the stage's engagement and enrolls the new stage's sequences.
+ */
+export async function moveStage(ctx: Context, tx: Tx, lead: LeadRow, account: AccountRow, to: string, rule: string, evidence: Record<string, unknown>, out: Followups): Promise<LeadRow> {
+  const now = ctx.now();
+  const [moved] = await tx
+    .update(leads)
+    .set({ stage: to, stageEnteredAt: now, scoreBase: 0, valuePieces: [], repliedAt: null, updatedAt: now })
+    .where(eq(leads.id, lead.id))
+    .returning();
+  await tx.insert(advances).values({ leadId: lead.id, accountId: account.id, fromStage: lead.stage, toStage: to, rule, evidence, at: now });
+  await logActivity(tx, [{ leadId: lead.id, accountId: account.id, email: lead.email, accountName: account.name, kind: 'advanced', detail: `advanced ${lead.stage} → ${to} by ${rule}`, data: evidence }]);
+  await notifyEnrollments(ctx, tx, moved!, account, { type: 'advanced', toStage: to }, out);
+  await enroll(ctx, tx, moved!, account, { on: 'stage_entry' }, out);
+  return moved!;
+}
+
+function validTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}

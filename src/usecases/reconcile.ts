@@ -1,0 +1,41 @@
+// Postgres is the truth, Redis is disposable: re-enqueue every due step and unsent message with its
+// deterministic job id (a job that still exists makes the add a no-op), and report stuck sends.
+import { and, eq, lte, sql } from 'drizzle-orm';
+import type { Context } from '../context.js';
+import { logActivity } from '../db/activity.js';
+import { enrollments, messages } from '../db/schema.js';
+import { enqueueSends, enqueueSteps } from '../queue/index.js';
+
+const PAGE = 1000;
+
+export async function reconcile(ctx: Context): Promise<{ steps: number; sends: number; uncertain: number }> {
+  const now = ctx.now();
+  let steps = 0;
+  let after = '00000000-0000-0000-0000-000000000000';
+  for (;;) {
+    const due = await ctx.db
+      .select({ id: enrollments.id, revision: enrollments.revision, nextDueAt: enrollments.nextDueAt })
+      .from(enrollments)
+      .where(and(eq(enrollments.state, 'active'), lte(enrollments.nextDueAt, now), sql`${enrollments.id} > ${after}`))
+      .orderBy(enrollments.id)
+      .limit(PAGE);
+    if (!due.length) break;
+    await enqueueSteps(ctx.queues, due.map((d) => ({ job: { enrollmentId: d.id, revision: d.revision }, at: null })), now);
+    steps += due.length;
+    after = due[due.length - 1]!.id;
+  }
+  const queued = await ctx.db.select({ id: messages.id }).from(messages).where(eq(messages.status, 'queued'));
+  await enqueueSends(ctx.queues, queued.map((m) => ({ messageId: m.id })));
+
+  const cutoff = new Date(now.getTime() - ctx.settings.sendingTimeoutSeconds * 1000);
+  const stuck = await ctx.db
+    .update(messages)
+    .set({ status: 'uncertain' })
+    .where(and(eq(messages.status, 'sending'), lte(messages.sendingAt, cutoff)))
+    .returning({ id: messages.id, leadId: messages.leadId, sequenceId: messages.sequenceId, stepId: messages.stepId, to: messages.toAddress });
+  await logActivity(
+    ctx.db,
+    stuck.map((m) => ({ leadId: m.leadId, email: m.to, sequenceId: m.sequenceId, stepId: m.stepId, kind: 'uncertain', detail: 'no answer from the relay in time: may or may not have been delivered; not resent (see nurture messages --uncertain)' })),
+  );
+  return { steps, sends: queued.length, uncertain: stuck.length };
+}

@@ -1,0 +1,176 @@
+// Records engagement signals (opens, clicks, replies, bounces, unsubscribes), idempotent on their source
+// id, in one multi-row insert; then updates each touched lead once: score, value pieces, suppression,
+// its enrollments, and — when the value-first threshold is crossed — its stage.
+import { eq, inArray } from 'drizzle-orm';
+import { evaluateAdvance } from '../advancement/rules.js';
+import { addToScore, valuePieceOf, type SignalKind } from '../advancement/score.js';
+import type { Context } from '../context.js';
+import { logActivity, type ActivityEntry } from '../db/activity.js';
+import { loadEngagement, profileOf } from '../db/facts.js';
+import { leads, messages, signals, suppressions } from '../db/schema.js';
+import type { EngineEvent } from '../engine/decide.js';
+import { enqueueFollowups, noFollowups } from './applyDecision.js';
+import { moveStage } from './enrollLead.js';
+import { loadLeadAndAccount } from './engineInput.js';
+import { notifyEnrollments } from './notifyEnrollments.js';
+
+export interface SignalInput {
+  /** Idempotency key: the same hit, reply or provider event twice is recorded once. */
+  sourceId: string;
+  kind: SignalKind;
+  messageRowId?: string | null;
+  leadId?: string | null;
+  human: boolean;
+  reason: string;
+  linkId?: string | null;
+  tag?: string | null;
+  at: Date;
+  evidence?: Record<string, unknown>;
+  /** An out-of-office's return date: the lead's sequences wait until then. */
+  returnDate?: Date | null;
+}
+
+export async function recordSignals(ctx: Context, inputs: SignalInput[]): Promise<{ recorded: number; duplicates: number }> {
+  if (!inputs.length) return { recorded: 0, duplicates: 0 };
+  const messageIds = [...new Set(inputs.map((i) => i.messageRowId).filter((x): x is string => !!x))];
+  const msgRows = messageIds.length
+    ? await ctx.db.select({ id: messages.id, leadId: messages.leadId, sequenceId: messages.sequenceId, stepId: messages.stepId, kind: messages.kind }).from(messages).where(inArray(messages.id, messageIds))
+    : [];
+  const byId = new Map(msgRows.map((m) => [m.id, m]));
+
+  const rows = inputs
+    .map((i) => {
+      const m = i.messageRowId ? byId.get(i.messageRowId) : undefined;
+      return {
+        sourceId: i.sourceId,
+        leadId: i.leadId ?? m?.leadId ?? null,
+        messageId: m?.id ?? null,
+        sequenceId: m?.sequenceId ?? null,
+        stepId: m?.stepId ?? null,
+        kind: i.kind,
+        human: i.human,
+        reason: i.reason,
+        linkId: i.linkId ?? null,
+        tag: i.tag ?? null,
+        occurredAt: i.at,
+        evidence: { ...(i.evidence ?? {}), ...(i.returnDate ? { returnDate: i.returnDate.toISOString() } : {}) },
+        messageKind: m?.kind ?? 'value',
+      };
+    })
+    .filter((r) => r.leadId !== null);
+
+  const inserted = rows.length
+    ? await ctx.db
+        .insert(signals)
+        .values(rows.map(({ messageKind: _k, ...r }) => r))
+        .onConflictDoNothing({ target: signals.sourceId })
+        .returning({ sourceId: signals.sourceId })
+    : [];
+  const fresh = new Set(inserted.map((r) => r.sourceId));
+  const byLead = new Map<string, typeof rows>();
+  for (const r of rows) if (fresh.has(r.sourceId)) byLead.set(r.leadId!, [...(byLead.get(r.leadId!) ?? []), r]);
+
+  for (const [leadId, leadSignals] of byLead) await applyToLead(ctx, leadId, leadSignals);
+  return { recorded: inserted.length, duplicates: inputs.length - inserted.length };
+}
+
+type Row = {
+  sourceId: string;
+  leadId: string | null;
+  sequenceId: string | null;
+  stepId: string | null;
+  kind: SignalKind;
+  human: boolean;
+  reason: string;
+  tag: string | null;
+  linkId: string | null;
+  occurredAt: Date;
+  evidence: Record<string, unknown>;
+  messageKind: string;
+};
+
+async function applyToLead(ctx: Context, leadId: string, rows: Row[]): Promise<void> {
+  const { funnel } = ctx.config;
+  const out = noFollowups();
+  await ctx.db.transaction(async (tx) => {
+    const la = await loadLeadAndAccount(tx, leadId, true);
+    if (!la) return;
+    let { lead } = la;
+    const { account } = la;
+    const base = { leadId: lead.id, accountId: account.id, email: lead.email, accountName: account.name };
+    let scoreBase = lead.scoreBase;
+    const pieces = new Set(lead.valuePieces);
+    let repliedAt = lead.repliedAt;
+    let status = lead.status;
+    const events: EngineEvent[] = [];
+    const log: ActivityEntry[] = [];
+
+    for (const r of rows) {
+      // Engagement counts toward the stage it happened in; a late pixel from before an advance does not.
+      const inStage = r.occurredAt >= lead.stageEnteredAt;
+      const piece = r.kind === 'click' && r.human ? valuePieceOf(r.tag, r.messageKind, r.sequenceId, r.stepId) : null;
+      if (inStage) scoreBase = addToScore(funnel, scoreBase, { kind: r.kind, human: r.human, valuePiece: piece, at: r.occurredAt });
+      if (inStage && piece) pieces.add(piece);
+      if (r.kind === 'reply' && r.human) {
+        if (inStage) repliedAt = repliedAt && repliedAt < r.occurredAt ? repliedAt : r.occurredAt;
+        events.push({ type: 'replied' });
+      }
+      if (r.kind === 'unsubscribe' || r.kind === 'complaint') {
+        status = r.kind === 'unsubscribe' ? 'unsubscribed' : 'complained';
+        await tx.insert(suppressions).values({ email: lead.email, reason: r.kind, source: r.reason }).onConflictDoNothing();
+        events.push({ type: 'unsubscribed' });
+      }
+      if (r.kind === 'bounce' && r.reason === 'hard_bounce') {
+        status = 'bounced';
+        await tx.insert(suppressions).values({ email: lead.email, reason: 'hard_bounce', source: String(r.evidence.smtp ?? r.reason) }).onConflictDoNothing();
+        events.push({ type: 'bounced' });
+      }
+      if (r.kind === 'auto_reply' && typeof r.evidence.returnDate === 'string') {
+        events.push({ type: 'postpone', until: new Date(r.evidence.returnDate), why: 'out of office' });
+      }
+      if (r.human && (r.kind === 'open' || r.kind === 'click')) events.push({ type: 'engaged' });
+      log.push({ ...base, sequenceId: r.sequenceId, stepId: r.stepId, kind: r.kind, detail: describeSignal(r, piece), data: { sourceId: r.sourceId, human: r.human, reason: r.reason }, at: r.occurredAt });
+    }
+
+    [lead] = (await tx
+      .update(leads)
+      .set({ scoreBase, valuePieces: [...pieces].sort(), repliedAt, status, updatedAt: ctx.now() })
+      .where(eq(leads.id, lead.id))
+      .returning()) as [typeof lead];
+    await logActivity(tx, log);
+
+    // Exits first (reply, unsubscribe, bounce), then gates and postponements for whatever still runs.
+    const order: EngineEvent['type'][] = ['unsubscribed', 'bounced', 'replied', 'postpone', 'engaged'];
+    const seen = new Set<string>();
+    for (const type of order) {
+      for (const ev of events.filter((e) => e.type === type)) {
+        if (type !== 'postpone' && seen.has(type)) continue;
+        seen.add(type);
+        await notifyEnrollments(ctx, tx, lead, account, ev, out);
+      }
+    }
+
+    if (lead.status === 'active') {
+      const engagement = await loadEngagement(tx, funnel, lead, ctx.now());
+      const advance = evaluateAdvance(funnel, lead.stage, engagement, profileOf(lead, account));
+      if (advance) await moveStage(ctx, tx, lead, account, advance.to, advance.rule, advance.evidence, out);
+    }
+  });
+  await enqueueFollowups(ctx, out);
+}
+
+function describeSignal(r: Row, piece: string | null): string {
+  const who = r.human ? 'human' : `machine (${r.reason})`;
+  switch (r.kind) {
+    case 'open':
+      return `opened — ${who}`;
+    case 'click':
+      return `clicked ${r.linkId ?? 'a link'}${piece ? ` [value ${piece}]` : ''} — ${who}`;
+    case 'reply':
+      return 'replied';
+    case 'auto_reply':
+      return `auto-reply (${r.reason})${r.evidence.returnDate ? `, back ${String(r.evidence.returnDate).slice(0, 10)}` : ''}`;
+    default:
+      return `${r.kind} (${r.reason})`;
+  }
+}

@@ -1,0 +1,25 @@
+// Starts one worker per queue in this process; any number of such processes can share one Redis.
+import type { Worker } from 'bullmq';
+import type { Context } from '../src/context.js';
+import { maintenanceWorker } from './maintenance.js';
+import { sendWorker } from './send.js';
+import { stepWorker } from './step.js';
+
+export interface Workers {
+  all: Worker[];
+  close(): Promise<void>;
+}
+
+export async function startWorkers(ctx: Context, opts: { concurrency: number; reconcileEverySeconds: number }): Promise<Workers> {
+  const all = [stepWorker(ctx, opts.concurrency), sendWorker(ctx, opts.concurrency), maintenanceWorker(ctx)];
+  // Redis is disposable: this scheduler (and the run at start-up) re-enqueues whatever Postgres says is due.
+  await ctx.queues.maintenance.upsertJobScheduler('reconcile', { every: opts.reconcileEverySeconds * 1000 }, { name: 'reconcile', data: { task: 'reconcile' } });
+  await ctx.queues.maintenance.add('reconcile', { task: 'reconcile' }, { jobId: `reconcile-start-${Date.now()}` });
+  return {
+    all,
+    // close() waits for jobs in progress: a send in flight finishes before the process goes.
+    close: async () => {
+      await Promise.all(all.map((w) => w.close()));
+    },
+  };
+}
