@@ -113,7 +113,7 @@ async function signed(ctx: Context, webhook: Webhook, req: IncomingMessage, res:
     'webhook-signature': String(req.headers['webhook-signature'] ?? ''),
   };
   try {
-    webhook.verify(body, headers);
+    webhook.verify(body, headers, { jsonParse: false });
   } catch (err) {
     if (err instanceof WebhookVerificationError) throw new HttpError(401, 'bad_signature', `webhook refused: ${err.message}`);
     throw err;

@@ -34,7 +34,7 @@ export function toMailOptions(m: OutgoingMessage): Mail.Options {
     ...(m.inReplyTo ? { inReplyTo: bracket(m.inReplyTo) } : {}),
     ...(m.references?.length ? { references: m.references.map(bracket) } : {}),
     // RFC 8058: a one-click POST to this URL unsubscribes; mailbox providers show their own button for it.
-    list: { unsubscribe: { url: m.unsubscribeUrl, comment: 'Unsubscribe' } },
+    list: { unsubscribe: m.unsubscribeUrl },
     headers: { 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },
   };
 }
