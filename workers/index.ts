@@ -1,6 +1,7 @@
 // Starts one worker per queue in this process; any number of such processes can share one Redis.
 import type { Worker } from 'bullmq';
 import type { Context } from '../src/context.js';
+import { fanoutWorker } from './fanout.js';
 import { maintenanceWorker } from './maintenance.js';
 import { sendWorker } from './send.js';
 import { stepWorker } from './step.js';
@@ -11,7 +12,7 @@ export interface Workers {
 }
 
 export async function startWorkers(ctx: Context, opts: { concurrency: number; reconcileEverySeconds: number }): Promise<Workers> {
-  const all = [stepWorker(ctx, opts.concurrency), sendWorker(ctx, opts.concurrency), maintenanceWorker(ctx)];
+  const all = [stepWorker(ctx, opts.concurrency), sendWorker(ctx, opts.concurrency), fanoutWorker(ctx), maintenanceWorker(ctx)];
   // Redis is disposable: this scheduler (and the run at start-up) re-enqueues whatever Postgres says is due.
   await ctx.queues.maintenance.upsertJobScheduler('reconcile', { every: opts.reconcileEverySeconds * 1000 }, { name: 'reconcile', data: { task: 'reconcile' } });
   await ctx.queues.maintenance.add('reconcile', { task: 'reconcile' }, { jobId: `reconcile-start-${Date.now()}` });

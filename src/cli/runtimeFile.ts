@@ -5,6 +5,7 @@ import { join } from 'node:path';
 
 export interface RuntimeFile {
   databaseUrl: string;
+  redisUrl: string;
   apiUrl: string | null;
 }
 

@@ -12,7 +12,7 @@ export async function start(parts: { api: boolean; worker: boolean; embedded: bo
   const workers = parts.worker ? await startWorkers(ctx, { concurrency: env.WORKER_CONCURRENCY, reconcileEverySeconds: env.RECONCILE_EVERY_SECONDS }) : null;
   const http = parts.api ? await startHttp(ctx, { host: env.HOST, port: env.PORT }) : null;
   const dataDir = resolve(env.NURTURE_DATA_DIR);
-  if (embedded) writeRuntimeFile(dataDir, { databaseUrl: embedded.databaseUrl, apiUrl: http?.url ?? null });
+  if (embedded) writeRuntimeFile(dataDir, { databaseUrl: embedded.databaseUrl, redisUrl: embedded.redisUrl, apiUrl: http?.url ?? null });
   onShutdown(async () => {
     if (embedded) removeRuntimeFile(dataDir);
     await http?.close();
@@ -22,7 +22,7 @@ export async function start(parts: { api: boolean; worker: boolean; embedded: bo
 
   const lines = ['nurture is running'];
   if (http) lines.push(`  API            ${http.url}  (POST /v1/triggers, /v1/inbound; tracking under /t, unsubscribe under /u)`);
-  if (workers) lines.push(`  workers        step, send, maintenance (concurrency ${env.WORKER_CONCURRENCY})`);
+  if (workers) lines.push(`  workers        step, send, fanout, maintenance (concurrency ${env.WORKER_CONCURRENCY})`);
   lines.push(`  sequences      ${[...ctx.config.sequences.keys()].join(', ')}  (from ${resolve(env.NURTURE_CONFIG_DIR)})`);
   for (const s of embedded?.started ?? []) {
     lines.push(`  ${s.name.padEnd(14)} ${redact(s.url)}  (embedded; data in ${s.dir})`);

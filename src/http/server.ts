@@ -10,6 +10,7 @@ import { UseCaseError } from '../usecases/errors.js';
 import { recordEvent, upsertLead } from '../usecases/enrollLead.js';
 import { TriggerBody } from '../usecases/inputs.js';
 import { receiveInbound } from '../usecases/receiveInbound.js';
+import { startFanOut } from '../usecases/fanOutSegment.js';
 import { recordClick, recordOpen } from '../usecases/track.js';
 import { unsubscribe, unsubscribeTarget } from '../usecases/unsubscribe.js';
 import { clientIp } from './clientIp.js';
@@ -90,6 +91,10 @@ async function handle(ctx: Context, webhook: Webhook, req: IncomingMessage, res:
       const t = parsed.data;
       return t.type === 'lead.upsert' ? upsertLead(ctx, t.lead, t.sequence ? { sequence: t.sequence } : {}) : recordEvent(ctx, t.event, t.email, t.data);
     });
+  }
+  if ((m = /^\/v1\/sequences\/([\w-]+)\/fanout$/.exec(path)) && method === 'POST') {
+    const sequenceId = m[1]!;
+    return signed(ctx, webhook, req, res, async () => startFanOut(ctx, sequenceId));
   }
   if (path === '/v1/inbound' && method === 'POST') {
     return signed(ctx, webhook, req, res, async (body) => receiveInbound(ctx, body), 25 * 1024 * 1024);
