@@ -1,0 +1,113 @@
+// Engagement through the real HTTP endpoints, queues and SMTP: machines don't advance anyone, people
+// do; an unsubscribe stops everything at once; a refused recipient bounces alone; a segmented send
+// reaches its whole audience once.
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { enrollments, leads, messages, signals, suppressions } from '../../src/db/schema.js';
+import { eventually, startHarness, type Harness } from '../support/harness.js';
+
+const CHROME = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
+let offset = 0;
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness({ configDir: 'test/fixtures/config/e2e', now: () => new Date(Date.now() + offset) });
+});
+afterAll(async () => h?.close());
+
+const upsert = (email: string, persona = 'champion', account = 'gamma.test') =>
+  h.post('/v1/triggers', {
+    type: 'lead.upsert',
+    lead: { email, firstName: email.split('@')[0], persona, owner: { name: 'Sam Rivera', email: 'sam@handrail.example' }, account: { name: `Co ${account}`, domain: account } },
+  });
+
+async function firstMailTo(email: string) {
+  return eventually(`mail to ${email}`, async () => h.smtp.mails.find((m) => m.envelopeTo.includes(email)));
+}
+const links = (html: string) => [...html.matchAll(/href="([^"]+\/t\/c\/[^"]+)"/g)].map((m) => m[1]!);
+const pixelOf = (html: string) => /src="([^"]+\/t\/o\/[^"]+\.gif)"/.exec(html)![1]!;
+
+describe('engagement', () => {
+  it('records Apple proxy opens and scanner clicks as machine signals that advance nobody', async () => {
+    await upsert('mpp@gamma.test');
+    const mail = await firstMailTo('mpp@gamma.test');
+    const html = String(mail.parsed.html);
+    offset += 120_000;
+    // Apple Mail Privacy Protection prefetch: bare user agent from Apple's range.
+    await fetch(pixelOf(html), { headers: { 'user-agent': 'Mozilla/5.0', 'x-forwarded-for': '17.58.101.4' } });
+    // A security gateway checks every link, once by its user agent and once with a bare HEAD request.
+    const [link] = links(html);
+    await fetch(link!, { redirect: 'manual', headers: { 'user-agent': 'Mozilla/5.0 (compatible; Barracuda Sentinel)' } });
+    offset += 1_000;
+    await fetch(link!, { method: 'HEAD', redirect: 'manual', headers: { 'user-agent': CHROME } });
+    const rows = await eventually('machine signals', async () => {
+      const r = await h.ctx.db.select().from(signals);
+      return r.length >= 3 ? r : null;
+    });
+    expect(rows.every((s) => !s.human)).toBe(true);
+    expect(rows.find((s) => s.kind === 'open')!.reason).toBe('apple_mpp');
+    expect(rows.filter((s) => s.kind === 'click').map((s) => s.reason).sort()).toEqual(['head_request', 'scanner_ua']);
+    const [lead] = await h.ctx.db.select().from(leads).where(eq(leads.email, 'mpp@gamma.test'));
+    expect(lead).toMatchObject({ stage: 'awareness', scoreBase: 0, valuePieces: [] });
+  });
+
+  it('advances a lead on human clicks on two value pieces', async () => {
+    await upsert('clicker@gamma.test');
+    const intro = await firstMailTo('clicker@gamma.test');
+    offset += 60_000;
+    const guide = links(String(intro.parsed.html)).find((u) => u.endsWith('/guide'))!;
+    expect((await fetch(guide, { redirect: 'manual', headers: { 'user-agent': CHROME } })).status).toBe(302);
+    const followUp = await eventually('follow-up', async () => h.smtp.mails.filter((m) => m.envelopeTo.includes('clicker@gamma.test'))[1]);
+    offset += 60_000;
+    const checklist = links(String(followUp.parsed.html)).find((u) => u.endsWith('/checklist'))!;
+    expect((await fetch(checklist, { redirect: 'manual', headers: { 'user-agent': CHROME } })).status).toBe(302);
+    const lead = await eventually('advance to interest', async () => {
+      const [l] = await h.ctx.db.select().from(leads).where(eq(leads.email, 'clicker@gamma.test'));
+      return l?.stage === 'interest' ? l : null;
+    });
+    expect(lead.stage).toBe('interest');
+  });
+
+  it('stops every sequence at once on a one-click unsubscribe, and a GET changes nothing', async () => {
+    await upsert('leaver@gamma.test');
+    const mail = await firstMailTo('leaver@gamma.test');
+    const url = /<([^>]+\/u\/[^>]+)>/.exec(mail.raw.replace(/\r?\n /g, ' '))![1]!;
+    // Scanners follow links: the page only shows a button.
+    const page = await fetch(url);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<form method="post"');
+    let [lead] = await h.ctx.db.select().from(leads).where(eq(leads.email, 'leaver@gamma.test'));
+    expect(lead!.status).toBe('active');
+
+    const post = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'List-Unsubscribe=One-Click' });
+    expect(post.status).toBe(200);
+    [lead] = await h.ctx.db.select().from(leads).where(eq(leads.email, 'leaver@gamma.test'));
+    expect(lead!.status).toBe('unsubscribed');
+    expect(await h.ctx.db.select().from(suppressions).where(eq(suppressions.email, 'leaver@gamma.test'))).toHaveLength(1);
+    const runs = await h.ctx.db.select().from(enrollments).where(eq(enrollments.leadId, lead!.id));
+    expect(runs.every((r) => r.state === 'exited' && r.exitReason === 'unsubscribed')).toBe(true);
+    // A manual enrollment later is refused and nothing more is sent.
+    const again = await h.post('/v1/triggers', { type: 'lead.upsert', sequence: 'awareness-notes', lead: { email: 'leaver@gamma.test', firstName: 'L', persona: 'champion', account: { name: 'Co', domain: 'gamma.test' } } });
+    expect(again.json.enrolled).toEqual([]);
+    offset += 10_000;
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(h.smtp.mails.filter((m) => m.envelopeTo.includes('leaver@gamma.test'))).toHaveLength(1);
+  });
+
+  it('bounces and suppresses only the recipient the relay refuses with 550 5.1.1', async () => {
+    h.smtp.rcptResponse = (a) => (a === 'ghost@gamma.test' ? { code: 550, message: '5.1.1 <ghost@gamma.test>: Recipient address rejected: User unknown' } : null);
+    await upsert('ghost@gamma.test');
+    await upsert('alive@gamma.test');
+    await firstMailTo('alive@gamma.test');
+    const bounced = await eventually('bounce recorded', async () => {
+      const [m] = await h.ctx.db.select().from(messages).where(eq(messages.toAddress, 'ghost@gamma.test'));
+      return m?.status === 'bounced' ? m : null;
+    });
+    expect(bounced.relayResponse).toContain('5.1.1');
+    const [ghost] = await h.ctx.db.select().from(leads).where(eq(leads.email, 'ghost@gamma.test'));
+    expect(ghost!.status).toBe('bounced');
+    expect(await h.ctx.db.select().from(suppressions).where(eq(suppressions.email, 'ghost@gamma.test'))).toHaveLength(1);
+    const [alive] = await h.ctx.db.select().from(messages).where(eq(messages.toAddress, 'alive@gamma.test'));
+    expect(alive!.status).toBe('sent');
+    h.smtp.rcptResponse = () => null;
+  });
+});
