@@ -26,6 +26,12 @@ export function formatIssues(issues: ConfigIssue[]): string {
 
 /** "did you mean interest?" for a misspelt name, when one known name is close enough to be the obvious intent. */
 export function suggest(input: string, known: Iterable<string>): string {
+  const best = closest(input, known);
+  return best === null ? '' : ` (did you mean ${best}?)`;
+}
+
+/** The known name nearest to `input`, if it is near enough to be an obvious typo; otherwise null. */
+export function closest(input: string, known: Iterable<string>): string | null {
   let best: string | null = null;
   let bestDistance = Infinity;
   for (const k of known) {
@@ -35,8 +41,8 @@ export function suggest(input: string, known: Iterable<string>): string {
       bestDistance = d;
     }
   }
-  if (best === null || bestDistance > Math.max(2, Math.floor(input.length / 3))) return '';
-  return ` (did you mean ${best}?)`;
+  if (best === null || bestDistance === 0 && best === input || bestDistance > Math.max(2, Math.floor(input.length / 3))) return null;
+  return best;
 }
 
 function editDistance(a: string, b: string): number {

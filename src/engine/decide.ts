@@ -141,8 +141,9 @@ function run(seq: Sequence, e: EnrollmentState, facts: Facts, now: Date): Decisi
               });
               return { enrollment: e, commands };
             }
-            delete e.progress.gate;
+            // onTimeout send keeps the gate's start: a window or cap deferral must not restart the timeout.
             if (step.gate.onTimeout === 'skip') {
+              delete e.progress.gate;
               commands.push({ type: 'skip', step: step.id, reason: `value-first gate timed out after ${step.gate.timeout} with ${facts.engagement.valuePieces} of ${step.gate.valuePieces} value pieces` });
               e.cursor = next(step);
               continue;

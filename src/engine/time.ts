@@ -68,12 +68,22 @@ export function isInWindow(at: Date, w: Window, tz: string): boolean {
   return w.days.includes(l.weekday) && m >= minutesOf(w.from) && m < minutesOf(w.to);
 }
 
+/**
+ * The local calendar date `days` after the date of `l`. Steps over dates, not 24-hour blocks: on a
+ * 23- or 25-hour day (a DST change) adding 24 hours can skip a date or land on the same one.
+ */
+function localDatePlus(l: LocalTime, days: number): { year: number; month: number; day: number; weekday: Weekday } {
+  const d = new Date(Date.UTC(l.year, l.month - 1, l.day + days));
+  return { year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(), weekday: WEEKDAYS[(d.getUTCDay() + 6) % 7]! };
+}
+
 /** `at` itself when inside the window, else the next moment the window opens. */
 export function nextWindowOpen(at: Date, w: Window, tz: string): Date {
   if (isInWindow(at, w, tz)) return at;
   const from = minutesOf(w.from);
+  const today = localTime(at, tz);
   for (let d = 0; d <= 7; d++) {
-    const l = localTime(new Date(at.getTime() + d * 86_400_000), tz);
+    const l = localDatePlus(today, d);
     if (!w.days.includes(l.weekday)) continue;
     const open = zonedInstant(l.year, l.month, l.day, Math.floor(from / 60), from % 60, tz);
     if (open.getTime() > at.getTime()) return open;
@@ -84,13 +94,13 @@ export function nextWindowOpen(at: Date, w: Window, tz: string): Date {
 /** N working days (Mon–Fri in the lead's zone) later, at the same local time of day. */
 export function addBusinessDays(at: Date, n: number, tz: string): Date {
   const start = localTime(at, tz);
-  let t = at.getTime();
+  let d = 0;
   let left = n;
   while (left > 0) {
-    t += 86_400_000;
-    const l = localTime(new Date(t), tz);
-    if (l.weekday !== 'sat' && l.weekday !== 'sun') left--;
+    d++;
+    const { weekday } = localDatePlus(start, d);
+    if (weekday !== 'sat' && weekday !== 'sun') left--;
   }
-  const l = localTime(new Date(t), tz);
+  const l = localDatePlus(start, d);
   return zonedInstant(l.year, l.month, l.day, start.hour, start.minute, tz);
 }
