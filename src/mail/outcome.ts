@@ -26,7 +26,10 @@ export function smtpOutcome(err: unknown): SmtpOutcome {
     }
     if (e.responseCode >= 400) return { kind: 'retry', reason: reply };
   }
-  if ((e.code && NO_CONNECTION.has(e.code)) || (e.command && BEFORE_DATA.has(e.command.toUpperCase()))) {
+  const command = e.command?.toUpperCase();
+  // Once DATA has begun the relay may hold the message, whatever the socket error says.
+  if (command === 'DATA') return { kind: 'uncertain', reason: `${reply} (during DATA)` };
+  if ((e.code && NO_CONNECTION.has(e.code)) || (command && BEFORE_DATA.has(command))) {
     return { kind: 'retry', reason: reply };
   }
   return { kind: 'uncertain', reason: `${reply}${e.command ? ` (during ${e.command})` : ''}` };

@@ -17,8 +17,10 @@ export function signToken(secret: string, purpose: 'track' | 'unsubscribe', mess
 export function verifyToken(secret: string, purpose: 'track' | 'unsubscribe', token: string): string | null {
   const [id, sig] = token.split('.');
   if (!id || !sig || id.length !== 22) return null;
-  const hex = Buffer.from(id, 'base64url').toString('hex');
-  if (hex.length !== 32) return null;
+  const bytes = Buffer.from(id, 'base64url');
+  // Only the canonical spelling: base64's spare bits would otherwise let one id have several tokens.
+  if (bytes.length !== 16 || bytes.toString('base64url') !== id) return null;
+  const hex = bytes.toString('hex');
   const messageId = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
   if (!UUID.test(messageId)) return null;
   const expected = Buffer.from(mac(secret, purpose, messageId));
