@@ -9,6 +9,7 @@ import { logs } from './logs.js';
 import { readRuntimeFile } from './runtimeFile.js';
 import { start } from './start.js';
 import { validate } from './validate.js';
+import { preview } from './preview.js';
 
 const HELP = `nurture — relationship-first email nurture
 
@@ -19,6 +20,8 @@ const HELP = `nurture — relationship-first email nurture
   nurture validate              check config/ and templates/; exits 1 with file:line:column messages
   nurture logs [-f] [--json] [--lead EMAIL] [--sequence ID] [--kind KIND,…] [-n N]
                                 delivery and engagement log, one line per event
+  nurture preview TEMPLATE --lead FILE|EMAIL [--out DIR]
+                                render a template for a lead: subject, preheader, HTML and text
   nurture schema funnel|sequence  print the JSON Schema of a YAML file (for editors)
 `;
 
@@ -64,6 +67,11 @@ async function main(argv: string[]): Promise<number> {
         limit: Number(values.n),
       });
       return 0;
+    }
+    case 'preview': {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { lead: { type: 'string' }, out: { type: 'string' } } });
+      if (!positionals[0] || !values.lead) throw new Error('usage: nurture preview <template> --lead <file|email> [--out dir]');
+      return preview({ template: positionals[0], lead: values.lead, ...(values.out ? { out: values.out } : {}) });
     }
     case 'schema': {
       const which = rest[0];

@@ -55,6 +55,7 @@ export function settingsFrom(env: Env, dataDir: string): Settings {
     messageIdDomain: env.MESSAGE_ID_DOMAIN ?? new URL(publicUrl).hostname,
     trustedProxies: env.TRUSTED_PROXIES.split(',').map((s) => s.trim()).filter(Boolean),
     sendingTimeoutSeconds: env.SENDING_TIMEOUT_SECONDS,
+    adminToken: env.ADMIN_TOKEN ?? null,
   };
 }
 

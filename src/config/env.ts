@@ -17,6 +17,8 @@ export const EnvSchema = z.object({
   /** Signs tracking and unsubscribe links. */
   TRACKING_SECRET: z.string().min(16).optional(),
   MESSAGE_ID_DOMAIN: z.string().optional(),
+  /** Bearer token for operator pages (template previews) when reached from another machine. */
+  ADMIN_TOKEN: z.string().min(16).optional(),
   /** Comma-separated proxy addresses whose X-Forwarded-For is believed. */
   TRUSTED_PROXIES: z.string().default(''),
   QUEUE_PREFIX: z.string().default('nurture'),
@@ -42,5 +44,6 @@ export interface Settings {
   trackingSecret: string;
   messageIdDomain: string;
   trustedProxies: string[];
+  adminToken: string | null;
   sendingTimeoutSeconds: number;
 }

@@ -1,6 +1,7 @@
 // Error bodies are JSON with a stable code, a message a person can act on and, where known, the field.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
+import { UseCaseError } from '../usecases/errors.js';
 
 export class HttpError extends Error {
   constructor(readonly status: number, readonly code: string, message: string, readonly field?: string, readonly fields?: { field: string; message: string }[]) {
@@ -23,6 +24,7 @@ const DB_DOWN = new Set(['ECONNREFUSED', 'ECONNRESET', 'CONNECTION_CLOSED', 'CON
 
 export function sendError(res: ServerResponse, err: unknown): void {
   if (res.headersSent) return void res.end();
+  if (err instanceof UseCaseError) return sendError(res, new HttpError(err.status, err.code, err.message, err.field));
   if (err instanceof HttpError) {
     return sendJson(res, err.status, { error: { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}), ...(err.fields ? { fields: err.fields } : {}) } });
   }

@@ -6,13 +6,13 @@ import { eq, sql } from 'drizzle-orm';
 import { Webhook, WebhookVerificationError } from 'standardwebhooks';
 import type { Context } from '../context.js';
 import { webhookReceipts } from '../db/schema.js';
-import { UseCaseError } from '../usecases/errors.js';
 import { recordEvent, upsertLead } from '../usecases/enrollLead.js';
 import { TriggerBody } from '../usecases/inputs.js';
 import { receiveInbound } from '../usecases/receiveInbound.js';
 import { startFanOut } from '../usecases/fanOutSegment.js';
 import { recordClick, recordOpen } from '../usecases/track.js';
 import { unsubscribe, unsubscribeTarget } from '../usecases/unsubscribe.js';
+import { previewTemplate, storedLeadContext } from '../usecases/previewTemplate.js';
 import { clientIp } from './clientIp.js';
 import { HttpError, readBody, sendError, sendJson } from './respond.js';
 import { unsubscribePage } from './pages.js';
@@ -84,6 +84,21 @@ async function handle(ctx: Context, webhook: Webhook, req: IncomingMessage, res:
       return void res.end(unsubscribePage({ email: target.email, done: false, action: path }));
     }
   }
+  if ((m = /^\/preview\/([\w-]+)$/.exec(path)) && method === 'GET') {
+    // Shows a lead's data: only for the operator (loopback, or the admin token).
+    if (!isOperator(req, ip, ctx.settings.adminToken)) throw new HttpError(403, 'forbidden', 'previews are available from this machine, or with the admin token as a Bearer token');
+    const email = url.searchParams.get('lead');
+    if (!email) throw new HttpError(400, 'invalid_query', 'add ?lead=<email> to preview for a lead', 'lead');
+    const r = await previewTemplate(ctx.templates, ctx.config.templatesDir, m[1]!, await storedLeadContext(ctx.db, ctx.settings.publicUrl, email));
+    const part = url.searchParams.get('part');
+    if (part === 'text') {
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+      return void res.end(`Subject: ${r.subject}\nPreheader: ${r.preheader}\n\n${r.text}`);
+    }
+    // The rendered email is shown as it is, but may run no script and load nothing active.
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': "default-src 'none'; img-src * data:; style-src 'unsafe-inline'", 'x-nurture-subject': encodeURIComponent(r.subject) });
+    return void res.end(r.html);
+  }
   if (path === '/v1/triggers' && method === 'POST') {
     return signed(ctx, webhook, req, res, async (body) => {
       const parsed = TriggerBody.safeParse(JSON.parse(body.toString('utf8')));
@@ -100,6 +115,11 @@ async function handle(ctx: Context, webhook: Webhook, req: IncomingMessage, res:
     return signed(ctx, webhook, req, res, async (body) => receiveInbound(ctx, body), 25 * 1024 * 1024);
   }
   throw new HttpError(404, 'not_found', `no route for ${method} ${path}`);
+}
+
+function isOperator(req: IncomingMessage, ip: string | null, adminToken: string | null): boolean {
+  if (adminToken && req.headers.authorization === `Bearer ${adminToken}`) return true;
+  return ip === '127.0.0.1' || ip === '::1';
 }
 
 function isOneClick(body: Buffer): boolean {
@@ -140,7 +160,6 @@ async function signed(ctx: Context, webhook: Webhook, req: IncomingMessage, res:
     // A refused request leaves no receipt behind, so a corrected retry with the same id can succeed.
     await ctx.db.delete(webhookReceipts).where(eq(webhookReceipts.id, id));
     if (err instanceof SyntaxError) throw new HttpError(400, 'invalid_json', `body is not JSON: ${err.message}`);
-    if (err instanceof UseCaseError) throw new HttpError(err.status, err.code, err.message, err.field);
     throw err;
   }
 }

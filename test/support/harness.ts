@@ -104,6 +104,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       messageIdDomain: 'nurture.test',
       trustedProxies: ['127.0.0.1'],
       sendingTimeoutSeconds: 300,
+      adminToken: null,
     },
     ...(opts.now ? { now: opts.now } : {}),
   });
