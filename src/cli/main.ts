@@ -1,15 +1,14 @@
 #!/usr/bin/env node
 // The nurture command line. Each command parses its flags and calls one function; nothing decides here.
 import { parseArgs } from 'node:util';
-import { z } from 'zod';
 import { ConfigError } from '../config/issues.js';
 import { readEnv } from '../config/env.js';
-import { FunnelSchema, SequenceSchema } from '../config/schema.js';
 import { logs } from './logs.js';
 import { readRuntimeFile } from './runtimeFile.js';
 import { start } from './start.js';
 import { validate } from './validate.js';
 import { preview } from './preview.js';
+import { jsonSchemaOf, SCHEMA_FILES } from '../config/jsonSchema.js';
 
 const HELP = `nurture — relationship-first email nurture
 
@@ -75,9 +74,9 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'schema': {
       const which = rest[0];
-      const schema = which === 'funnel' ? FunnelSchema : which === 'sequence' ? SequenceSchema : null;
-      if (!schema) throw new Error('usage: nurture schema funnel|sequence');
-      console.log(JSON.stringify(z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }), null, 2));
+      if (which !== 'funnel' && which !== 'sequence') throw new Error('usage: nurture schema funnel|sequence');
+      const { schema, title } = SCHEMA_FILES[which];
+      console.log(JSON.stringify(jsonSchemaOf(schema, title), null, 2));
       return 0;
     }
     case undefined:

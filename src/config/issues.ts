@@ -41,8 +41,13 @@ export function closest(input: string, known: Iterable<string>): string | null {
       bestDistance = d;
     }
   }
-  if (best === null || bestDistance === 0 && best === input || bestDistance > Math.max(2, Math.floor(input.length / 3))) return null;
+  if (best === null || (bestDistance === 0 && best === input) || bestDistance > maxTypos(input)) return null;
   return best;
+}
+
+// Two typos are plausible in a word, but not in a two-letter one: "eq" is not a misspelt "gt".
+function maxTypos(input: string): number {
+  return Math.min(input.length - 1, Math.max(2, Math.floor(input.length / 3)));
 }
 
 function editDistance(a: string, b: string): number {

@@ -128,6 +128,10 @@ export const FunnelSchema = z.strictObject({
     })
     .default({}),
   senders: z.record(slug, SenderSchema),
+  /** Custom attributes templates may use as lead.attributes.<name> / account.attributes.<name>. */
+  attributes: z
+    .strictObject({ lead: z.array(z.string()).default([]), account: z.array(z.string()).default([]) })
+    .default({ lead: [], account: [] }),
   /** Postal address shown in every segmented email's footer (CAN-SPAM). */
   postalAddress: z.string().optional(),
   scoring: z

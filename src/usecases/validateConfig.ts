@@ -17,7 +17,8 @@ export async function validateConfig(configDir: string, templatesDir: string, cw
     try {
       const source = loadTemplateSource(config.templatesDir, name);
       const compiled = await compileTemplate(source);
-      for (const i of checkTemplate(source, compiled, { fields: [...CONTEXT_FIELDS], segmented })) {
+      const fields = [...CONTEXT_FIELDS, ...config.funnel.attributes.lead.map((a) => `lead.attributes.${a}`), ...config.funnel.attributes.account.map((a) => `account.attributes.${a}`)];
+      for (const i of checkTemplate(source, compiled, { fields, segmented })) {
         issues.push({ file: show(i.file), line: i.line, column: i.column ?? 1, code: i.code, message: i.message, severity: i.severity });
       }
     } catch (err) {
