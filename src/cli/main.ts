@@ -8,6 +8,7 @@ import { readRuntimeFile } from './runtimeFile.js';
 import { start } from './start.js';
 import { validate } from './validate.js';
 import { preview } from './preview.js';
+import { simulateCommand } from './simulate.js';
 import { jsonSchemaOf, SCHEMA_FILES } from '../config/jsonSchema.js';
 
 const HELP = `nurture — relationship-first email nurture
@@ -19,6 +20,8 @@ const HELP = `nurture — relationship-first email nurture
   nurture validate              check config/ and templates/; exits 1 with file:line:column messages
   nurture logs [-f] [--json] [--lead EMAIL] [--sequence ID] [--kind KIND,…] [-n N]
                                 delivery and engagement log, one line per event
+  nurture simulate SEQUENCE --lead LEAD.yaml [--events EVENTS.yaml] [--start TIME] [--json]
+                                run a sequence for a scripted lead on a virtual clock and print the timeline
   nurture preview TEMPLATE --lead FILE|EMAIL [--out DIR]
                                 render a template for a lead: subject, preheader, HTML and text
   nurture schema funnel|sequence  print the JSON Schema of a YAML file (for editors)
@@ -66,6 +69,24 @@ async function main(argv: string[]): Promise<number> {
         limit: Number(values.n),
       });
       return 0;
+    }
+    case 'simulate': {
+      const env = readEnv();
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { lead: { type: 'string' }, events: { type: 'string' }, start: { type: 'string' }, json: { type: 'boolean', default: false }, config: { type: 'string' }, templates: { type: 'string' } },
+      });
+      if (!positionals[0] || !values.lead) throw new Error('usage: nurture simulate <sequence> --lead lead.yaml [--events events.yaml] [--start TIME] [--json]');
+      return simulateCommand({
+        sequenceId: positionals[0],
+        leadFile: values.lead,
+        ...(values.events ? { eventsFile: values.events } : {}),
+        ...(values.start ? { start: values.start } : {}),
+        json: values.json!,
+        configDir: values.config ?? env.NURTURE_CONFIG_DIR,
+        templatesDir: values.templates ?? env.NURTURE_TEMPLATES_DIR,
+      });
     }
     case 'preview': {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { lead: { type: 'string' }, out: { type: 'string' } } });

@@ -87,6 +87,9 @@ export function decide(seq: Sequence, enrollment: EnrollmentState, event: Engine
     case 'postpone': {
       const until = event.until;
       if (until <= now) return { enrollment: e, commands: [] };
+      // Postponements only extend: two auto-replies give the same answer in either order.
+      const already = e.progress.notBefore ? new Date(e.progress.notBefore) : null;
+      if (already && already >= until) return { enrollment: e, commands: [] };
       e.progress.notBefore = until.toISOString();
       if (e.nextDueAt && e.nextDueAt < until) e.nextDueAt = until;
       return { enrollment: e, commands: [{ type: 'wakeAt', at: e.nextDueAt ?? until, why: event.why }] };

@@ -413,3 +413,18 @@ describe('live edits', () => {
     expect(sends(due.commands)).toEqual(['b']);
   });
 });
+
+describe('out-of-office, twice', () => {
+  it('a second, shorter postponement does not shorten the first (the order of auto-replies does not matter)', () => {
+    const seq = makeSequence({ steps: [{ id: 'a', type: 'email', template: 't' }] });
+    const t = at('2026-01-13T15:00:00Z');
+    const long = { type: 'postpone', until: at('2026-01-25T00:00:00Z'), why: 'out of office' } as const;
+    const short = { type: 'postpone', until: at('2026-01-14T00:00:00Z'), why: 'out of office' } as const;
+    const ab = decide(seq, decide(seq, active('a', { nextDueAt: t }), long, makeFacts(), t).enrollment, short, makeFacts(), t).enrollment;
+    const ba = decide(seq, decide(seq, active('a', { nextDueAt: t }), short, makeFacts(), t).enrollment, long, makeFacts(), t).enrollment;
+    expect(ab.progress.notBefore).toBe('2026-01-25T00:00:00.000Z');
+    expect(ba.progress.notBefore).toBe('2026-01-25T00:00:00.000Z');
+    const d = decide(seq, ab, { type: 'wake' }, makeFacts(), at('2026-01-20T00:00:00Z'));
+    expect(d.commands).toEqual([{ type: 'defer', step: 'a', until: at('2026-01-25T00:00:00Z'), why: 'out_of_office' }]);
+  });
+});
