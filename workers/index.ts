@@ -3,6 +3,7 @@ import type { Worker } from 'bullmq';
 import type { Context } from '../src/context.js';
 import { fanoutWorker } from './fanout.js';
 import { maintenanceWorker } from './maintenance.js';
+import { outboundWorker } from './outbound.js';
 import { sendWorker } from './send.js';
 import { stepWorker } from './step.js';
 
@@ -12,7 +13,7 @@ export interface Workers {
 }
 
 export async function startWorkers(ctx: Context, opts: { concurrency: number; reconcileEverySeconds: number }): Promise<Workers> {
-  const all = [stepWorker(ctx, opts.concurrency), sendWorker(ctx, opts.concurrency), fanoutWorker(ctx), maintenanceWorker(ctx)];
+  const all = [stepWorker(ctx, opts.concurrency), sendWorker(ctx, opts.concurrency), fanoutWorker(ctx), outboundWorker(ctx), maintenanceWorker(ctx)];
   // Redis is disposable: this scheduler (and the run at start-up) re-enqueues whatever Postgres says is due.
   await ctx.queues.maintenance.upsertJobScheduler('reconcile', { every: opts.reconcileEverySeconds * 1000 }, { name: 'reconcile', data: { task: 'reconcile' } });
   await ctx.queues.maintenance.add('reconcile', { task: 'reconcile' }, { jobId: `reconcile-start-${Date.now()}` });

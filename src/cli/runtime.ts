@@ -51,6 +51,7 @@ export function settingsFrom(env: Env, dataDir: string): Settings {
   return {
     publicUrl,
     webhookSecret: env.WEBHOOK_SECRET ?? dev!.webhookSecret,
+    outboundSecret: env.OUTBOUND_WEBHOOK_SECRET ?? env.WEBHOOK_SECRET ?? dev!.webhookSecret,
     trackingSecret: env.TRACKING_SECRET ?? dev!.trackingSecret,
     messageIdDomain: env.MESSAGE_ID_DOMAIN ?? new URL(publicUrl).hostname,
     trustedProxies: env.TRUSTED_PROXIES.split(',').map((s) => s.trim()).filter(Boolean),

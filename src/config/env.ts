@@ -14,6 +14,8 @@ export const EnvSchema = z.object({
   PUBLIC_URL: z.string().url().optional(),
   /** Standard Webhooks secret for incoming triggers (whsec_… base64). */
   WEBHOOK_SECRET: z.string().min(16).optional(),
+  /** Signs webhooks nurture sends to your CRM (defaults to WEBHOOK_SECRET). */
+  OUTBOUND_WEBHOOK_SECRET: z.string().min(16).optional(),
   /** Signs tracking and unsubscribe links. */
   TRACKING_SECRET: z.string().min(16).optional(),
   MESSAGE_ID_DOMAIN: z.string().optional(),
@@ -41,6 +43,7 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): Env {
 export interface Settings {
   publicUrl: string;
   webhookSecret: string;
+  outboundSecret: string;
   trackingSecret: string;
   messageIdDomain: string;
   trustedProxies: string[];

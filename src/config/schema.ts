@@ -10,6 +10,8 @@ const duration = z
   .string()
   .refine(isDuration, { message: 'expected a duration such as 30m, 12h, 3d or 2w' });
 const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected a 24-hour time such as 09:30');
+export const OUTBOUND_EVENTS = ['lead.advanced', 'account.advanced', 'lead.unsubscribed', 'lead.bounced'] as const;
+export type OutboundEventType = (typeof OUTBOUND_EVENTS)[number];
 export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
 const weekday = z.enum(WEEKDAYS);
 const timeZone = z.string().refine(isTimeZone, { message: 'expected an IANA time zone such as Europe/Berlin' });
@@ -149,6 +151,33 @@ export const FunnelSchema = z.strictObject({
     .default({ weights: { open: 1, click: 3, value_click: 5, reply: 10 } }),
   /** Value-first thresholds: the rule a lead in this stage must meet to move to the next stage. */
   advancement: z.record(slug, z.strictObject({ when: ConditionSchema })).default({}),
+  /** Buying-committee coverage: an account reaches a stage when enough of its people are engaged. */
+  accounts: z
+    .strictObject({
+      /** When a lead counts as engaged (checked on its engagement in its current stage). */
+      engagedWhen: ConditionSchema.default({ any: [{ replied: true }, { valuePieces: { gte: 1 } }] }),
+      stages: z
+        .record(
+          slug,
+          z.strictObject({
+            engagedLeads: z.number().int().positive(),
+            personas: z.number().int().positive().default(1),
+            /** Leads of the account in an earlier stage move up with it. */
+            moveLeads: z.boolean().default(false),
+          }),
+        )
+        .default({}),
+    })
+    .default({ engagedWhen: { any: [{ replied: true }, { valuePieces: { gte: 1 } }] }, stages: {} }),
+  /** The user's CRM hears about these, signed the Standard Webhooks way. */
+  webhooks: z
+    .array(
+      z.strictObject({
+        url: z.url(),
+        events: z.array(z.enum(OUTBOUND_EVENTS)).min(1).default([...OUTBOUND_EVENTS]),
+      }),
+    )
+    .default([]),
 });
 export type Funnel = z.infer<typeof FunnelSchema>;
 

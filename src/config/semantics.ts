@@ -42,6 +42,11 @@ export function checkFunnel(funnel: FunnelDraft, y: PositionedYaml): ConfigIssue
     }
   }
   if (funnel.defaults?.window) checkWindow(funnel.defaults.window, ['defaults', 'window'], y, err);
+  if (funnel.stages) {
+    for (const stage of Object.keys(funnel.accounts?.stages ?? {})) {
+      if (!seen.has(stage)) err(['accounts', 'stages', stage], 'unknown_stage', `accounts.stages names unknown stage "${stage}"${suggest(stage, stages)}; stages are ${stages.join(', ')}`, { key: true });
+    }
+  }
   return out;
 }
 

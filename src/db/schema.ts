@@ -31,6 +31,7 @@ export const accounts = pgTable('accounts', {
   timeZone: text('time_zone'),
   attributes: jsonb('attributes').$type<Record<string, unknown>>().notNull().default({}),
   stage: text('stage'),
+  stageEnteredAt: ts('stage_entered_at'),
   createdAt: ts('created_at').notNull().defaultNow(),
   updatedAt: ts('updated_at').notNull().defaultNow(),
 });
@@ -60,6 +61,8 @@ export const leads = pgTable(
     scoreBase: doublePrecision('score_base').notNull().default(0),
     valuePieces: jsonb('value_pieces').$type<string[]>().notNull().default([]),
     repliedAt: ts('replied_at'),
+    /** When the lead first met the funnel's `accounts.engagedWhen`: what buying-committee coverage counts. */
+    engagedAt: ts('engaged_at'),
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
   },
@@ -200,4 +203,22 @@ export const activity = pgTable(
     data: jsonb('data').$type<Record<string, unknown>>().notNull().default({}),
   },
   (t) => [index('activity_lead_idx').on(t.leadId, t.id)],
+);
+
+/**
+ * Events for the user's CRM, written in the same transaction as what they report (an outbox), then
+ * delivered by the outbound queue with retries; reconcile re-enqueues any that Redis lost.
+ */
+export const outboundEvents = pgTable(
+  'outbound_events',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    type: text('type').notNull(),
+    payload: jsonb('payload').$type<Record<string, unknown>>().notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    deliveredAt: ts('delivered_at'),
+    attempts: integer('attempts').notNull().default(0),
+    lastError: text('last_error'),
+  },
+  (t) => [index('outbound_events_pending_idx').on(t.createdAt).where(sql`delivered_at is null`)],
 );

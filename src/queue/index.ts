@@ -3,7 +3,7 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import { z } from 'zod';
 
-export const QUEUE_NAMES = ['step', 'send', 'fanout', 'maintenance'] as const;
+export const QUEUE_NAMES = ['step', 'send', 'fanout', 'outbound', 'maintenance'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 
 export const StepJob = z.object({ enrollmentId: z.uuid(), revision: z.number().int().nonnegative() });
@@ -12,11 +12,14 @@ export const SendJob = z.object({ messageId: z.uuid() });
 export type SendJob = z.infer<typeof SendJob>;
 export const FanoutJob = z.object({ sequenceId: z.string(), runId: z.string(), afterLeadId: z.uuid().nullable() });
 export type FanoutJob = z.infer<typeof FanoutJob>;
+export const OutboundJob = z.object({ eventId: z.uuid() });
+export type OutboundJob = z.infer<typeof OutboundJob>;
 export const MaintenanceJob = z.object({ task: z.enum(['reconcile']) });
 
 // BullMQ refuses custom ids that contain ':' or are integers.
 export const stepJobId = (j: StepJob) => `step-${j.enrollmentId}-${j.revision}`;
 export const sendJobId = (j: SendJob) => `send-${j.messageId}`;
+export const outboundJobId = (j: OutboundJob) => `outbound-${j.eventId}`;
 export const fanoutJobId = (j: FanoutJob) => `fanout-${j.sequenceId}-${j.runId}-${j.afterLeadId ?? 'start'}`;
 
 export interface QueueSettings {
@@ -42,6 +45,8 @@ export function createQueues(settings: QueueSettings): Queues {
     // SMTP 4xx and dropped connections before DATA retry with backoff; 5xx ends the job unrecoverably.
     send: make('send', { attempts: 8, backoff: { type: 'exponential', delay: 5_000, jitter: 0.5 } }),
     fanout: make('fanout', { attempts: 10, backoff: { type: 'exponential', delay: 1_000 } }),
+    // The CRM may be down for a while: retry for about a day before giving up (reconcile tries again later).
+    outbound: make('outbound', { attempts: 12, backoff: { type: 'exponential', delay: 10_000, jitter: 0.3 } }),
     maintenance: make('maintenance', { attempts: 1 }),
   };
   return {
@@ -68,4 +73,9 @@ export async function enqueueSteps(queues: Queues, jobs: { job: StepJob; at: Dat
 export async function enqueueSends(queues: Queues, jobs: SendJob[]): Promise<void> {
   if (!jobs.length) return;
   await queues.send.addBulk(jobs.map((job) => ({ name: 'send', data: job, opts: { jobId: sendJobId(job) } })));
+}
+
+export async function enqueueOutbound(queues: Queues, jobs: OutboundJob[]): Promise<void> {
+  if (!jobs.length) return;
+  await queues.outbound.addBulk(jobs.map((job) => ({ name: 'outbound', data: job, opts: { jobId: outboundJobId(job) } })));
 }

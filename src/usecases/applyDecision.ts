@@ -10,16 +10,17 @@ import type { AccountRow, LeadRow } from '../db/facts.js';
 import { enrollments, messages } from '../db/schema.js';
 import type { Command, Decision } from '../engine/decide.js';
 import { newMessageId } from '../mail/message.js';
-import { enqueueSends, enqueueSteps, type SendJob, type StepJob } from '../queue/index.js';
+import { enqueueOutbound, enqueueSends, enqueueSteps, type OutboundJob, type SendJob, type StepJob } from '../queue/index.js';
 
 export type EnrollmentRow = typeof enrollments.$inferSelect;
 
 export interface Followups {
   steps: { job: StepJob; at: Date | null }[];
   sends: SendJob[];
+  outbound: OutboundJob[];
 }
 
-export const noFollowups = (): Followups => ({ steps: [], sends: [] });
+export const noFollowups = (): Followups => ({ steps: [], sends: [], outbound: [] });
 
 export async function applyDecision(ctx: Context, tx: Tx, row: EnrollmentRow, seq: Pick<Sequence, 'id' | 'version'>, d: Decision, lead: LeadRow, account: AccountRow, out: Followups): Promise<void> {
   const now = ctx.now();
@@ -74,6 +75,7 @@ export async function applyDecision(ctx: Context, tx: Tx, row: EnrollmentRow, se
 export async function enqueueFollowups(ctx: Context, f: Followups): Promise<void> {
   await enqueueSends(ctx.queues, f.sends);
   await enqueueSteps(ctx.queues, f.steps, ctx.now());
+  await enqueueOutbound(ctx.queues, f.outbound);
 }
 
 function stepOf(c: Command): string | null {

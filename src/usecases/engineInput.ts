@@ -52,3 +52,15 @@ export async function loadLeadAndAccount(tx: Tx, leadId: string, lock = false): 
   const [account] = await tx.select().from(accounts).where(eq(accounts.id, lead.accountId));
   return account ? { lead, account } : null;
 }
+
+/**
+ * Locks an account, then one of its leads. Every transaction that locks both takes them in this order
+ * (account first), so two signals for people at one account can't deadlock.
+ */
+export async function lockLeadWithAccount(tx: Tx, leadId: string): Promise<{ lead: LeadRow; account: AccountRow } | null> {
+  const [ref] = await tx.select({ accountId: leads.accountId }).from(leads).where(eq(leads.id, leadId));
+  if (!ref) return null;
+  const [account] = await tx.select().from(accounts).where(eq(accounts.id, ref.accountId)).for('update');
+  const [lead] = await tx.select().from(leads).where(eq(leads.id, leadId)).for('update');
+  return lead && account ? { lead, account } : null;
+}

@@ -4,7 +4,8 @@ import { and, eq, lte, sql } from 'drizzle-orm';
 import type { Context } from '../context.js';
 import { logActivity } from '../db/activity.js';
 import { enrollments, messages } from '../db/schema.js';
-import { enqueueSends, enqueueSteps } from '../queue/index.js';
+import { enqueueOutbound, enqueueSends, enqueueSteps } from '../queue/index.js';
+import { pendingOutbound } from './outbound.js';
 
 const PAGE = 1000;
 
@@ -26,6 +27,7 @@ export async function reconcile(ctx: Context): Promise<{ steps: number; sends: n
   }
   const queued = await ctx.db.select({ id: messages.id }).from(messages).where(eq(messages.status, 'queued'));
   await enqueueSends(ctx.queues, queued.map((m) => ({ messageId: m.id })));
+  await enqueueOutbound(ctx.queues, await pendingOutbound(ctx));
 
   const cutoff = new Date(now.getTime() - ctx.settings.sendingTimeoutSeconds * 1000);
   const stuck = await ctx.db

@@ -10,8 +10,10 @@ import { loadEngagement, profileOf } from '../db/facts.js';
 import { leads, messages, signals, suppressions } from '../db/schema.js';
 import type { EngineEvent } from '../engine/decide.js';
 import { enqueueFollowups, noFollowups } from './applyDecision.js';
-import { moveStage } from './enrollLead.js';
-import { loadLeadAndAccount } from './engineInput.js';
+import { advanceAccount, moveStage } from './enrollLead.js';
+import { emitOutbound } from './outbound.js';
+import { evaluate } from '../engine/conditions.js';
+import { lockLeadWithAccount } from './engineInput.js';
 import { notifyEnrollments } from './notifyEnrollments.js';
 
 export interface SignalInput {
@@ -93,7 +95,7 @@ async function applyToLead(ctx: Context, leadId: string, rows: Row[]): Promise<v
   const { funnel } = ctx.config;
   const out = noFollowups();
   await ctx.db.transaction(async (tx) => {
-    const la = await loadLeadAndAccount(tx, leadId, true);
+    const la = await lockLeadWithAccount(tx, leadId);
     if (!la) return;
     let { lead } = la;
     const { account } = la;
@@ -150,11 +152,18 @@ async function applyToLead(ctx: Context, leadId: string, rows: Row[]): Promise<v
       }
     }
 
-    if (lead.status === 'active') {
-      const engagement = await loadEngagement(tx, funnel, lead, ctx.now());
-      const advance = evaluateAdvance(funnel, lead.stage, engagement, profileOf(lead, account));
-      if (advance) await moveStage(ctx, tx, lead, account, advance.to, advance.rule, advance.evidence, out);
+    if (status !== la.lead.status && (status === 'unsubscribed' || status === 'complained' || status === 'bounced')) {
+      await emitOutbound(ctx, tx, status === 'bounced' ? 'lead.bounced' : 'lead.unsubscribed', { lead: { id: lead.id, email: lead.email }, account: { id: account.id, name: account.name }, reason: status }, out);
     }
+    if (lead.status !== 'active') return;
+    const engagement = await loadEngagement(tx, funnel, lead, ctx.now());
+    const profile = profileOf(lead, account);
+    if (!lead.engagedAt && evaluate(funnel.accounts.engagedWhen, engagement, profile).met) {
+      [lead] = (await tx.update(leads).set({ engagedAt: ctx.now() }).where(eq(leads.id, lead.id)).returning()) as [typeof lead];
+    }
+    const advance = evaluateAdvance(funnel, lead.stage, engagement, profile);
+    if (advance) await moveStage(ctx, tx, lead, account, advance.to, advance.rule, advance.evidence, out);
+    await advanceAccount(ctx, tx, account, out);
   });
   await enqueueFollowups(ctx, out);
 }

@@ -100,6 +100,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     settings: {
       publicUrl: 'http://127.0.0.1:0',
       webhookSecret,
+      outboundSecret: webhookSecret,
       trackingSecret: randomBytes(24).toString('base64url'),
       messageIdDomain: 'nurture.test',
       trustedProxies: ['127.0.0.1'],

@@ -77,3 +77,29 @@ describe('value-first thresholds', () => {
     expect(nextStage(funnel, 'awareness')).toBe('interest');
   });
 });
+
+describe('account coverage', () => {
+  const withAccounts = FunnelSchema.parse({
+    stages: ['awareness', 'interest', 'desire', 'action'],
+    personas: { champion: { label: 'C' }, economic_buyer: { label: 'E' }, end_user: { label: 'U' } },
+    senders: {},
+    accounts: { stages: { interest: { engagedLeads: 2, personas: 1 }, desire: { engagedLeads: 3, personas: 2, moveLeads: true } } },
+  });
+  const m = (persona: string, engaged: boolean, stage = 'awareness') => ({ persona, engaged, stage });
+
+  it('needs both enough engaged people and enough personas, and picks the furthest stage earned', async () => {
+    const { evaluateAccount } = await import('../../src/advancement/accounts.js');
+    expect(evaluateAccount(withAccounts, null, [m('champion', true), m('champion', false)])).toBeNull();
+    expect(evaluateAccount(withAccounts, null, [m('champion', true), m('champion', true), m('champion', true)])).toMatchObject({ to: 'interest' });
+    const desire = evaluateAccount(withAccounts, null, [m('champion', true), m('champion', true), m('economic_buyer', true), m('end_user', false)]);
+    expect(desire).toMatchObject({ from: null, to: 'desire', rule: 'accounts.stages.desire', moveLeads: true, evidence: { engagedLeads: 3, personas: ['champion', 'economic_buyer'] } });
+    // Never backwards, never the same stage again.
+    expect(evaluateAccount(withAccounts, 'desire', [m('champion', true), m('champion', true), m('economic_buyer', true)])).toBeNull();
+  });
+
+  it('moves only the leads still behind the account', async () => {
+    const { leadsToMove } = await import('../../src/advancement/accounts.js');
+    const moved = leadsToMove(withAccounts, 'desire', [m('champion', true, 'awareness'), m('champion', true, 'desire'), m('end_user', false, 'action')]);
+    expect(moved.map((x) => x.stage)).toEqual(['awareness']);
+  });
+});
