@@ -57,6 +57,12 @@ export function settingsFrom(env: Env, dataDir: string): Settings {
     trustedProxies: env.TRUSTED_PROXIES.split(',').map((s) => s.trim()).filter(Boolean),
     sendingTimeoutSeconds: env.SENDING_TIMEOUT_SECONDS,
     adminToken: env.ADMIN_TOKEN ?? null,
+    providers: {
+      sendgridPublicKey: env.SENDGRID_WEBHOOK_PUBLIC_KEY ?? null,
+      postmarkUser: env.POSTMARK_WEBHOOK_USER ?? null,
+      postmarkPassword: env.POSTMARK_WEBHOOK_PASSWORD ?? null,
+      mailgunSigningKey: env.MAILGUN_SIGNING_KEY ?? null,
+    },
   };
 }
 

@@ -21,6 +21,11 @@ export const EnvSchema = z.object({
   MESSAGE_ID_DOMAIN: z.string().optional(),
   /** Bearer token for operator pages (template previews) when reached from another machine. */
   ADMIN_TOKEN: z.string().min(16).optional(),
+  /** Email service providers' webhooks (each is refused until configured). */
+  SENDGRID_WEBHOOK_PUBLIC_KEY: z.string().optional(),
+  POSTMARK_WEBHOOK_USER: z.string().optional(),
+  POSTMARK_WEBHOOK_PASSWORD: z.string().optional(),
+  MAILGUN_SIGNING_KEY: z.string().optional(),
   /** Comma-separated proxy addresses whose X-Forwarded-For is believed. */
   TRUSTED_PROXIES: z.string().default(''),
   QUEUE_PREFIX: z.string().default('nurture'),
@@ -40,6 +45,15 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): Env {
   return r.data;
 }
 
+export interface ProviderSettings {
+  sendgridPublicKey: string | null;
+  postmarkUser: string | null;
+  postmarkPassword: string | null;
+  mailgunSigningKey: string | null;
+  /** SNS signing certificates, fetched from a trusted SNS URL once and kept. */
+  snsCertificate?: (url: string) => Promise<string>;
+}
+
 export interface Settings {
   publicUrl: string;
   webhookSecret: string;
@@ -48,5 +62,20 @@ export interface Settings {
   messageIdDomain: string;
   trustedProxies: string[];
   adminToken: string | null;
+  providers: ProviderSettings;
   sendingTimeoutSeconds: number;
+}
+
+/** Settings with safe defaults for everything not given: for tests, benchmarks and scripts. */
+export function makeSettings(given: Partial<Settings> & Pick<Settings, 'webhookSecret' | 'trackingSecret'>): Settings {
+  return {
+    publicUrl: 'http://127.0.0.1:8787',
+    outboundSecret: given.webhookSecret,
+    messageIdDomain: 'nurture.test',
+    trustedProxies: [],
+    sendingTimeoutSeconds: 300,
+    adminToken: null,
+    providers: { sendgridPublicKey: null, postmarkUser: null, postmarkPassword: null, mailgunSigningKey: null },
+    ...given,
+  };
 }

@@ -14,6 +14,7 @@ import { recordClick, recordOpen } from '../usecases/track.js';
 import { unsubscribe, unsubscribeTarget } from '../usecases/unsubscribe.js';
 import { previewTemplate, storedLeadContext } from '../usecases/previewTemplate.js';
 import { clientIp } from './clientIp.js';
+import { providerEvents, providerInbound } from './providers.js';
 import { HttpError, readBody, sendError, sendJson } from './respond.js';
 import { unsubscribePage } from './pages.js';
 
@@ -110,6 +111,11 @@ async function handle(ctx: Context, webhook: Webhook, req: IncomingMessage, res:
   if ((m = /^\/v1\/sequences\/([\w-]+)\/fanout$/.exec(path)) && method === 'POST') {
     const sequenceId = m[1]!;
     return signed(ctx, webhook, req, res, async () => startFanOut(ctx, sequenceId));
+  }
+  if ((m = /^\/v1\/providers\/(\w+)\/(events|inbound)$/.exec(path)) && method === 'POST') {
+    const body = await readBody(req, 30 * 1024 * 1024);
+    const result = m[2] === 'events' ? await providerEvents(ctx, m[1]!, req, body) : await providerInbound(ctx, m[1]!, req, body);
+    return sendJson(res, 200, result);
   }
   if (path === '/v1/inbound' && method === 'POST') {
     return signed(ctx, webhook, req, res, async (body) => receiveInbound(ctx, body), 25 * 1024 * 1024);

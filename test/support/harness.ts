@@ -9,6 +9,7 @@ import { inject } from 'vitest';
 import { startWorkers, type Workers } from '../../workers/index.js';
 import { closeContext, createContext } from '../../src/app.js';
 import type { Context } from '../../src/context.js';
+import { makeSettings, type Settings } from '../../src/config/env.js';
 import { startHttp, type HttpServer } from '../../src/http/server.js';
 import { signedHeaders } from '../../src/http/signing.js';
 
@@ -75,6 +76,7 @@ export interface HarnessOptions {
   configDir?: string;
   templatesDir?: string;
   now?: () => Date;
+  settings?: Partial<Settings>;
 }
 
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -97,16 +99,13 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     configDir: opts.configDir ?? 'config',
     templatesDir: opts.templatesDir ?? 'templates',
     queuePrefix: prefix,
-    settings: {
-      publicUrl: 'http://127.0.0.1:0',
+    settings: makeSettings({
       webhookSecret,
-      outboundSecret: webhookSecret,
       trackingSecret: randomBytes(24).toString('base64url'),
-      messageIdDomain: 'nurture.test',
+      publicUrl: 'http://127.0.0.1:0',
       trustedProxies: ['127.0.0.1'],
-      sendingTimeoutSeconds: 300,
-      adminToken: null,
-    },
+      ...opts.settings,
+    }),
     ...(opts.now ? { now: opts.now } : {}),
   });
   const http = await startHttp(ctx, { host: '127.0.0.1', port: 0 });

@@ -1,0 +1,109 @@
+// Email service providers' webhooks: each is verified the way its provider signs (or authenticates),
+// then parsed by the pure parsers in src/engagement/providers. An unconfigured provider is refused:
+// nothing unsigned is ever believed.
+import type { IncomingMessage } from 'node:http';
+import type { Context } from '../context.js';
+import {
+  isProviderName,
+  isTrustedSigningCertUrl,
+  isTrustedSubscribeUrl,
+  mailgunSignatureOf,
+  providers,
+  SENDGRID_SIGNATURE_HEADER,
+  SENDGRID_TIMESTAMP_HEADER,
+  verifyBasicAuth,
+  verifyMailgunSignature,
+  verifySendgridSignature,
+  verifySnsSignature,
+  type ProviderName,
+  type Verification,
+} from '../engagement/providers/index.js';
+import { receiveInbound } from '../usecases/receiveInbound.js';
+import { recordProviderEvents } from '../usecases/recordProviderEvents.js';
+import { parseForm } from './forms.js';
+import { HttpError } from './respond.js';
+
+
+export function providerName(name: string): ProviderName {
+  if (!isProviderName(name)) throw new HttpError(404, 'unknown_provider', `unknown provider "${name}": expected sendgrid, postmark, mailgun or ses`);
+  return name;
+}
+
+async function decode(req: IncomingMessage, body: Buffer): Promise<unknown> {
+  const type = String(req.headers['content-type'] ?? '');
+  if (/multipart\/form-data|application\/x-www-form-urlencoded/i.test(type)) return parseForm(body, type);
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new HttpError(400, 'invalid_json', 'body is neither JSON nor a form');
+  }
+}
+
+async function verify(ctx: Context, p: ProviderName, req: IncomingMessage, body: Buffer, payload: unknown): Promise<Verification> {
+  const s = ctx.settings.providers;
+  const now = ctx.now();
+  const notConfigured = (what: string) => {
+    throw new HttpError(503, 'provider_not_configured', `${p} webhooks are off: set ${what} to accept them`);
+  };
+  switch (p) {
+    case 'sendgrid':
+      if (!s.sendgridPublicKey) notConfigured('SENDGRID_WEBHOOK_PUBLIC_KEY');
+      return verifySendgridSignature({ publicKey: s.sendgridPublicKey!, rawBody: body, signature: header(req, SENDGRID_SIGNATURE_HEADER), timestamp: header(req, SENDGRID_TIMESTAMP_HEADER), now });
+    case 'postmark':
+      if (!s.postmarkUser || !s.postmarkPassword) notConfigured('POSTMARK_WEBHOOK_USER and POSTMARK_WEBHOOK_PASSWORD');
+      return verifyBasicAuth(header(req, 'authorization'), s.postmarkUser!, s.postmarkPassword!);
+    case 'mailgun':
+      if (!s.mailgunSigningKey) notConfigured('MAILGUN_SIGNING_KEY');
+      return verifyMailgunSignature({ signingKey: s.mailgunSigningKey!, signature: mailgunSignatureOf(payload), now });
+    case 'ses': {
+      const url = (payload as { SigningCertURL?: unknown; SigningCertUrl?: unknown }).SigningCertURL ?? (payload as { SigningCertUrl?: unknown }).SigningCertUrl;
+      if (!isTrustedSigningCertUrl(url)) return { ok: false, reason: 'SigningCertURL is not an Amazon SNS certificate URL' };
+      const fetchCert = s.snsCertificate ?? fetchSnsCertificate;
+      return verifySnsSignature(payload, await fetchCert(String(url))) ? { ok: true } : { ok: false, reason: 'SNS signature does not verify' };
+    }
+  }
+}
+
+export async function providerEvents(ctx: Context, name: string, req: IncomingMessage, body: Buffer) {
+  const p = providerName(name);
+  const payload = await decode(req, body);
+  const v = await verify(ctx, p, req, body, payload);
+  if (!v.ok) throw new HttpError(401, 'bad_signature', `${p} webhook refused: ${v.reason}`);
+  const sns = payload as { Type?: string; SubscribeURL?: string };
+  if (p === 'ses' && sns.Type === 'SubscriptionConfirmation') {
+    // Subscribing nurture to the SES topic: confirm by visiting the (verified, Amazon-hosted) URL.
+    if (!isTrustedSubscribeUrl(sns.SubscribeURL)) throw new HttpError(400, 'untrusted_url', 'SubscribeURL is not an Amazon SNS URL');
+    const r = await fetch(String(sns.SubscribeURL), { signal: AbortSignal.timeout(10_000) });
+    return { confirmed: r.ok };
+  }
+  return recordProviderEvents(ctx, providers[p].parseEvents(payload));
+}
+
+export async function providerInbound(ctx: Context, name: string, req: IncomingMessage, body: Buffer) {
+  const p = providerName(name);
+  const payload = await decode(req, body);
+  const v = await verify(ctx, p, req, body, payload);
+  if (!v.ok) throw new HttpError(401, 'bad_signature', `${p} inbound refused: ${v.reason}`);
+  const raw = providers[p].inboundToRaw(payload);
+  if (!raw) return { matched: false, reason: 'the payload carries no message' };
+  return receiveInbound(ctx, raw);
+}
+
+const header = (req: IncomingMessage, name: string) => {
+  const v = req.headers[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] ?? null : (v ?? null);
+};
+
+const certificates = new Map<string, Promise<string>>();
+function fetchSnsCertificate(url: string): Promise<string> {
+  let c = certificates.get(url);
+  if (!c) {
+    c = fetch(url, { signal: AbortSignal.timeout(10_000) }).then((r) => {
+      if (!r.ok) throw new Error(`SNS certificate ${url}: HTTP ${r.status}`);
+      return r.text();
+    });
+    c.catch(() => certificates.delete(url));
+    certificates.set(url, c);
+  }
+  return c;
+}
