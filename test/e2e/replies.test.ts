@@ -1,0 +1,64 @@
+// Real mail clients' answers through the inbound endpoint: an out-of-office (Exchange, with a return
+// date) does not stop a one-to-one sequence but holds it until the person is back; a real reply stops it.
+import { readFileSync } from 'node:fs';
+import { and, eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { activity, enrollments, messages, signals } from '../../src/db/schema.js';
+import { eventually, startHarness, type Harness } from '../support/harness.js';
+
+// The fixtures were written in early January 2026: run the clock from then.
+const started = Date.now();
+const clock = () => new Date(Date.UTC(2026, 0, 5, 9, 30) + (Date.now() - started));
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness({ configDir: 'test/fixtures/config/e2e', now: clock });
+});
+afterAll(async () => h?.close());
+
+const answering = (file: string, messageId: string) =>
+  readFileSync(`test/fixtures/mail/${file}`, 'utf8')
+    .replace(/^In-Reply-To: .*$/m, `In-Reply-To: <${messageId}>`)
+    .replace(/^References: .*$/m, `References: <${messageId}>`);
+
+describe('replies and out-of-office', () => {
+  it('holds the sequence until an out-of-office return date, then stops it on a real reply', async () => {
+    await h.post('/v1/triggers', { type: 'lead.upsert', lead: { email: 'henrik.larsen@nordhavn-shipping.test', firstName: 'Henrik', persona: 'champion', owner: { name: 'Sam Rivera', email: 'sam@handrail.example' }, account: { name: 'Nordhavn Shipping', domain: 'nordhavn-shipping.test' } } });
+    const intro = await eventually('intro', async () => h.smtp.mails[0]);
+    const introId = intro.parsed.messageId!.replace(/[<>]/g, '');
+
+    const oof = await h.post('/v1/inbound', null, { raw: answering('exchange-oof.eml', introId) });
+    expect(oof.status).toBe(200);
+    expect(oof.json).toMatchObject({ matched: true, kind: 'auto_reply', recorded: true });
+    const [auto] = await h.ctx.db.select().from(signals).where(eq(signals.kind, 'auto_reply'));
+    expect(auto).toMatchObject({ human: false });
+    expect(auto!.evidence.returnDate).toBe('2026-01-12T00:00:00.000Z');
+
+    // The 2-second wait is stretched to the return date: the follow-up is neither sent nor dropped.
+    const postponed = await eventually('postponement', async () => {
+      const rows = await h.ctx.db.select().from(activity).where(eq(activity.kind, 'wait'));
+      return rows.find((r) => r.detail.includes('out of office'));
+    });
+    expect(postponed.detail).toContain('2026-01-12T00:00:00.000Z');
+    await new Promise((res) => setTimeout(res, 2500));
+    const [run] = await h.ctx.db.select().from(enrollments).where(eq(enrollments.sequenceId, 'awareness-notes'));
+    expect(run).toMatchObject({ state: 'active', cursor: 'pause' });
+    expect(run!.nextDueAt!.toISOString()).toBe('2026-01-12T00:00:00.000Z');
+    expect(h.smtp.mails).toHaveLength(1);
+
+    // A person's real reply (Gmail) ends the one-to-one sequence.
+    const reply = await h.post('/v1/inbound', null, { raw: answering('gmail-web-reply.eml', introId) });
+    expect(reply.json).toMatchObject({ matched: true, kind: 'reply', recorded: true });
+    const [ended] = await h.ctx.db.select().from(enrollments).where(eq(enrollments.sequenceId, 'awareness-notes'));
+    expect(ended).toMatchObject({ state: 'exited', exitReason: 'replied' });
+    const [r] = await h.ctx.db.select().from(signals).where(and(eq(signals.kind, 'reply'), eq(signals.human, true)));
+    expect(String(r!.evidence.newText)).toContain('Thursday afternoon works');
+    expect(String(r!.evidence.newText)).not.toContain('wrote:');
+    expect((await h.ctx.db.select().from(messages)).filter((m) => m.stepId === 'follow-up')).toHaveLength(0);
+  });
+
+  it('ignores inbound mail that answers nothing nurture sent', async () => {
+    const r = await h.post('/v1/inbound', null, { raw: readFileSync('test/fixtures/mail/thunderbird-reply.eml', 'utf8') });
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({ matched: false });
+  });
+});
