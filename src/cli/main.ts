@@ -9,6 +9,7 @@ import { start } from './start.js';
 import { validate } from './validate.js';
 import { preview } from './preview.js';
 import { simulateCommand } from './simulate.js';
+import { statsCommand } from './stats.js';
 import { jsonSchemaOf, SCHEMA_FILES } from '../config/jsonSchema.js';
 
 const HELP = `nurture — relationship-first email nurture
@@ -24,6 +25,8 @@ const HELP = `nurture — relationship-first email nurture
                                 run a sequence for a scripted lead on a virtual clock and print the timeline
   nurture preview TEMPLATE --lead FILE|EMAIL [--out DIR]
                                 render a template for a lead: subject, preheader, HTML and text
+  nurture stats [--since 30d|DATE] [--sequence ID] [--accounts N] [--json]
+                                per sequence and step, persona, stage and account: people, not machines
   nurture schema funnel|sequence  print the JSON Schema of a YAML file (for editors)
 `;
 
@@ -57,10 +60,8 @@ async function main(argv: string[]): Promise<number> {
         },
       });
       const env = readEnv();
-      const databaseUrl = env.DATABASE_URL ?? readRuntimeFile(env.NURTURE_DATA_DIR)?.databaseUrl;
-      if (!databaseUrl) throw new Error('set DATABASE_URL, or start nurture first (`npm start`) so its embedded database can be found');
       await logs({
-        databaseUrl,
+        databaseUrl: databaseUrlOf(env),
         follow: values.follow!,
         json: values.json!,
         ...(values.lead ? { lead: values.lead } : {}),
@@ -93,6 +94,22 @@ async function main(argv: string[]): Promise<number> {
       if (!positionals[0] || !values.lead) throw new Error('usage: nurture preview <template> --lead <file|email> [--out dir]');
       return preview({ template: positionals[0], lead: values.lead, ...(values.out ? { out: values.out } : {}) });
     }
+    case 'stats': {
+      const { values } = parseArgs({
+        args: rest,
+        options: { json: { type: 'boolean', default: false }, since: { type: 'string' }, sequence: { type: 'string' }, accounts: { type: 'string' }, config: { type: 'string' } },
+      });
+      const env = readEnv();
+      return statsCommand({
+        databaseUrl: databaseUrlOf(env),
+        json: values.json!,
+        ...(values.since ? { since: values.since } : {}),
+        ...(values.sequence ? { sequence: values.sequence } : {}),
+        ...(values.accounts ? { accounts: Number(values.accounts) } : {}),
+        configDir: values.config ?? env.NURTURE_CONFIG_DIR,
+        templatesDir: env.NURTURE_TEMPLATES_DIR,
+      });
+    }
     case 'schema': {
       const which = rest[0];
       if (which !== 'funnel' && which !== 'sequence') throw new Error('usage: nurture schema funnel|sequence');
@@ -110,6 +127,13 @@ async function main(argv: string[]): Promise<number> {
       console.error(`unknown command "${command}"\n\n${HELP}`);
       return 2;
   }
+}
+
+/** The configured database, else the one a running `nurture start` left its address for. */
+function databaseUrlOf(env: ReturnType<typeof readEnv>): string {
+  const url = env.DATABASE_URL ?? readRuntimeFile(env.NURTURE_DATA_DIR)?.databaseUrl;
+  if (!url) throw new Error('set DATABASE_URL, or start nurture first (`npm start`) so its embedded database can be found');
+  return url;
 }
 
 main(process.argv.slice(2)).then(

@@ -11,6 +11,8 @@ import { TriggerBody } from '../usecases/inputs.js';
 import { receiveInbound } from '../usecases/receiveInbound.js';
 import { startFanOut } from '../usecases/fanOutSegment.js';
 import { recordClick, recordOpen } from '../usecases/track.js';
+import { TrackingBatcher, type BatchOptions } from '../usecases/trackBatch.js';
+import { statsRoute } from '../usecases/stats.js';
 import { unsubscribe, unsubscribeTarget } from '../usecases/unsubscribe.js';
 import { previewTemplate, storedLeadContext } from '../usecases/previewTemplate.js';
 import { clientIp } from './clientIp.js';
@@ -27,10 +29,18 @@ export interface HttpServer {
   close(): Promise<void>;
 }
 
-export async function startHttp(ctx: Context, opts: { host: string; port: number }): Promise<HttpServer> {
+export interface HttpOptions {
+  host: string;
+  port: number;
+  /** Tracking hits are written in micro-batches (default); null writes each one on its own. */
+  batch?: BatchOptions | null;
+}
+
+export async function startHttp(ctx: Context, opts: HttpOptions): Promise<HttpServer> {
   const webhook = new Webhook(ctx.settings.webhookSecret);
+  const batcher = opts.batch === null ? null : new TrackingBatcher(ctx, opts.batch);
   const server = createServer((req, res) => {
-    handle(ctx, webhook, req, res).catch((err) => sendError(res, err));
+    handle(ctx, webhook, batcher, req, res).catch((err) => sendError(res, err));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -40,14 +50,17 @@ export async function startHttp(ctx: Context, opts: { host: string; port: number
   return {
     server,
     url: `http://${opts.host}:${port}`,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    close: async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await batcher?.drain();
+    },
   };
 }
 
-async function handle(ctx: Context, webhook: Webhook, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(ctx: Context, webhook: Webhook, batcher: TrackingBatcher | null, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://local');
   const path = url.pathname;
   const method = req.method ?? 'GET';
@@ -61,12 +74,14 @@ async function handle(ctx: Context, webhook: Webhook, req: IncomingMessage, res:
   }
   if ((m = /^\/t\/o\/([\w.-]+)\.gif$/.exec(path)) && (method === 'GET' || method === 'HEAD')) {
     // The pixel is served whatever the token: a broken image tells a scanner nothing.
-    await recordOpen(ctx, { token: m[1]!, userAgent: ua, ip, method });
+    const hit = { token: m[1]!, userAgent: ua, ip, method };
+    await (batcher ? batcher.open(hit) : recordOpen(ctx, hit));
     res.writeHead(200, { 'content-type': 'image/gif', 'cache-control': 'no-store, max-age=0', 'content-length': PIXEL.length });
     return void res.end(method === 'HEAD' ? undefined : PIXEL);
   }
   if ((m = /^\/t\/c\/([\w.-]+)\/([^/]+)$/.exec(path)) && (method === 'GET' || method === 'HEAD')) {
-    const target = await recordClick(ctx, { token: m[1]!, linkId: decodeURIComponent(m[2]!), userAgent: ua, ip, method });
+    const hit = { token: m[1]!, linkId: decodeURIComponent(m[2]!), userAgent: ua, ip, method };
+    const target = await (batcher ? batcher.click(hit) : recordClick(ctx, hit));
     if (!target) throw new HttpError(404, 'unknown_link', 'this link is not one nurture sent (or it was altered)');
     res.writeHead(302, { location: target, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' });
     return void res.end();
@@ -99,6 +114,11 @@ async function handle(ctx: Context, webhook: Webhook, req: IncomingMessage, res:
     // The rendered email is shown as it is, but may run no script and load nothing active.
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': "default-src 'none'; img-src * data:; style-src 'unsafe-inline'", 'x-nurture-subject': encodeURIComponent(r.subject) });
     return void res.end(r.html);
+  }
+  if (path === '/v1/stats' && method === 'GET') {
+    // Counts across every lead and account: only for the operator (loopback, or the admin token).
+    if (!isOperator(req, ip, ctx.settings.adminToken)) throw new HttpError(403, 'forbidden', 'stats are available from this machine, or with the admin token as a Bearer token');
+    return sendJson(res, 200, await statsRoute(ctx, url));
   }
   if (path === '/v1/triggers' && method === 'POST') {
     return signed(ctx, webhook, req, res, async (body) => {

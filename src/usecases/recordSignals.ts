@@ -7,7 +7,7 @@ import { addToScore, valuePieceOf, type SignalKind } from '../advancement/score.
 import type { Context } from '../context.js';
 import { logActivity, type ActivityEntry } from '../db/activity.js';
 import { loadEngagement, profileOf } from '../db/facts.js';
-import { leads, messages, signals, suppressions } from '../db/schema.js';
+import { accounts, leads, messages, signals, suppressions } from '../db/schema.js';
 import type { EngineEvent } from '../engine/decide.js';
 import { enqueueFollowups, noFollowups } from './applyDecision.js';
 import { advanceAccount, moveStage } from './enrollLead.js';
@@ -70,10 +70,41 @@ export async function recordSignals(ctx: Context, inputs: SignalInput[]): Promis
     : [];
   const fresh = new Set(inserted.map((r) => r.sourceId));
   const byLead = new Map<string, typeof rows>();
-  for (const r of rows) if (fresh.has(r.sourceId)) byLead.set(r.leadId!, [...(byLead.get(r.leadId!) ?? []), r]);
-
+  const inert: typeof rows = [];
+  for (const r of rows) {
+    if (!fresh.has(r.sourceId)) continue;
+    if (changesNothing(r)) inert.push(r);
+    else byLead.set(r.leadId!, [...(byLead.get(r.leadId!) ?? []), r]);
+  }
+  await logInert(ctx, inert);
   for (const [leadId, leadSignals] of byLead) await applyToLead(ctx, leadId, leadSignals);
   return { recorded: inserted.length, duplicates: inputs.length - inserted.length };
+}
+
+/** Machine opens and clicks, soft bounces and dateless auto-replies are evidence, not engagement: they move nothing. */
+function changesNothing(r: Row): boolean {
+  if (r.kind === 'open' || r.kind === 'click') return !r.human;
+  if (r.kind === 'bounce') return r.reason !== 'hard_bounce';
+  if (r.kind === 'auto_reply') return typeof r.evidence.returnDate !== 'string';
+  return false;
+}
+
+/** One query for the names and one insert for the log, however many signals a burst brought. */
+async function logInert(ctx: Context, rows: Row[]): Promise<void> {
+  if (!rows.length) return;
+  const who = await ctx.db
+    .select({ id: leads.id, email: leads.email, accountId: accounts.id, accountName: accounts.name })
+    .from(leads)
+    .innerJoin(accounts, eq(accounts.id, leads.accountId))
+    .where(inArray(leads.id, [...new Set(rows.map((r) => r.leadId!))]));
+  const byId = new Map(who.map((w) => [w.id, w]));
+  await logActivity(
+    ctx.db,
+    rows.map((r) => {
+      const w = byId.get(r.leadId!);
+      return { leadId: r.leadId, accountId: w?.accountId ?? null, email: w?.email ?? null, accountName: w?.accountName ?? null, sequenceId: r.sequenceId, stepId: r.stepId, kind: r.kind, detail: describeSignal(r, null), data: { sourceId: r.sourceId, human: r.human, reason: r.reason }, at: r.occurredAt };
+    }),
+  );
 }
 
 type Row = {
