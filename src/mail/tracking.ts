@@ -43,3 +43,30 @@ export function trackingUrls(publicUrl: string, secret: string, messageId: strin
     unsubscribe: `${base}/u/${signToken(secret, 'unsubscribe', messageId)}`,
   };
 }
+
+/**
+ * A reply address that names its message: `reply+<hex id><hex mac>@<inbound domain>`. Hex only, because
+ * some mail systems lower-case the local part on the way.
+ */
+export function replyAddress(secret: string, messageId: string, domain: string): string {
+  return `reply+${replyToken(secret, messageId)}@${domain}`;
+}
+
+function replyToken(secret: string, messageId: string): string {
+  const hex = messageId.replace(/-/g, '');
+  return `${hex}${createHmac('sha256', secret).update(`reply.${messageId}`).digest('hex').slice(0, 16)}`;
+}
+
+/** The message row named by a reply address among `addresses`, or null. */
+export function messageFromReplyAddress(secret: string, addresses: string[]): string | null {
+  for (const a of addresses) {
+    const m = /\+([0-9a-f]{48})@/i.exec(a);
+    if (!m) continue;
+    const token = m[1]!.toLowerCase();
+    const hex = token.slice(0, 32);
+    const id = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+    const expected = replyToken(secret, id);
+    if (expected.length === token.length && timingSafeEqual(Buffer.from(expected), Buffer.from(token))) return id;
+  }
+  return null;
+}

@@ -1,5 +1,6 @@
 // An inbound email (a reply, an out-of-office, a bounce notice) matched to the message it answers.
-import { eq, inArray } from 'drizzle-orm';
+import { eq, inArray, or } from 'drizzle-orm';
+import { messageFromReplyAddress } from '../mail/tracking.js';
 import type { Context } from '../context.js';
 import { messages } from '../db/schema.js';
 import { bounceOf, inboundKind, parseInboundMail } from '../engagement/inbound.js';
@@ -15,9 +16,15 @@ export async function receiveInbound(ctx: Context, raw: string | Buffer): Promis
   const bounce = kind === 'bounce' || kind === 'delayed' ? bounceOf(mail) : null;
   // A reply names what it answers in In-Reply-To and References (RFC 5322 §3.6.4); a bounce in its returned headers.
   const candidates = [...new Set([bounce?.originalMessageId, mail.inReplyTo, ...[...mail.references].reverse()].filter((x): x is string => !!x))];
-  if (!candidates.length) return { matched: false, reason: 'no In-Reply-To or References header' };
-  const rows = await ctx.db.select({ id: messages.id, messageId: messages.messageId, to: messages.toAddress }).from(messages).where(inArray(messages.messageId, candidates));
-  const msg = candidates.map((c) => rows.find((r) => r.messageId === c)).find(Boolean);
+  // Failing that, a reply sent to our per-message reply address (some clients drop In-Reply-To).
+  const recipients = [...mail.to, ...['cc', 'delivered-to', 'x-original-to'].flatMap((h) => (mail.headers[h] ?? '').split(','))];
+  const byToken = messageFromReplyAddress(ctx.settings.trackingSecret, recipients);
+  if (!candidates.length && !byToken) return { matched: false, reason: 'no In-Reply-To, References or reply address of ours' };
+  const rows = await ctx.db
+    .select({ id: messages.id, messageId: messages.messageId, to: messages.toAddress })
+    .from(messages)
+    .where(byToken ? or(inArray(messages.messageId, candidates.length ? candidates : ['-']), eq(messages.id, byToken)) : inArray(messages.messageId, candidates));
+  const msg = candidates.map((c) => rows.find((r) => r.messageId === c)).find(Boolean) ?? rows.find((r) => r.id === byToken);
   if (!msg) return { matched: false, reason: 'does not answer any message nurture sent' };
   if (kind === 'delayed') return { matched: true, kind, messageId: msg.messageId, recorded: false };
 

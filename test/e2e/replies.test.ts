@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { activity, enrollments, messages, signals } from '../../src/db/schema.js';
+import { replyAddress } from '../../src/mail/tracking.js';
 import { eventually, startHarness, type Harness } from '../support/harness.js';
 
 // The fixtures were written in early January 2026: run the clock from then.
@@ -54,6 +55,25 @@ describe('replies and out-of-office', () => {
     expect(String(r!.evidence.newText)).toContain('Thursday afternoon works');
     expect(String(r!.evidence.newText)).not.toContain('wrote:');
     expect((await h.ctx.db.select().from(messages)).filter((m) => m.stepId === 'follow-up')).toHaveLength(0);
+  });
+
+  it('matches a reply by its per-message reply address when the client dropped In-Reply-To', async () => {
+    await h.post('/v1/triggers', { type: 'lead.upsert', lead: { email: 'tok@nordhavn-shipping.test', firstName: 'Tove', persona: 'champion', owner: { name: 'Sam Rivera', email: 'sam@handrail.example' }, account: { name: 'Nordhavn Shipping', domain: 'nordhavn-shipping.test' } } });
+    await eventually('intro to Tove', async () => h.smtp.mails.find((m) => m.envelopeTo.includes('tok@nordhavn-shipping.test')));
+    const [msg] = await h.ctx.db.select().from(messages).where(eq(messages.toAddress, 'tok@nordhavn-shipping.test'));
+    const raw = [
+      'From: Tove <tok@nordhavn-shipping.test>',
+      `To: ${replyAddress(h.ctx.settings.trackingSecret, msg!.id, 'in.nurture.test')}`,
+      'Subject: your guide',
+      'Message-ID: <tove-1@nordhavn-shipping.test>',
+      `Date: ${clock().toUTCString()}`,
+      'Content-Type: text/plain; charset=utf-8',
+      '',
+      'Read it, useful. Call me?',
+      '',
+    ].join('\r\n');
+    const r = await h.post('/v1/inbound', null, { raw });
+    expect(r.json).toMatchObject({ matched: true, kind: 'reply', recorded: true, messageId: msg!.messageId });
   });
 
   it('ignores inbound mail that answers nothing nurture sent', async () => {

@@ -68,3 +68,18 @@ describe('message headers', () => {
     expect(replySubject('RE: Hello')).toBe('RE: Hello');
   });
 });
+
+describe('reply addresses', () => {
+  const secret = 'a-tracking-secret-of-some-length';
+  const id = '3f2b8c1e-9a7d-4e21-8b3c-5d6e7f8a9b0c';
+
+  it('name their message, survive lower-casing, and refuse forgeries', async () => {
+    const { replyAddress, messageFromReplyAddress } = await import('../../src/mail/tracking.js');
+    const addr = replyAddress(secret, id, 'in.nurture.test');
+    expect(addr).toMatch(/^reply\+[0-9a-f]{48}@in\.nurture\.test$/);
+    expect(messageFromReplyAddress(secret, ['sam@x.test', `"Maya" <${addr.toUpperCase()}>`])).toBe(id);
+    expect(messageFromReplyAddress('another-secret-entirely-here', [addr])).toBeNull();
+    expect(messageFromReplyAddress(secret, [addr.replace(/[0-9a-f](?=@)/, (c) => (c === '0' ? '1' : '0'))])).toBeNull();
+    expect(messageFromReplyAddress(secret, ['plain@in.nurture.test'])).toBeNull();
+  });
+});
