@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { parseDuration } from '../config/duration.js';
 import { ConfigError, formatIssue, suggest, type ConfigIssue } from '../config/issues.js';
 import { loadConfig } from '../config/load.js';
-import type { Funnel, Sequence } from '../config/schema.js';
+import { isTimeZone, type Funnel, type Sequence } from '../config/schema.js';
 import { LeadInput } from '../usecases/inputs.js';
 import { parseYaml, type PositionedYaml } from '../config/yaml.js';
 import { matchesAudience } from '../engine/audience.js';
@@ -235,11 +235,3 @@ export function parseWhen(text: string, zone: string, start: Date): Date | null 
   return zonedInstant(y, mo, d, m[4] === undefined ? 0 : h, m[4] === undefined ? 0 : mi, zone);
 }
 
-function isTimeZone(tz: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -16,7 +16,8 @@ export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as con
 const weekday = z.enum(WEEKDAYS);
 const timeZone = z.string().refine(isTimeZone, { message: 'expected an IANA time zone such as Europe/Berlin' });
 
-function isTimeZone(tz: string): boolean {
+/** An IANA zone name this runtime knows (Intl is the authority, so no list to keep). */
+export function isTimeZone(tz: string): boolean {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: tz });
     return true;
@@ -112,6 +113,63 @@ const SenderSchema = z.strictObject({
 });
 export type Sender = z.infer<typeof SenderSchema>;
 
+const domainName = z
+  .string()
+  .regex(/^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$/i, 'expected a domain such as handrail.example');
+const isoDate = z.string().regex(/^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/, 'expected a date such as 2026-11-01');
+const perWindow = z.number().int().positive();
+
+/** A sending limit: without `domain` it holds for the relay as a whole, with one for mail from that domain. */
+const SendingLimitSchema = z
+  .strictObject({
+    domain: domainName.optional(),
+    perSecond: perWindow.optional(),
+    perMinute: perWindow.optional(),
+    /** Per UTC day. */
+    perDay: perWindow.optional(),
+  })
+  .refine((l) => l.perSecond !== undefined || l.perMinute !== undefined || l.perDay !== undefined, {
+    message: 'a limit needs perSecond, perMinute or perDay',
+  });
+export type SendingLimit = z.infer<typeof SendingLimitSchema>;
+
+/** A new sending domain's daily ceiling, growing from `dailyStart` on `start` until it reaches `max`. */
+const WarmupSchema = z
+  .strictObject({
+    domain: domainName,
+    start: isoDate,
+    dailyStart: z.number().int().positive(),
+    /** Multiply the ceiling by this each day (e.g. 1.5)… */
+    dailyGrowth: z.number().min(1).optional(),
+    /** …or add this many each day. */
+    dailyIncrease: z.number().int().positive().optional(),
+    max: z.number().int().positive().optional(),
+  })
+  .refine((w) => (w.dailyGrowth === undefined) !== (w.dailyIncrease === undefined), {
+    message: 'a warm-up grows by dailyGrowth (a factor, e.g. 1.5) or dailyIncrease (sends per day): set exactly one',
+  });
+export type Warmup = z.infer<typeof WarmupSchema>;
+
+const DkimKeySchema = z.strictObject({
+  domain: domainName,
+  selector: z.string().regex(/^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*$/i, 'expected a DKIM selector such as s2026'),
+  /** Where the PEM private key is: `file:keys/handrail.pem` (relative to the config folder) or `env:DKIM_HANDRAIL_KEY`. */
+  privateKey: z.string().regex(/^(file|env):.+$/, 'expected file:path/to/key.pem or env:VARIABLE_NAME'),
+});
+export type DkimKeyConfig = z.infer<typeof DkimKeySchema>;
+
+/** How mail goes out: rate limits, warm-up, DKIM keys and how SMTP refusals are treated. */
+export const SendingSchema = z.strictObject({
+  limits: z.array(SendingLimitSchema).default([]),
+  warmup: z.union([WarmupSchema, z.array(WarmupSchema)]).optional(),
+  dkim: z.array(DkimKeySchema).default([]),
+  /** A policy block (5.7.x) or full mailbox (5.2.2) suppresses the address only after this many. */
+  suppressAfterSoftBounces: z.number().int().positive().default(3),
+  /** A send that keeps meeting 4xx replies or dropped connections ends `failed` after this long. */
+  maxRetryAge: duration.default('1d'),
+});
+export type Sending = z.infer<typeof SendingSchema>;
+
 export const FunnelSchema = z.strictObject({
   $schema: z.string().optional(),
   /** Ordered: a lead advances from each stage to the next one. */
@@ -149,6 +207,8 @@ export const FunnelSchema = z.strictObject({
       halfLife: duration.optional(),
     })
     .default({ weights: { open: 1, click: 3, value_click: 5, reply: 10 } }),
+  /** Rate limits, warm-up, DKIM and SMTP refusal policy; everything in it has a default. */
+  sending: SendingSchema.optional(),
   /** Value-first thresholds: the rule a lead in this stage must meet to move to the next stage. */
   advancement: z.record(slug, z.strictObject({ when: ConditionSchema })).default({}),
   /** Buying-committee coverage: an account reaches a stage when enough of its people are engaged. */

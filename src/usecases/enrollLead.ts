@@ -8,6 +8,7 @@ import { accounts, advances, enrollments, leads } from '../db/schema.js';
 import { sequencesToEnroll, type Trigger } from '../engine/audience.js';
 import { initialEnrollment } from '../engine/decide.js';
 import { suggest } from '../config/issues.js';
+import { isTimeZone } from '../config/schema.js';
 import { UseCaseError } from './errors.js';
 import { enqueueFollowups, noFollowups, type Followups } from './applyDecision.js';
 import { isEmail, type LeadInput } from './inputs.js';
@@ -36,7 +37,7 @@ export async function upsertLead(ctx: Context, input: LeadInput, opts: { sequenc
     throw new UseCaseError('unknown_stage', `unknown stage "${input.stage}"${suggest(input.stage, funnel.stages)}; stages are ${funnel.stages.join(', ')}`, 'lead.stage');
   }
   for (const [field, tz] of [['lead.timeZone', input.timeZone], ['lead.account.timeZone', input.account.timeZone]] as const) {
-    if (tz && !validTimeZone(tz)) throw new UseCaseError('invalid_field', `"${tz}" is not an IANA time zone such as Europe/Berlin`, field);
+    if (tz && !isTimeZone(tz)) throw new UseCaseError('invalid_field', `"${tz}" is not an IANA time zone such as Europe/Berlin`, field);
   }
   if (opts.sequence && !sequences.has(opts.sequence)) {
     throw new UseCaseError('unknown_sequence', `unknown sequence "${opts.sequence}"${suggest(opts.sequence, sequences.keys())}`, 'sequence');
@@ -195,11 +196,3 @@ export async function advanceAccount(ctx: Context, tx: Tx, account: AccountRow, 
   }
 }
 
-function validTimeZone(tz: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-}
