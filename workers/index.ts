@@ -12,16 +12,19 @@ export interface Workers {
   close(): Promise<void>;
 }
 
-export async function startWorkers(ctx: Context, opts: { concurrency: number; reconcileEverySeconds: number }): Promise<Workers> {
+export async function startWorkers(ctx: Context, opts: { concurrency: number; reconcileEverySeconds: number; drainSeconds?: number }): Promise<Workers> {
   const all = [stepWorker(ctx, opts.concurrency), sendWorker(ctx, opts.concurrency), fanoutWorker(ctx), outboundWorker(ctx), maintenanceWorker(ctx)];
   // Redis is disposable: this scheduler (and the run at start-up) re-enqueues whatever Postgres says is due.
   await ctx.queues.maintenance.upsertJobScheduler('reconcile', { every: opts.reconcileEverySeconds * 1000 }, { name: 'reconcile', data: { task: 'reconcile' } });
   await ctx.queues.maintenance.add('reconcile', { task: 'reconcile' }, { jobId: `reconcile-start-${Date.now()}` });
   return {
     all,
-    // close() waits for jobs in progress: a send in flight finishes before the process goes.
+    // close() stops taking jobs and waits for those in progress, so a send in flight finishes before the
+    // process goes; past the drain timeout it forces the close (BullMQ hands the jobs to another worker).
     close: async () => {
-      await Promise.all(all.map((w) => w.close()));
+      const drained = Promise.all(all.map((w) => w.close()));
+      const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), (opts.drainSeconds ?? 30) * 1000).unref());
+      if ((await Promise.race([drained, timeout])) === 'timeout') await Promise.all(all.map((w) => w.close(true)));
     },
   };
 }

@@ -41,7 +41,9 @@ export function createQueues(settings: QueueSettings): Queues {
   const make = (name: QueueName, defaults: JobsOptions) =>
     new Queue(name, { connection: settings.connection, prefix: settings.prefix, defaultJobOptions: { ...KEEP, ...defaults } });
   const queues = {
-    step: make('step', { attempts: 10, backoff: { type: 'exponential', delay: 1_000 } }),
+    // A step job that used up its attempts is removed: the enrollment is still due in Postgres, and
+    // reconcile may only re-add a job whose id is free.
+    step: make('step', { attempts: 10, backoff: { type: 'exponential', delay: 1_000 }, removeOnFail: true }),
     // SMTP 4xx and dropped connections before DATA retry with backoff; 5xx ends the job unrecoverably.
     send: make('send', { attempts: 8, backoff: { type: 'exponential', delay: 5_000, jitter: 0.5 } }),
     fanout: make('fanout', { attempts: 10, backoff: { type: 'exponential', delay: 1_000 } }),
