@@ -10,6 +10,7 @@ import { validate } from './validate.js';
 import { preview } from './preview.js';
 import { simulateCommand } from './simulate.js';
 import { statsCommand } from './stats.js';
+import { enrollCommand, fanoutCommand } from './enroll.js';
 import { jsonSchemaOf, SCHEMA_FILES } from '../config/jsonSchema.js';
 
 const HELP = `nurture — relationship-first email nurture
@@ -18,7 +19,10 @@ const HELP = `nurture — relationship-first email nurture
                                 catcher for whichever of DATABASE_URL, REDIS_URL, SMTP_URL is unset
   nurture api                   the HTTP API alone (needs DATABASE_URL, REDIS_URL)
   nurture worker                the workers alone; run as many as you like against one Redis
-  nurture validate              check config/ and templates/; exits 1 with file:line:column messages
+  nurture validate [--plan]     check config/ and templates/; exits 1 with file:line:column messages;
+                                --plan: what the change will do to enrollments in flight
+  nurture enroll SEQUENCE --lead EMAIL   enroll a known lead in a sequence now
+  nurture fanout SEQUENCE       send a segmented sequence to everyone already in its audience
   nurture logs [-f] [--json] [--lead EMAIL] [--sequence ID] [--kind KIND,…] [-n N]
                                 delivery and engagement log, one line per event
   nurture simulate SEQUENCE --lead LEAD.yaml [--events EVENTS.yaml] [--start TIME] [--json]
@@ -44,8 +48,8 @@ async function main(argv: string[]): Promise<number> {
       return -1;
     case 'validate': {
       const env = readEnv();
-      const { values } = parseArgs({ args: rest, options: { config: { type: 'string' }, templates: { type: 'string' } } });
-      return validate({ config: values.config ?? env.NURTURE_CONFIG_DIR, templates: values.templates ?? env.NURTURE_TEMPLATES_DIR });
+      const { values } = parseArgs({ args: rest, options: { config: { type: 'string' }, templates: { type: 'string' }, plan: { type: 'boolean', default: false } } });
+      return validate({ config: values.config ?? env.NURTURE_CONFIG_DIR, templates: values.templates ?? env.NURTURE_TEMPLATES_DIR, ...(values.plan ? { plan: databaseUrlOf(env) } : {}) });
     }
     case 'logs': {
       const { values } = parseArgs({
@@ -93,6 +97,15 @@ async function main(argv: string[]): Promise<number> {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { lead: { type: 'string' }, out: { type: 'string' } } });
       if (!positionals[0] || !values.lead) throw new Error('usage: nurture preview <template> --lead <file|email> [--out dir]');
       return preview({ template: positionals[0], lead: values.lead, ...(values.out ? { out: values.out } : {}) });
+    }
+    case 'enroll': {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { lead: { type: 'string' } } });
+      if (!positionals[0] || !values.lead) throw new Error('usage: nurture enroll <sequence> --lead EMAIL');
+      return enrollCommand({ sequence: positionals[0], email: values.lead });
+    }
+    case 'fanout': {
+      if (!rest[0]) throw new Error('usage: nurture fanout <sequence>');
+      return fanoutCommand({ sequence: rest[0] });
     }
     case 'stats': {
       const { values } = parseArgs({

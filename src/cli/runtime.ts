@@ -5,6 +5,7 @@ import { closeContext, createContext, devSecrets } from '../app.js';
 import { readEnv, type Env, type Settings } from '../config/env.js';
 import type { Context } from '../context.js';
 import { startEmbeddedDefaults, type EmbeddedDefaults } from '../dev/index.js';
+import { readRuntimeFile } from './runtimeFile.js';
 
 export interface Runtime {
   env: Env;
@@ -17,8 +18,10 @@ export async function startRuntime(opts: { embedded: boolean; sends: boolean }):
   const env = readEnv();
   const dataDir = resolve(env.NURTURE_DATA_DIR);
   const embedded = opts.embedded ? await startEmbeddedDefaults({ dataDir, env: process.env }) : null;
-  const databaseUrl = embedded?.databaseUrl ?? env.DATABASE_URL;
-  const redisUrl = embedded?.redisUrl ?? env.REDIS_URL;
+  // A one-off command (enroll, fanout) finds a running `nurture start`'s embedded services too.
+  const running = opts.embedded ? null : readRuntimeFile(dataDir);
+  const databaseUrl = embedded?.databaseUrl ?? env.DATABASE_URL ?? running?.databaseUrl;
+  const redisUrl = embedded?.redisUrl ?? env.REDIS_URL ?? running?.redisUrl;
   const smtpUrl = embedded?.smtpUrl ?? env.SMTP_URL;
   const missing = [!databaseUrl && 'DATABASE_URL', !redisUrl && 'REDIS_URL', opts.sends && !smtpUrl && 'SMTP_URL'].filter(Boolean);
   if (missing.length) throw new Error(`set ${missing.join(', ')} (or run \`nurture start\`, which starts embedded services for what is unset)`);

@@ -106,7 +106,7 @@ function run(seq: Sequence, e: EnrollmentState, facts: Facts, now: Date): Decisi
   const commands: Command[] = [];
   const index = new Map(seq.steps.map((s, i) => [s.id, i]));
   const next = (step: Step): string | null => seq.steps[index.get(step.id)! + 1]?.id ?? null;
-  e.cursor = remapCursor(seq, e.cursor, index, facts.priorStepIds);
+  e.cursor = remapCursor(e.cursor, index, facts.priorStepIds);
   let sentThisTurn = false;
 
   for (let guard = 0; guard < MAX_STEPS_PER_DECISION; guard++) {
@@ -239,7 +239,7 @@ export function capUntil(sends: Date[], cap: Cap | undefined, now: Date): Date |
  * Live edits: an enrollment whose next step was removed from the YAML moves on to the next step of
  * its old version that still exists; with nothing left it completes.
  */
-function remapCursor(seq: Sequence, cursor: string | null, index: Map<string, number>, prior: string[] | undefined): string | null {
+export function remapCursor(cursor: string | null, index: ReadonlyMap<string, number>, prior: string[] | undefined): string | null {
   if (cursor === null || index.has(cursor)) return cursor;
   if (!prior) return null;
   const at = prior.indexOf(cursor);

@@ -124,6 +124,22 @@ export async function recordEvent(ctx: Context, name: string, emailInput: string
   return result;
 }
 
+/** Enrolls an existing lead in one named sequence (entry by API or CLI). */
+export async function enrollExisting(ctx: Context, sequenceId: string, emailInput: string): Promise<Pick<EnrollResult, 'enrolled' | 'refused'>> {
+  if (!ctx.config.sequences.has(sequenceId)) throw new UseCaseError('unknown_sequence', `unknown sequence "${sequenceId}"${suggest(sequenceId, ctx.config.sequences.keys())}`, 'sequence');
+  const email = emailInput.trim().toLowerCase();
+  const out = noFollowups();
+  const result = await ctx.db.transaction(async (tx) => {
+    const [ref] = await tx.select({ accountId: leads.accountId }).from(leads).where(eq(leads.email, email));
+    if (!ref) throw new UseCaseError('unknown_lead', `no lead with email ${email}`, 'email');
+    const [account] = await tx.select().from(accounts).where(eq(accounts.id, ref.accountId)).for('update');
+    const [lead] = await tx.select().from(leads).where(eq(leads.email, email)).for('update');
+    return enroll(ctx, tx, lead!, account!, { on: 'manual', sequenceId }, out);
+  });
+  await enqueueFollowups(ctx, out);
+  return result;
+}
+
 /** Enrolls a lead whose row the caller has locked in `tx`, as the trigger and the sequences' rules say. */
 export async function enroll(ctx: Context, tx: Tx, lead: LeadRow, account: AccountRow, trigger: Trigger, out: Followups): Promise<Pick<EnrollResult, 'enrolled' | 'refused'>> {
   if (lead.status !== 'active') return { enrolled: [], refused: [{ sequence: '*', reason: `lead is ${lead.status}` }] };

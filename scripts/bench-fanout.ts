@@ -1,0 +1,215 @@
+// Fan-out of a segmented send to a large audience, enqueue only (no step or send workers run):
+// nurture's keyed pages (one select, one enrollment insert and one addBulk per page of 1,000) beside a
+// naive baseline that loads every matching lead at once and enrolls and enqueues them one at a time.
+//
+// Run (with GC exposed, so each approach starts from a collected heap):
+//   node --expose-gc --import tsx scripts/bench-fanout.ts [leads=100000] [naiveLeads=leads]
+// or simply `npx tsx scripts/bench-fanout.ts` (then peaks include whatever the previous phase left).
+// Uses DATABASE_URL (else postgres://postgres@127.0.0.1:5432/postgres) to create a fresh database, and
+// REDIS_URL (else redis://127.0.0.1:6379) with a fresh queue prefix; both are removed at the end.
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { and, eq, inArray, sql } from 'drizzle-orm';
+import { Redis } from 'ioredis';
+import postgres from 'postgres';
+import { closeContext, createContext } from '../src/app.js';
+import { makeSettings } from '../src/config/env.js';
+import type { Context } from '../src/context.js';
+import { accounts, activity, enrollments, leads } from '../src/db/schema.js';
+import { matchesFilter } from '../src/engine/conditions.js';
+import { initialEnrollment } from '../src/engine/decide.js';
+import { profileOf } from '../src/db/facts.js';
+import { createQueues, QUEUE_NAMES, redisConnection, stepJobId, type FanoutJob, type Queues } from '../src/queue/index.js';
+import { fanOutPage, FANOUT_PAGE } from '../src/usecases/fanOutSegment.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const LEADS = Number(process.argv[2] ?? 100_000);
+const NAIVE_LEADS = Number(process.argv[3] ?? LEADS);
+const SEQUENCE = 'awareness-benchmark'; // config/sequences/awareness-benchmark.yaml: segmented, champions and buyers, not smb
+const baseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const gc = (globalThis as { gc?: () => void }).gc;
+
+interface Row {
+  approach: string;
+  leads: number;
+  seconds: number;
+  peakRssMb: number;
+  peakHeapMb: number;
+  /** RSS and heap when the approach started (after a GC when exposed): what the process held already. */
+  startRssMb: number;
+  startHeapMb: number;
+  note?: string;
+}
+
+/** Samples RSS and heap every 10 ms and whenever `poke` is called (inside tight loops). */
+function memoryProbe() {
+  let rss = 0;
+  let heap = 0;
+  const poke = () => {
+    const m = process.memoryUsage();
+    if (m.rss > rss) rss = m.rss;
+    if (m.heapUsed > heap) heap = m.heapUsed;
+  };
+  poke();
+  const timer = setInterval(poke, 10);
+  return {
+    poke,
+    stop: () => {
+      clearInterval(timer);
+      poke();
+      return { rssMb: rss / 2 ** 20, heapMb: heap / 2 ** 20 };
+    },
+  };
+}
+
+async function measure(approach: string, run: (poke: () => void) => Promise<number>, note?: string): Promise<Row> {
+  gc?.();
+  const before = process.memoryUsage();
+  const probe = memoryProbe();
+  const start = process.hrtime.bigint();
+  const count = await run(probe.poke);
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const peak = probe.stop();
+  return { approach, leads: count, seconds, peakRssMb: peak.rssMb, peakHeapMb: peak.heapMb, startRssMb: before.rss / 2 ** 20, startHeapMb: before.heapUsed / 2 ** 20, ...(note ? { note } : {}) };
+}
+
+/** nurture: keyed pages through the real use case, each handing the next its checkpoint. */
+async function nurtureFanOut(ctx: Context, poke: () => void): Promise<number> {
+  let job: FanoutJob = { sequenceId: SEQUENCE, runId: 'bench', afterLeadId: null };
+  let enrolled = 0;
+  for (;;) {
+    const page = await fanOutPage(ctx, job);
+    enrolled += page.enrolled;
+    poke();
+    if (!page.next) return enrolled;
+    job = { ...job, afterLeadId: page.next };
+  }
+}
+
+/** The baseline: every matching lead in memory, then one enrollment insert and one queue.add per lead. */
+async function naiveFanOut(ctx: Context, queues: Queues, limit: number, poke: () => void): Promise<number> {
+  const seq = ctx.config.sequences.get(SEQUENCE)!;
+  const now = new Date();
+  const rows = await ctx.db
+    .select({ lead: leads, account: accounts })
+    .from(leads)
+    .innerJoin(accounts, eq(accounts.id, leads.accountId))
+    .where(and(eq(leads.stage, seq.stage), eq(leads.status, 'active'), seq.personas ? inArray(leads.persona, seq.personas) : undefined))
+    .orderBy(leads.id)
+    .limit(limit);
+  poke();
+  const audience = rows.filter(({ lead, account }) => !seq.audience || matchesFilter(profileOf(lead, account), seq.audience));
+  poke();
+  const start = initialEnrollment(seq, now);
+  let enrolled = 0;
+  for (const { lead } of audience) {
+    const [row] = await ctx.db
+      .insert(enrollments)
+      .values({ leadId: lead.id, sequenceId: seq.id, sequenceVersion: seq.version, state: 'active', cursor: start.cursor, nextDueAt: now, progress: { ...start.progress }, stageEnteredAt: lead.stageEnteredAt })
+      .onConflictDoNothing({ target: [enrollments.leadId, enrollments.sequenceId], where: sql`state = 'active'` })
+      .returning({ id: enrollments.id });
+    if (!row) continue;
+    const job = { enrollmentId: row.id, revision: 0 };
+    await queues.step.add('step', job, { jobId: stepJobId(job) });
+    enrolled++;
+    if (enrolled % 500 === 0) poke();
+  }
+  return enrolled;
+}
+
+async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    if (keys.length) await redis.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+}
+
+async function main(): Promise<void> {
+  const dbName = `nurture_bench_${randomBytes(5).toString('hex')}`;
+  const admin = postgres(baseUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${dbName}`);
+  const u = new URL(baseUrl);
+  u.pathname = `/${dbName}`;
+  const prefix = `bench${randomBytes(4).toString('hex')}`;
+  const naivePrefix = `${prefix}n`;
+  const redis = new Redis(redisUrl);
+  let ctx: Context | null = null;
+  let naiveQueues: Queues | null = null;
+  try {
+    ctx = await createContext({
+      databaseUrl: u.toString(),
+      redisUrl,
+      smtpUrl: null,
+      configDir: path.join(root, 'config'),
+      templatesDir: path.join(root, 'templates'),
+      queuePrefix: prefix,
+      settings: makeSettings({ webhookSecret: 'whsec_bench', trackingSecret: 'bench', messageIdDomain: 'bench.test' }),
+    });
+    const { sql: pg } = ctx.database;
+
+    // The audience: 100 mid-market accounts and every lead a champion or economic buyer in awareness.
+    const seeded = process.hrtime.bigint();
+    await pg`insert into accounts (key, name, tier) select 'acct' || g || '.test', 'Account ' || g, 'mid-market' from generate_series(1, 100) g`;
+    await pg`
+      insert into leads (account_id, email, first_name, persona, stage)
+      select a.id, 'lead' || g || '@bench.test', 'Lead' || g, case when g % 2 = 0 then 'champion' else 'economic_buyer' end, 'awareness'
+      from generate_series(1, ${LEADS}) g
+      join (select id, row_number() over (order by key) - 1 as n from accounts) a on a.n = g % 100`;
+    await pg`analyze leads`;
+    const seedSeconds = Number(process.hrtime.bigint() - seeded) / 1e9;
+
+    const rows: Row[] = [];
+    const c = ctx;
+    rows.push(await measure(`nurture: fanOutPage x ${FANOUT_PAGE}/page, addBulk`, (poke) => nurtureFanOut(c, poke)));
+    const stepJobs = await ctx.queues.step.getJobCountByTypes('waiting', 'delayed', 'prioritized');
+    const enrolledRows = (await ctx.db.select({ n: sql<number>`count(*)::int` }).from(enrollments))[0]!.n;
+
+    // Same leads, fresh start: enrollments gone, a fresh queue prefix.
+    await ctx.db.delete(activity);
+    await ctx.db.delete(enrollments);
+    gc?.();
+    naiveQueues = createQueues({ connection: redisConnection(redisUrl), prefix: naivePrefix });
+    const nq = naiveQueues;
+    rows.push(
+      await measure(
+        'naive: load all, insert + queue.add per lead',
+        (poke) => naiveFanOut(c, nq, NAIVE_LEADS, poke),
+        NAIVE_LEADS < LEADS ? `run on ${NAIVE_LEADS.toLocaleString('en-US')} of ${LEADS.toLocaleString('en-US')} leads` : undefined,
+      ),
+    );
+    const naiveJobs = await nq.step.getJobCountByTypes('waiting', 'delayed', 'prioritized');
+
+    const cpu = os.cpus()[0];
+    console.log(`machine   ${cpu?.model ?? 'unknown cpu'}, ${os.cpus().length} cores, node ${process.version}, ${os.platform()} ${os.release()}`);
+    console.log(`gc        ${gc ? 'exposed: heap collected before each approach' : 'not exposed (run node --expose-gc --import tsx …)'}`);
+    console.log(`seed      ${LEADS.toLocaleString('en-US')} leads in one insert … select generate_series: ${seedSeconds.toFixed(2)} s`);
+    console.log(`check     nurture: ${enrolledRows} enrollments, ${stepJobs} step jobs; naive: ${naiveJobs} step jobs`);
+    console.log('');
+    console.log('| approach | leads | seconds | leads/s | peak RSS MB | peak heap MB |');
+    console.log('|---|---:|---:|---:|---:|---:|');
+    for (const r of rows) {
+      const leadsCell = `${r.leads.toLocaleString('en-US')}${r.note ? ` (${r.note})` : ''}`;
+      console.log(`| ${r.approach} | ${leadsCell} | ${r.seconds.toFixed(2)} | ${Math.round(r.leads / r.seconds).toLocaleString('en-US')} | ${r.peakRssMb.toFixed(0)} | ${r.peakHeapMb.toFixed(0)} |`);
+    }
+    console.log('');
+    for (const r of rows) console.log(`at start  ${r.approach}: RSS ${r.startRssMb.toFixed(0)} MB, heap ${r.startHeapMb.toFixed(0)} MB (config, MJML and drivers loaded)`);
+    if (enrolledRows !== LEADS || stepJobs !== LEADS) process.exitCode = 1;
+  } finally {
+    // A queue writes its meta key once it is ready: let that land before closing, or it outlives the cleanup.
+    for (const q of [ctx?.queues, naiveQueues]) if (q) await Promise.all(QUEUE_NAMES.map((n) => q[n].waitUntilReady()));
+    await naiveQueues?.close();
+    if (ctx) await closeContext(ctx);
+    await deleteKeys(redis, prefix);
+    await deleteKeys(redis, naivePrefix);
+    await redis.quit();
+    await admin.unsafe(`drop database if exists ${dbName} with (force)`);
+    await admin.end();
+  }
+}
+
+await main();
