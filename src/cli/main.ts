@@ -11,6 +11,8 @@ import { preview } from './preview.js';
 import { simulateCommand } from './simulate.js';
 import { statsCommand } from './stats.js';
 import { enrollCommand, fanoutCommand } from './enroll.js';
+import { messagesList, messagesRelease, parseStatus } from './messages.js';
+import { dkim } from './dkim.js';
 import { jsonSchemaOf, SCHEMA_FILES } from '../config/jsonSchema.js';
 
 const HELP = `nurture — relationship-first email nurture
@@ -29,6 +31,11 @@ const HELP = `nurture — relationship-first email nurture
                                 run a sequence for a scripted lead on a virtual clock and print the timeline
   nurture preview TEMPLATE --lead FILE|EMAIL [--out DIR]
                                 render a template for a lead: subject, preheader, HTML and text
+  nurture messages [--uncertain | --status S] [--json] [-n N]
+                                messages by status: lead, sequence/step, since when, the relay's last words
+  nurture messages release ID --resend|--mark-sent
+                                settle an uncertain message: a person decides, never nurture
+  nurture dkim DOMAIN           the DNS TXT record to publish for the domain's DKIM key
   nurture stats [--since 30d|DATE] [--sequence ID] [--accounts N] [--json]
                                 per sequence and step, persona, stage and account: people, not machines
   nurture schema funnel|sequence  print the JSON Schema of a YAML file (for editors)
@@ -106,6 +113,37 @@ async function main(argv: string[]): Promise<number> {
     case 'fanout': {
       if (!rest[0]) throw new Error('usage: nurture fanout <sequence>');
       return fanoutCommand({ sequence: rest[0] });
+    }
+    case 'messages': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          uncertain: { type: 'boolean', default: false },
+          status: { type: 'string' },
+          json: { type: 'boolean', default: false },
+          n: { type: 'string', default: '500' },
+          resend: { type: 'boolean', default: false },
+          'mark-sent': { type: 'boolean', default: false },
+        },
+      });
+      const env = readEnv();
+      const databaseUrl = databaseUrlOf(env);
+      if (positionals[0] === 'release') {
+        const id = positionals[1];
+        if (!id || values.resend === values['mark-sent']) throw new Error('usage: nurture messages release <id> --resend | --mark-sent');
+        const redisUrl = env.REDIS_URL ?? readRuntimeFile(env.NURTURE_DATA_DIR)?.redisUrl;
+        if (!redisUrl) throw new Error('set REDIS_URL, or start nurture first (`npm start`) so its embedded Redis can be found');
+        return messagesRelease({ databaseUrl, redisUrl, queuePrefix: env.QUEUE_PREFIX, id, decision: values.resend ? 'resend' : 'mark_sent' });
+      }
+      if (positionals.length) throw new Error('usage: nurture messages [--uncertain | --status S] [--json] [-n N] | nurture messages release <id> --resend|--mark-sent');
+      return messagesList({ databaseUrl, status: values.uncertain ? 'uncertain' : parseStatus(values.status ?? 'uncertain'), json: values.json!, limit: Number(values.n) });
+    }
+    case 'dkim': {
+      const env = readEnv();
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { config: { type: 'string' }, templates: { type: 'string' } } });
+      if (!positionals[0]) throw new Error('usage: nurture dkim <domain> [--config dir]');
+      return dkim({ domain: positionals[0], config: values.config ?? env.NURTURE_CONFIG_DIR, templates: values.templates ?? env.NURTURE_TEMPLATES_DIR });
     }
     case 'stats': {
       const { values } = parseArgs({

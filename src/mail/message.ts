@@ -18,6 +18,8 @@ export interface OutgoingMessage {
   inReplyTo?: string | null;
   references?: string[];
   unsubscribeUrl: string;
+  /** This message's DKIM key (see dkim.ts); absent, it goes unsigned. */
+  dkim?: Mail.Options['dkim'];
 }
 
 const bracket = (id: string) => `<${id}>`;
@@ -36,6 +38,7 @@ export function toMailOptions(m: OutgoingMessage): Mail.Options {
     // RFC 8058: a one-click POST to this URL unsubscribes; mailbox providers show their own button for it.
     list: { unsubscribe: m.unsubscribeUrl },
     headers: { 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },
+    ...(m.dkim ? { dkim: m.dkim } : {}),
   };
 }
 

@@ -16,7 +16,11 @@ interface SmtpErrorLike {
 const BEFORE_DATA = new Set(['CONN', 'EHLO', 'HELO', 'LHLO', 'STARTTLS', 'AUTH PLAIN', 'AUTH LOGIN', 'AUTH XOAUTH2', 'AUTH CRAM-MD5', 'MAIL FROM', 'RCPT TO', 'RSET']);
 const NO_CONNECTION = new Set(['ECONNECTION', 'ECONNREFUSED', 'EDNS', 'ETLS', 'EAUTH', 'ENOTFOUND', 'EHOSTUNREACH']);
 
-export function smtpOutcome(err: unknown): SmtpOutcome {
+/**
+ * `phase` is where the send got to, when the transport could tell (see transport.ts): a connection lost
+ * once the message had begun to flow may have delivered it, one lost before that cannot have.
+ */
+export function smtpOutcome(err: unknown, phase: 'before_data' | 'data' | null = null): SmtpOutcome {
   const e = (err ?? {}) as SmtpErrorLike;
   const reply = (e.response ?? e.message ?? String(err)).trim();
   if (typeof e.responseCode === 'number') {
@@ -27,6 +31,8 @@ export function smtpOutcome(err: unknown): SmtpOutcome {
     if (e.responseCode >= 400) return { kind: 'retry', reason: reply };
   }
   const command = e.command?.toUpperCase();
+  if (phase === 'data') return { kind: 'uncertain', reason: `${reply} (while the message was being handed over)` };
+  if (phase === 'before_data') return { kind: 'retry', reason: reply };
   // Once DATA has begun the relay may hold the message, whatever the socket error says.
   if (command === 'DATA') return { kind: 'uncertain', reason: `${reply} (during DATA)` };
   if ((e.code && NO_CONNECTION.has(e.code)) || (command && BEFORE_DATA.has(command))) {

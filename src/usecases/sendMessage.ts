@@ -1,13 +1,20 @@
-// Sends one message row, at most once: claim the row (queued → sending), render, hand to SMTP, and mark
-// it sent only on the relay's 250. Outcomes map to BullMQ's meanings: a thrown error is retried, an
-// UnrecoverableError is not.
+// Sends one message row, at most once: render, wait for the sending limits, claim the row (queued →
+// sending), hand it to SMTP, and mark it sent only on the relay's 250. Outcomes map to BullMQ's meanings:
+// a thrown error is retried, an UnrecoverableError is not, and a rate limit is a deferral (the worker moves
+// the job to delayed), never a failure.
 import { UnrecoverableError } from 'bullmq';
-import { and, desc, eq, sql } from 'drizzle-orm';
+import { and, count, desc, eq, min, sql } from 'drizzle-orm';
+import { parseDuration } from '../config/duration.js';
 import type { Sequence } from '../config/schema.js';
 import type { Context } from '../context.js';
 import { logActivity, type ActivityEntry } from '../db/activity.js';
-import { enrollments, messages, suppressions } from '../db/schema.js';
+import { activity, enrollments, messages, signals, suppressions } from '../db/schema.js';
+import type { SendCounters } from '../delivery/counters.js';
+import { decideLimits, domainOf, limitCounters } from '../delivery/limits.js';
+import { afterTemporaryFailure, bounceVerdict } from '../delivery/policy.js';
+import { dkimKeys, dkimOptionFor } from '../mail/dkim.js';
 import { replySubject, toMailOptions, type Address } from '../mail/message.js';
+import { SendError, sendTracked } from '../mail/transport.js';
 import { trackingUrls } from '../mail/tracking.js';
 import type { SendJob } from '../queue/index.js';
 import { loadTemplateSource, renderMessage, RenderError, type RenderedMessage } from '../render/index.js';
@@ -15,14 +22,28 @@ import { loadLeadAndAccount } from './engineInput.js';
 import { recordSignals } from './recordSignals.js';
 import { smtpOutcome } from '../mail/outcome.js';
 
-export type SendResult = 'sent' | 'skipped' | 'suppressed' | 'held' | 'bounced';
+export type SendResult =
+  | { status: 'sent' | 'skipped' | 'suppressed' | 'held' | 'bounced' | 'failed' }
+  | { status: 'deferred'; until: Date; why: string };
 
-export async function sendMessage(ctx: Context, job: SendJob): Promise<SendResult> {
+/** What the send worker knows about this try. */
+export interface SendAttempt {
+  /** This attempt, from 1 (deferrals don't count). */
+  attempt: number;
+  maxAttempts: number;
+  /** Where sending limits are counted; null only where no limits can apply (funnel without `sending.limits`). */
+  counters: SendCounters | null;
+}
+
+const DEFAULT_SOFT_BOUNCES = 3;
+const DEFAULT_MAX_RETRY_AGE = '1d';
+
+export async function sendMessage(ctx: Context, job: SendJob, attempt: SendAttempt): Promise<SendResult> {
   if (!ctx.transport) throw new Error('this process has no SMTP transport');
   const [msg] = await ctx.db.select().from(messages).where(eq(messages.id, job.messageId));
-  if (!msg || msg.status !== 'queued') return 'skipped';
+  if (!msg || msg.status !== 'queued') return { status: 'skipped' };
   const la = await loadLeadAndAccount(ctx.db, msg.leadId);
-  if (!la) return 'skipped';
+  if (!la) return { status: 'skipped' };
   const { lead, account } = la;
   const seq = ctx.config.sequences.get(msg.sequenceId);
   const step = seq?.steps.find((s) => s.id === msg.stepId);
@@ -33,7 +54,7 @@ export async function sendMessage(ctx: Context, job: SendJob): Promise<SendResul
   if (lead.status !== 'active' || suppressed || !seq || step?.type !== 'email') {
     const why = suppressed ? `address suppressed (${suppressed.reason})` : lead.status !== 'active' ? `lead is ${lead.status}` : 'step no longer in the sequence';
     await finish(ctx, msg.id, 'queued', { status: 'cancelled', error: why }, { ...base, kind: 'cancelled', detail: `not sent: ${why}` });
-    return 'suppressed';
+    return { status: 'suppressed' };
   }
 
   const sender = senderFor(ctx, seq, step, lead.owner);
@@ -60,9 +81,25 @@ export async function sendMessage(ctx: Context, job: SendJob): Promise<SendResul
     // Never "Hi ,": the message is held and says why; the enrollment goes no further until someone acts.
     await finish(ctx, msg.id, 'queued', { status: 'held', error: `${err.code}: ${err.message}` }, { ...base, kind: 'held', detail: `held: ${err.message}`, data: { code: err.code, field: err.field } });
     await ctx.db.update(enrollments).set({ nextDueAt: null, progress: sql`${enrollments.progress} || '{"heldBy":"render"}'::jsonb` }).where(eq(enrollments.id, msg.enrollmentId));
-    return 'held';
+    return { status: 'held' };
   }
   const subject = step.subject ?? (thread ? replySubject(thread.subject ?? rendered.subject) : rendered.subject);
+  const sending = ctx.config.funnel.sending;
+  const fromDomain = domainOf(sender.from.email);
+  // An unreadable key throws before anything is claimed: the job retries, and ends failed if it stays so.
+  const dkim = dkimOptionFor(dkimKeys(sending?.dkim ?? [], ctx.config.dir), fromDomain);
+
+  // Sending limits, checked before the claim: a limited send waits for its window and keeps its row queued.
+  const now = ctx.now();
+  const counters = limitCounters(sending, fromDomain, now);
+  if (counters.length && !attempt.counters) throw new Error('sending limits are configured but this worker has no send counters');
+  const counted = counters.length ? await attempt.counters!.take(counters, now) : [];
+  const verdict = decideLimits(counters, counted, now);
+  if (!verdict.allowed) {
+    await attempt.counters!.giveBack(counters);
+    await logActivity(ctx.db, [{ ...base, kind: 'deferred', detail: `deferred until ${verdict.until.toISOString()} (${verdict.why})`, data: { messageRowId: msg.id, until: verdict.until.toISOString(), reason: 'rate_limit' } }]);
+    return { status: 'deferred', until: verdict.until, why: verdict.why };
+  }
 
   const claimed = await ctx.db
     .update(messages)
@@ -79,10 +116,14 @@ export async function sendMessage(ctx: Context, job: SendJob): Promise<SendResul
     })
     .where(and(eq(messages.id, msg.id), eq(messages.status, 'queued')))
     .returning({ id: messages.id });
-  if (!claimed.length) return 'skipped';
+  if (!claimed.length) {
+    if (counters.length) await attempt.counters!.giveBack(counters);
+    return { status: 'skipped' };
+  }
 
   try {
-    const info = await ctx.transport.sendMail(
+    const info = await sendTracked(
+      ctx.transport,
       toMailOptions({
         messageId: msg.messageId,
         from: sender.from,
@@ -94,28 +135,91 @@ export async function sendMessage(ctx: Context, job: SendJob): Promise<SendResul
         inReplyTo: thread?.messageId ?? null,
         references: thread ? [...thread.references, thread.messageId] : [],
         unsubscribeUrl: urls.unsubscribe,
+        ...(dkim ? { dkim } : {}),
       }),
     );
-    await finish(ctx, msg.id, 'sending', { status: 'sent', sentAt: ctx.now(), relayResponse: String(info.response ?? '') }, { ...base, kind: 'sent', detail: `sent "${subject}" from ${sender.from.email}`, data: { messageId: msg.messageId, relay: info.response } });
-    return 'sent';
+    await finish(ctx, msg.id, 'sending', { status: 'sent', sentAt: ctx.now(), relayResponse: String(info.response ?? ''), error: null }, { ...base, kind: 'sent', detail: `sent "${subject}" from ${sender.from.email}`, data: { messageId: msg.messageId, relay: info.response } });
+    return { status: 'sent' };
   } catch (err) {
-    const outcome = smtpOutcome(err);
+    const outcome = err instanceof SendError ? smtpOutcome(err.cause, err.phase) : smtpOutcome(err);
     if (outcome.kind === 'retry') {
-      // Nothing reached the recipient: put the row back so the retry can claim it again.
-      await finish(ctx, msg.id, 'sending', { status: 'queued', error: outcome.reason }, { ...base, kind: 'retry', detail: `will retry: ${outcome.reason}` });
+      // Nothing reached the recipient: try again with backoff, within the attempts and the retry window.
+      const firstFailureAt = (await firstTemporaryFailure(ctx, lead.id, msg.id)) ?? ctx.now();
+      const next = afterTemporaryFailure({ attempt: attempt.attempt, maxAttempts: attempt.maxAttempts, firstFailureAt, maxAgeMs: parseDuration(sending?.maxRetryAge ?? DEFAULT_MAX_RETRY_AGE), now: ctx.now() });
+      if (!next.retry) {
+        await finish(ctx, msg.id, 'sending', { status: 'failed', error: outcome.reason }, { ...base, kind: 'failed', detail: `failed: ${next.why}; last reply: ${outcome.reason}`, data: { messageRowId: msg.id, attempts: attempt.attempt } });
+        throw new UnrecoverableError(outcome.reason);
+      }
+      // Put the row back so the retry can claim it again.
+      await finish(ctx, msg.id, 'sending', { status: 'queued', error: outcome.reason }, { ...base, kind: 'retry', detail: `will retry (attempt ${attempt.attempt} of ${attempt.maxAttempts}): ${outcome.reason}`, data: { messageRowId: msg.id, attempt: attempt.attempt } });
       throw err;
     }
     if (outcome.kind === 'uncertain') {
       // The relay may have accepted it: never resend on our own (a duplicate costs more trust than a gap).
-      await logActivity(ctx.db, [{ ...base, kind: 'uncertain', detail: `outcome unknown: ${outcome.reason}` }]);
+      // It is uncertain now, not after the timeout: `nurture messages --uncertain` lists it for a person.
+      await finish(ctx, msg.id, 'sending', { status: 'uncertain', error: outcome.reason }, { ...base, kind: 'uncertain', detail: `outcome unknown: ${outcome.reason}; not resent (see nurture messages --uncertain)`, data: { messageRowId: msg.id } });
       throw new UnrecoverableError(outcome.reason);
     }
-    await finish(ctx, msg.id, 'sending', { status: 'bounced', error: outcome.reason, relayResponse: outcome.reason }, { ...base, kind: 'bounced', detail: `bounced: ${outcome.reason}` });
+    // Only a dead address suppresses at once; a policy block or a full mailbox only once it keeps happening.
+    const [earlier] = await ctx.db
+      .select({ n: count() })
+      .from(signals)
+      .where(and(eq(signals.leadId, lead.id), eq(signals.kind, 'bounce'), eq(signals.reason, 'soft_bounce')));
+    const bounce = bounceVerdict(outcome.status, outcome.permanent, earlier?.n ?? 0, sending?.suppressAfterSoftBounces ?? DEFAULT_SOFT_BOUNCES);
+    const note = bounce.suppress ? `; address suppressed: ${bounce.why}` : `; soft bounce ${bounce.softBounces} of ${sending?.suppressAfterSoftBounces ?? DEFAULT_SOFT_BOUNCES} before the address is suppressed`;
+    await finish(ctx, msg.id, 'sending', { status: 'bounced', error: outcome.reason, relayResponse: outcome.reason }, { ...base, kind: 'bounced', detail: `bounced: ${outcome.reason}${note}` });
     await recordSignals(ctx, [
-      { sourceId: `smtp-${msg.id}`, kind: 'bounce', messageRowId: msg.id, leadId: lead.id, human: false, reason: outcome.permanent ? 'hard_bounce' : 'soft_bounce', at: ctx.now(), evidence: { smtp: outcome.reason, status: outcome.status } },
+      {
+        sourceId: `smtp-${msg.id}`,
+        kind: 'bounce',
+        messageRowId: msg.id,
+        leadId: lead.id,
+        human: false,
+        // recordSignals suppresses and exits on a hard bounce: repeated soft bounces end the same way.
+        reason: bounce.suppress ? 'hard_bounce' : 'soft_bounce',
+        at: ctx.now(),
+        evidence: { smtp: outcome.reason, status: outcome.status, ...(bounce.suppress ? { why: bounce.why } : { softBounces: bounce.softBounces }) },
+      },
     ]);
     throw new UnrecoverableError(outcome.reason);
   }
+}
+
+/**
+ * A send job failed for good (attempts spent on an error outside SMTP, e.g. an unreadable DKIM key): a
+ * row still `queued` ends `failed` with the error, so nothing waits forever for a job that is gone.
+ */
+export async function failUnsent(ctx: Context, messageRowId: string, reason: string): Promise<boolean> {
+  const [msg] = await ctx.db.select().from(messages).where(eq(messages.id, messageRowId));
+  if (!msg || msg.status !== 'queued') return false;
+  const la = await loadLeadAndAccount(ctx.db, msg.leadId);
+  const entry: ActivityEntry = {
+    leadId: msg.leadId,
+    accountId: la?.account.id ?? null,
+    email: msg.toAddress,
+    accountName: la?.account.name ?? null,
+    sequenceId: msg.sequenceId,
+    stepId: msg.stepId,
+    kind: 'failed',
+    detail: `failed: ${reason}`,
+    data: { messageRowId },
+  };
+  let done = false;
+  await ctx.db.transaction(async (tx) => {
+    const r = await tx.update(messages).set({ status: 'failed', error: reason }).where(and(eq(messages.id, messageRowId), eq(messages.status, 'queued'))).returning({ id: messages.id });
+    if (r.length) await logActivity(tx, [entry]);
+    done = r.length > 0;
+  });
+  return done;
+}
+
+/** When this message first met a temporary failure: its first `retry` entry in the log. */
+async function firstTemporaryFailure(ctx: Context, leadId: string, messageRowId: string): Promise<Date | null> {
+  const [r] = await ctx.db
+    .select({ at: min(activity.at) })
+    .from(activity)
+    .where(and(eq(activity.leadId, leadId), eq(activity.kind, 'retry'), sql`${activity.data}->>'messageRowId' = ${messageRowId}`));
+  return r?.at ?? null;
 }
 
 async function finish(ctx: Context, id: string, from: string, set: Partial<typeof messages.$inferInsert>, entry: ActivityEntry): Promise<void> {

@@ -1,13 +1,17 @@
 // `nurture validate`: the YAML and every template it uses, all problems at once, each with file:line:column.
-import { relative, resolve } from 'node:path';
-import { inspectConfig } from '../config/load.js';
+import { readFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { inspectConfig, type Config } from '../config/load.js';
 import type { ConfigIssue } from '../config/issues.js';
+import { parseYaml } from '../config/yaml.js';
+import { dkimDomainFor, DkimKeyError, readDkimKey } from '../mail/dkim.js';
 import { checkTemplate, compileTemplate, CONTEXT_FIELDS, loadTemplateSource, TemplateError } from '../render/index.js';
 
 export async function validateConfig(configDir: string, templatesDir: string, cwd = process.cwd()): Promise<ConfigIssue[]> {
   const { config, issues } = inspectConfig(resolve(configDir), { templatesDir: resolve(templatesDir), cwd });
   if (!config) return issues;
   const show = (f: string) => relative(cwd, f) || f;
+  issues.push(...checkDkim(config, show));
   // A template used by any segmented sequence must carry an unsubscribe link.
   const usage = new Map<string, boolean>();
   for (const seq of config.sequences.values()) {
@@ -27,4 +31,35 @@ export async function validateConfig(configDir: string, templatesDir: string, cw
     }
   }
   return issues;
+}
+
+/**
+ * Mail from a domain without a DKIM key fails DMARC at many receivers: a warning at the sender that uses
+ * it; a configured key that can't be read is an error (such sends would fail).
+ */
+function checkDkim(config: Config, show: (f: string) => string): ConfigIssue[] {
+  const file = join(config.dir, 'funnel.yaml');
+  const y = parseYaml(show(file), readFileSync(file, 'utf8'));
+  const keys = config.funnel.sending?.dkim ?? [];
+  const out: ConfigIssue[] = [];
+  keys.forEach((k, i) => {
+    try {
+      readDkimKey(k, config.dir);
+    } catch (err) {
+      if (!(err instanceof DkimKeyError)) throw err;
+      out.push({ file: y.file, ...y.at(['sending', 'dkim', i, 'privateKey']), code: err.code, message: err.message, severity: 'error' });
+    }
+  });
+  for (const [name, sender] of Object.entries(config.funnel.senders)) {
+    const domain = sender.email.slice(sender.email.lastIndexOf('@') + 1).toLowerCase();
+    if (dkimDomainFor(keys, domain)) continue;
+    out.push({
+      file: y.file,
+      ...y.at(['senders', name, 'email']),
+      code: 'dkim_missing',
+      message: `sender "${name}" sends from ${domain}, which has no DKIM key: add one under sending.dkim ({ domain: ${domain}, selector, privateKey: file:… }) and publish it (nurture dkim ${domain}), or many receivers will file its mail as spam`,
+      severity: 'warning',
+    });
+  }
+  return out;
 }

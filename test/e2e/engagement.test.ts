@@ -106,8 +106,11 @@ describe('engagement', () => {
     const [ghost] = await h.ctx.db.select().from(leads).where(eq(leads.email, 'ghost@gamma.test'));
     expect(ghost!.status).toBe('bounced');
     expect(await h.ctx.db.select().from(suppressions).where(eq(suppressions.email, 'ghost@gamma.test'))).toHaveLength(1);
-    const [alive] = await h.ctx.db.select().from(messages).where(eq(messages.toAddress, 'alive@gamma.test'));
-    expect(alive!.status).toBe('sent');
+    const alive = await eventually('alive marked sent', async () => {
+      const [m] = await h.ctx.db.select().from(messages).where(eq(messages.toAddress, 'alive@gamma.test'));
+      return m?.status === 'sent' ? m : null;
+    });
+    expect(alive.relayResponse).toContain('250');
     h.smtp.rcptResponse = () => null;
   });
 });

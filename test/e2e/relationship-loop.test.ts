@@ -56,7 +56,11 @@ describe('the relationship loop', () => {
     expect(tracked.length).toBeGreaterThan(0);
     expect(p.html).not.toContain('https://handrail.example/guides/first-30-days-of-onboarding');
 
-    const [row] = await h.ctx.db.select().from(messages).where(eq(messages.stepId, 'intro'));
+    // The sink keeps the mail before it answers 250: wait for the row to record that answer.
+    const row = await eventually('intro marked sent', async () => {
+      const [r] = await h.ctx.db.select().from(messages).where(eq(messages.stepId, 'intro'));
+      return r?.status === 'sent' ? r : null;
+    });
     expect(row).toMatchObject({ status: 'sent', subject: 'Something for the Acme <Logistics> onboarding team' });
     expect(row!.relayResponse).toContain('250');
     expect(`<${row!.messageId}>`).toBe(p.messageId);

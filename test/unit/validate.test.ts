@@ -15,7 +15,8 @@ describe('validateConfig', () => {
     expect(byCode('unknown_token').map((i) => i.message).join('\n')).not.toContain('lead.attributes.plan');
     expect(byCode('optional_without_default').map((i) => i.message).join('\n')).toContain('lead.title');
     expect(byCode('missing_unsubscribe')).toHaveLength(1);
-    for (const i of issues) {
+    // A sender domain without a DKIM key is a warning about funnel.yaml, not about the template.
+    for (const i of issues.filter((i) => i.code !== 'dkim_missing')) {
       expect(i.file).toBe('test/fixtures/config/tokens/templates/tokens.mjml');
       expect(i.line).toBeGreaterThan(0);
     }

@@ -1,0 +1,53 @@
+// Send counters in Redis, under the queue prefix: only counting, never deciding (src/delivery/limits.ts
+// decides). A send takes a slot in every counter at once (MULTI), the decision looks at the counts it
+// found, and a send that may not go gives its slots back. Two senders racing for the last slot may both
+// give theirs back and wait a window: the limit is never exceeded, at worst briefly under-used.
+import { Redis } from 'ioredis';
+import type { LimitCounter } from './limits.js';
+
+export interface SendCounters {
+  /** Counts one send in each counter; returns each counter's count before it. `now` is the clock the windows were cut by. */
+  take(counters: LimitCounter[], now: Date): Promise<number[]>;
+  /** Gives back what `take` counted (the send is deferred, or was not ours to send). */
+  giveBack(counters: LimitCounter[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+// Kept a little past the window's end, so a clock a second apart between workers still sees the count.
+const GRACE_MS = 5_000;
+
+export function redisSendCounters(redisUrl: string, prefix: string): SendCounters {
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3, lazyConnect: true });
+  const keyOf = (c: LimitCounter) => `${prefix}:delivery:limit:${c.key}`;
+  return {
+    async take(counters, now) {
+      if (!counters.length) return [];
+      const m = redis.multi();
+      // Relative expiry: the windows follow the engine's clock, which need not be Redis's.
+      for (const c of counters) m.incr(keyOf(c)).pexpire(keyOf(c), Math.max(1, c.endsAt - now.getTime()) + GRACE_MS);
+      const replies = (await m.exec()) ?? [];
+      return counters.map((_, i) => {
+        const [err, value] = replies[i * 2] ?? [new Error('no reply'), 0];
+        if (err) throw err;
+        return Number(value) - 1;
+      });
+    },
+    async giveBack(counters) {
+      if (!counters.length) return;
+      const m = redis.multi();
+      for (const c of counters) m.decr(keyOf(c));
+      await m.exec();
+    },
+    async close() {
+      if (redis.status === 'wait') return redis.disconnect();
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}
+
+/** Every counter's URL from a BullMQ connection option built by redisConnection(). */
+export function redisUrlOf(connection: unknown): string {
+  const url = (connection as { url?: unknown } | null)?.url;
+  if (typeof url !== 'string') throw new Error('the send queue has no Redis URL to keep send counters with');
+  return url;
+}
