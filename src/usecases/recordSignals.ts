@@ -10,7 +10,7 @@ import { loadEngagement, profileOf } from '../db/facts.js';
 import { accounts, leads, messages, signals, suppressions } from '../db/schema.js';
 import type { EngineEvent } from '../engine/decide.js';
 import { enqueueFollowups, noFollowups } from './applyDecision.js';
-import { advanceAccount, moveStage } from './enrollLead.js';
+import { advanceAccount, moveStage } from './advanceLead.js';
 import { emitOutbound } from './outbound.js';
 import { evaluate } from '../engine/conditions.js';
 import { lockLeadWithAccount } from './engineInput.js';

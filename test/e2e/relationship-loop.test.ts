@@ -75,7 +75,7 @@ describe('the relationship loop', () => {
     expect(click.status).toBe(302);
     expect(click.headers.get('location')).toBe('https://handrail.example/guides/first-30-days-of-onboarding');
     // A tampered link goes nowhere.
-    const forged = await fetch(guide.replace(/\/t\/c\/([^/.]+)\.(\w)/, '/t/c/$1.X'), { redirect: 'manual' });
+    const forged = await fetch(guide.replace(/\/t\/c\/([^/.]+)\.(\w)/, (_m, id: string, c: string) => `/t/c/${id}.${c === 'X' ? 'Y' : 'X'}`), { redirect: 'manual' });
     expect(forged.status).toBe(404);
 
     const human = await eventually('two human signals', async () => {
