@@ -3,7 +3,7 @@
 import { eq } from 'drizzle-orm';
 import { leads } from '../db/schema.js';
 import { startFanOut } from '../usecases/fanOutSegment.js';
-import { enrollExisting } from '../usecases/enrollLead.js';
+import { enrollExisting, exitLead } from '../usecases/enrollLead.js';
 import { startRuntime } from './runtime.js';
 
 export async function enrollCommand(o: { sequence: string; email: string; write?: (l: string) => void }): Promise<number> {
@@ -27,6 +27,18 @@ export async function fanoutCommand(o: { sequence: string; write?: (l: string) =
     const { runId } = await startFanOut(rt.ctx, o.sequence);
     const audience = seq ? (await rt.ctx.db.select({ id: leads.id }).from(leads).where(eq(leads.stage, seq.stage))).length : 0;
     write(`fan-out ${runId} of ${o.sequence} started: up to ${audience} leads in ${seq?.stage}; follow it with nurture logs -f --sequence ${o.sequence}`);
+    return 0;
+  } finally {
+    await rt.stop();
+  }
+}
+
+export async function exitCommand(o: { email: string; sequence?: string; write?: (l: string) => void }): Promise<number> {
+  const write = o.write ?? ((l: string) => console.log(l));
+  const rt = await startRuntime({ embedded: false, sends: false });
+  try {
+    const { exited } = await exitLead(rt.ctx, o.email, o.sequence);
+    write(`${o.email}: ${exited} enrollment(s) exited${o.sequence ? ` from ${o.sequence}` : ''}`);
     return 0;
   } finally {
     await rt.stop();

@@ -10,7 +10,7 @@ import { validate } from './validate.js';
 import { preview } from './preview.js';
 import { simulateCommand } from './simulate.js';
 import { statsCommand } from './stats.js';
-import { enrollCommand, fanoutCommand } from './enroll.js';
+import { enrollCommand, exitCommand, fanoutCommand } from './enroll.js';
 import { messagesList, messagesRelease, parseStatus } from './messages.js';
 import { dkim } from './dkim.js';
 import { jsonSchemaOf, SCHEMA_FILES } from '../config/jsonSchema.js';
@@ -24,6 +24,7 @@ const HELP = `nurture — relationship-first email nurture
   nurture validate [--plan]     check config/ and templates/; exits 1 with file:line:column messages;
                                 --plan: what the change will do to enrollments in flight
   nurture enroll SEQUENCE --lead EMAIL   enroll a known lead in a sequence now
+  nurture exit --lead EMAIL [--sequence ID]   take a lead out of its sequences by hand
   nurture fanout SEQUENCE       send a segmented sequence to everyone already in its audience
   nurture logs [-f] [--json] [--lead EMAIL] [--sequence ID] [--kind KIND,…] [-n N]
                                 delivery and engagement log, one line per event
@@ -109,6 +110,11 @@ async function main(argv: string[]): Promise<number> {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { lead: { type: 'string' } } });
       if (!positionals[0] || !values.lead) throw new Error('usage: nurture enroll <sequence> --lead EMAIL');
       return enrollCommand({ sequence: positionals[0], email: values.lead });
+    }
+    case 'exit': {
+      const { values } = parseArgs({ args: rest, options: { lead: { type: 'string' }, sequence: { type: 'string' } } });
+      if (!values.lead) throw new Error('usage: nurture exit --lead EMAIL [--sequence ID]');
+      return exitCommand({ email: values.lead, ...(values.sequence ? { sequence: values.sequence } : {}) });
     }
     case 'fanout': {
       if (!rest[0]) throw new Error('usage: nurture fanout <sequence>');

@@ -6,7 +6,7 @@ import { eq, sql } from 'drizzle-orm';
 import { Webhook, WebhookVerificationError } from 'standardwebhooks';
 import type { Context } from '../context.js';
 import { webhookReceipts } from '../db/schema.js';
-import { recordEvent, upsertLead } from '../usecases/enrollLead.js';
+import { exitLead, recordEvent, upsertLead } from '../usecases/enrollLead.js';
 import { TriggerBody } from '../usecases/inputs.js';
 import { receiveInbound } from '../usecases/receiveInbound.js';
 import { startFanOut } from '../usecases/fanOutSegment.js';
@@ -125,7 +125,14 @@ async function handle(ctx: Context, webhook: Webhook, batcher: TrackingBatcher |
       const parsed = TriggerBody.safeParse(JSON.parse(body.toString('utf8')));
       if (!parsed.success) throw HttpError.fromZod(parsed.error);
       const t = parsed.data;
-      return t.type === 'lead.upsert' ? upsertLead(ctx, t.lead, t.sequence ? { sequence: t.sequence } : {}) : recordEvent(ctx, t.event, t.email, t.data);
+      switch (t.type) {
+        case 'lead.upsert':
+          return upsertLead(ctx, t.lead, t.sequence ? { sequence: t.sequence } : {});
+        case 'lead.exit':
+          return exitLead(ctx, t.email, t.sequence);
+        case 'event':
+          return recordEvent(ctx, t.event, t.email, t.data);
+      }
     });
   }
   if ((m = /^\/v1\/sequences\/([\w-]+)\/fanout$/.exec(path)) && method === 'POST') {

@@ -48,7 +48,7 @@ export async function advanceAccount(ctx: Context, tx: Tx, account: AccountRow, 
   await emitOutbound(ctx, tx, 'account.advanced', { account: { id: account.id, name: account.name }, from: advance.from, to: advance.to, rule: advance.rule, evidence: advance.evidence }, out);
   if (!advance.moveLeads) return;
   for (const member of leadsToMove(funnel, advance.to, members.filter((m) => m.status === 'active'))) {
-    const [locked] = await tx.select().from(leads).where(eq(leads.id, member.id)).for('update');
+    const [locked] = await tx.select().from(leads).where(eq(leads.id, member.id)).for('no key update');
     if (locked && leadsToMove(funnel, advance.to, [locked]).length) await moveStage(ctx, tx, locked, moved!, advance.to, advance.rule, { account: advance.evidence }, out);
   }
 }

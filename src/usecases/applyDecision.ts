@@ -121,8 +121,8 @@ function dataOf(c: Command): Record<string, unknown> {
 }
 
 export const lockEnrollment = (tx: Tx, id: string) =>
-  tx.select().from(enrollments).where(eq(enrollments.id, id)).for('update').then((r) => r[0] ?? null);
+  tx.select().from(enrollments).where(eq(enrollments.id, id)).for('no key update').then((r) => r[0] ?? null);
 
 /** Active enrollments of a lead, locked: for events that touch all of them (reply, unsubscribe, advance). */
 export const lockActiveEnrollments = (tx: Tx, leadId: string) =>
-  tx.select().from(enrollments).where(and(eq(enrollments.leadId, leadId), sql`${enrollments.state} = 'active'`)).orderBy(enrollments.id).for('update');
+  tx.select().from(enrollments).where(and(eq(enrollments.leadId, leadId), sql`${enrollments.state} = 'active'`)).orderBy(enrollments.id).for('no key update');

@@ -47,20 +47,24 @@ async function priorSteps(tx: Tx, sequenceId: string, version: string): Promise<
 
 export async function loadLeadAndAccount(tx: Tx, leadId: string, lock = false): Promise<{ lead: LeadRow; account: AccountRow } | null> {
   const q = tx.select().from(leads).where(eq(leads.id, leadId));
-  const [lead] = lock ? await q.for('update') : await q;
+  const [lead] = lock ? await q.for('no key update') : await q;
   if (!lead) return null;
   const [account] = await tx.select().from(accounts).where(eq(accounts.id, lead.accountId));
   return account ? { lead, account } : null;
 }
 
 /**
+ * Row locks here are FOR NO KEY UPDATE: inserting a message or an enrollment takes a KEY SHARE lock on
+ * its lead through the foreign key, and FOR UPDATE would make that wait on us (a deadlock with a step
+ * job mid-send). We never change key columns, so the weaker lock is enough to serialise our writers.
+ *
  * Locks an account, then one of its leads. Every transaction that locks both takes them in this order
  * (account first), so two signals for people at one account can't deadlock.
  */
 export async function lockLeadWithAccount(tx: Tx, leadId: string): Promise<{ lead: LeadRow; account: AccountRow } | null> {
   const [ref] = await tx.select({ accountId: leads.accountId }).from(leads).where(eq(leads.id, leadId));
   if (!ref) return null;
-  const [account] = await tx.select().from(accounts).where(eq(accounts.id, ref.accountId)).for('update');
-  const [lead] = await tx.select().from(leads).where(eq(leads.id, leadId)).for('update');
+  const [account] = await tx.select().from(accounts).where(eq(accounts.id, ref.accountId)).for('no key update');
+  const [lead] = await tx.select().from(leads).where(eq(leads.id, leadId)).for('no key update');
   return lead && account ? { lead, account } : null;
 }

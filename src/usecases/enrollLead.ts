@@ -13,6 +13,8 @@ import { UseCaseError } from './errors.js';
 import { enqueueFollowups, noFollowups, type Followups } from './applyDecision.js';
 import { isEmail, type LeadInput } from './inputs.js';
 import { moveStage } from './advanceLead.js';
+import { notifyEnrollments } from './notifyEnrollments.js';
+import { lockLeadWithAccount } from './engineInput.js';
 
 export interface EnrollResult {
   leadId: string;
@@ -76,7 +78,7 @@ export async function upsertLead(ctx: Context, input: LeadInput, opts: { sequenc
       triggers.push({ on: 'stage_entry' });
     } else {
       // Lock the lead: concurrent triggers for one person are serialised here.
-      const [current] = await tx.select().from(leads).where(eq(leads.email, email)).for('update');
+      const [current] = await tx.select().from(leads).where(eq(leads.email, email)).for('no key update');
       const movedTo = input.stage && input.stage !== current!.stage ? input.stage : null;
       [lead] = (await tx
         .update(leads)
@@ -111,7 +113,7 @@ export async function recordEvent(ctx: Context, name: string, emailInput: string
   if (!listening.length) throw new UseCaseError('unknown_event', `no sequence starts on event "${name}"`, 'event');
   const out = noFollowups();
   const result = await ctx.db.transaction(async (tx) => {
-    const [lead] = await tx.select().from(leads).where(eq(leads.email, email)).for('update');
+    const [lead] = await tx.select().from(leads).where(eq(leads.email, email)).for('no key update');
     if (!lead) throw new UseCaseError('unknown_lead', `no lead with email ${email}: upsert the lead first (type lead.upsert)`, 'email');
     const [account] = await tx.select().from(accounts).where(eq(accounts.id, lead.accountId));
     await logActivity(tx, [{ leadId: lead.id, accountId: account!.id, email, accountName: account!.name, kind: 'event', detail: `event ${name}`, data }]);
@@ -130,12 +132,27 @@ export async function enrollExisting(ctx: Context, sequenceId: string, emailInpu
   const result = await ctx.db.transaction(async (tx) => {
     const [ref] = await tx.select({ accountId: leads.accountId }).from(leads).where(eq(leads.email, email));
     if (!ref) throw new UseCaseError('unknown_lead', `no lead with email ${email}`, 'email');
-    const [account] = await tx.select().from(accounts).where(eq(accounts.id, ref.accountId)).for('update');
-    const [lead] = await tx.select().from(leads).where(eq(leads.email, email)).for('update');
+    const [account] = await tx.select().from(accounts).where(eq(accounts.id, ref.accountId)).for('no key update');
+    const [lead] = await tx.select().from(leads).where(eq(leads.email, email)).for('no key update');
     return enroll(ctx, tx, lead!, account!, { on: 'manual', sequenceId }, out);
   });
   await enqueueFollowups(ctx, out);
   return result;
+}
+
+/** Takes a lead out of one sequence, or all of them, by hand (API or CLI). */
+export async function exitLead(ctx: Context, emailInput: string, sequenceId?: string): Promise<{ exited: number }> {
+  if (sequenceId && !ctx.config.sequences.has(sequenceId)) throw new UseCaseError('unknown_sequence', `unknown sequence "${sequenceId}"${suggest(sequenceId, ctx.config.sequences.keys())}`, 'sequence');
+  const email = emailInput.trim().toLowerCase();
+  const out = noFollowups();
+  const exited = await ctx.db.transaction(async (tx) => {
+    const [ref] = await tx.select({ id: leads.id }).from(leads).where(eq(leads.email, email));
+    if (!ref) throw new UseCaseError('unknown_lead', `no lead with email ${email}`, 'email');
+    const la = await lockLeadWithAccount(tx, ref.id);
+    return notifyEnrollments(ctx, tx, la!.lead, la!.account, { type: 'exit', reason: 'manual' }, out, sequenceId ? { sequenceId } : undefined);
+  });
+  await enqueueFollowups(ctx, out);
+  return { exited };
 }
 
 /** Enrolls a lead whose row the caller has locked in `tx`, as the trigger and the sequences' rules say. */

@@ -47,6 +47,12 @@ export const TriggerBody = z.discriminatedUnion('type', [
     sequence: z.string().optional(),
   }),
   z.object({
+    type: z.literal('lead.exit'),
+    email: z.string(),
+    /** Only this sequence; all of the lead's sequences when left out. */
+    sequence: z.string().optional(),
+  }),
+  z.object({
     type: z.literal('event'),
     event: z.string().min(1),
     email: z.string(),

@@ -1,18 +1,37 @@
-// Hands one event (reply, bounce, unsubscribe, advance, out-of-office) to every live enrollment of a lead.
+// Hands one event (reply, bounce, unsubscribe, advance, out-of-office, manual exit) to the live
+// enrollments of a lead, all of them or those of one sequence.
 import type { Context } from '../context.js';
 import type { Tx } from '../db/client.js';
-import type { AccountRow, LeadRow } from '../db/facts.js';
-import { decide, type EngineEvent } from '../engine/decide.js';
+import { profileOf, type AccountRow, type LeadRow } from '../db/facts.js';
+import { NO_ENGAGEMENT } from '../engine/conditions.js';
+import { decide, type EngineEvent, type Facts } from '../engine/decide.js';
 import { applyDecision, lockActiveEnrollments, type Followups } from './applyDecision.js';
 import { loadFacts, stateOf } from './engineInput.js';
 
-export async function notifyEnrollments(ctx: Context, tx: Tx, lead: LeadRow, account: AccountRow, event: EngineEvent, out: Followups): Promise<void> {
+export async function notifyEnrollments(ctx: Context, tx: Tx, lead: LeadRow, account: AccountRow, event: EngineEvent, out: Followups, only?: { sequenceId: string }): Promise<number> {
+  let changed = 0;
   for (const row of await lockActiveEnrollments(tx, lead.id)) {
+    if (only && row.sequenceId !== only.sequenceId) continue;
     const seq = ctx.config.sequences.get(row.sequenceId);
     if (!seq) continue;
-    // Only a gate re-check needs the full facts; exits and postponements are decided on the event alone.
-    const facts = await loadFacts(ctx, tx, seq, row, lead, account);
+    // Only a gate re-check reads the facts; exits and postponements are decided on the event alone.
+    const facts = event.type === 'engaged' ? await loadFacts(ctx, tx, seq, row, lead, account) : eventOnlyFacts(ctx, lead, account);
     const d = decide(seq, stateOf(row), event, facts, ctx.now());
-    if (d.commands.length || d.enrollment.state !== row.state) await applyDecision(ctx, tx, row, seq, d, lead, account, out);
+    if (d.commands.length || d.enrollment.state !== row.state) {
+      await applyDecision(ctx, tx, row, seq, d, lead, account, out);
+      changed++;
+    }
   }
+  return changed;
+}
+
+function eventOnlyFacts(ctx: Context, lead: LeadRow, account: AccountRow): Facts {
+  return {
+    timeZone: lead.timeZone ?? account.timeZone ?? ctx.config.funnel.defaults.timeZone,
+    window: null,
+    caps: {},
+    recentSends: { lead: [], account: [] },
+    engagement: NO_ENGAGEMENT,
+    profile: profileOf(lead, account),
+  };
 }

@@ -95,6 +95,17 @@ describe('POST /v1/triggers', () => {
     expect(rows).toHaveLength(1);
   });
 
+  it('takes a lead out of its sequences by hand (lead.exit)', async () => {
+    const created = await h.post('/v1/triggers', lead('leaving@beta.test'));
+    expect(created.json.enrolled).toHaveLength(1);
+    const exit = await h.post('/v1/triggers', { type: 'lead.exit', email: 'Leaving@beta.test', sequence: 'awareness-notes' });
+    expect(exit.status).toBe(200);
+    expect(exit.json).toEqual({ exited: 1 });
+    const rows = (await h.ctx.db.select().from(enrollments)).filter((e) => e.leadId === created.json.leadId);
+    expect(rows).toMatchObject([{ state: 'exited', exitReason: 'manual' }]);
+    expect((await h.post('/v1/triggers', { type: 'lead.exit', email: 'nobody@beta.test' })).status).toBe(404);
+  });
+
   it('creates one lead and one enrollment from ten concurrent triggers for the same person', async () => {
     const results = await Promise.all(Array.from({ length: 10 }, () => h.post('/v1/triggers', lead('Same.Person@beta.test'))));
     expect(results.map((r) => r.status)).toEqual(Array(10).fill(200));
