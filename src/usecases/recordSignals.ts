@@ -5,6 +5,7 @@ import { eq, inArray } from 'drizzle-orm';
 import { evaluateAdvance } from '../advancement/rules.js';
 import { addToScore, valuePieceOf, type SignalKind } from '../advancement/score.js';
 import type { Context } from '../context.js';
+import type { Tx } from '../db/client.js';
 import { logActivity, type ActivityEntry } from '../db/activity.js';
 import { loadEngagement, profileOf } from '../db/facts.js';
 import { accounts, leads, messages, signals, suppressions } from '../db/schema.js';
@@ -61,24 +62,26 @@ export async function recordSignals(ctx: Context, inputs: SignalInput[]): Promis
     })
     .filter((r) => r.leadId !== null);
 
-  const inserted = rows.length
-    ? await ctx.db
-        .insert(signals)
-        .values(rows.map(({ messageKind: _k, ...r }) => r))
-        .onConflictDoNothing({ target: signals.sourceId })
-        .returning({ sourceId: signals.sourceId })
-    : [];
-  const fresh = new Set(inserted.map((r) => r.sourceId));
+  // Signals that change something are written in the same transaction as their effects (suppression,
+  // exits, stage moves): a failure leaves neither, so the provider's retry or the person's second click
+  // applies them. Evidence that changes nothing is written in one insert for the whole burst.
+  const inert = rows.filter(changesNothing);
+  const insertedInert = inert.length ? await insertSignals(ctx.db, inert) : new Set<string>();
+  await logInert(ctx, inert.filter((r) => insertedInert.has(r.sourceId)));
   const byLead = new Map<string, typeof rows>();
-  const inert: typeof rows = [];
-  for (const r of rows) {
-    if (!fresh.has(r.sourceId)) continue;
-    if (changesNothing(r)) inert.push(r);
-    else byLead.set(r.leadId!, [...(byLead.get(r.leadId!) ?? []), r]);
-  }
-  await logInert(ctx, inert);
-  for (const [leadId, leadSignals] of byLead) await applyToLead(ctx, leadId, leadSignals);
-  return { recorded: inserted.length, duplicates: inputs.length - inserted.length };
+  for (const r of rows) if (!changesNothing(r)) byLead.set(r.leadId!, [...(byLead.get(r.leadId!) ?? []), r]);
+  let recorded = insertedInert.size;
+  for (const [leadId, leadSignals] of byLead) recorded += await applyToLead(ctx, leadId, leadSignals);
+  return { recorded, duplicates: inputs.length - recorded };
+}
+
+async function insertSignals(tx: Tx, rows: Row[]): Promise<Set<string>> {
+  const inserted = await tx
+    .insert(signals)
+    .values(rows.map(({ messageKind: _k, ...r }) => r))
+    .onConflictDoNothing({ target: signals.sourceId })
+    .returning({ sourceId: signals.sourceId });
+  return new Set(inserted.map((r) => r.sourceId));
 }
 
 /** Machine opens and clicks, soft bounces and dateless auto-replies are evidence, not engagement: they move nothing. */
@@ -122,12 +125,18 @@ type Row = {
   messageKind: string;
 };
 
-async function applyToLead(ctx: Context, leadId: string, rows: Row[]): Promise<void> {
+/** Applies one lead's new signals; returns how many were new (a redelivery applies nothing twice). */
+async function applyToLead(ctx: Context, leadId: string, all: Row[]): Promise<number> {
   const { funnel } = ctx.config;
   const out = noFollowups();
+  let fresh = 0;
   await ctx.db.transaction(async (tx) => {
     const la = await lockLeadWithAccount(tx, leadId);
     if (!la) return;
+    const inserted = await insertSignals(tx, all);
+    const rows = all.filter((r) => inserted.has(r.sourceId));
+    fresh = rows.length;
+    if (!rows.length) return;
     let { lead } = la;
     const { account } = la;
     const base = { leadId: lead.id, accountId: account.id, email: lead.email, accountName: account.name };
@@ -197,6 +206,7 @@ async function applyToLead(ctx: Context, leadId: string, rows: Row[]): Promise<v
     await advanceAccount(ctx, tx, account, out);
   });
   await enqueueFollowups(ctx, out);
+  return fresh;
 }
 
 function describeSignal(r: Row, piece: string | null): string {
