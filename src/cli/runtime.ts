@@ -65,6 +65,7 @@ export function settingsFrom(env: Env, dataDir: string): Settings {
       postmarkUser: env.POSTMARK_WEBHOOK_USER ?? null,
       postmarkPassword: env.POSTMARK_WEBHOOK_PASSWORD ?? null,
       mailgunSigningKey: env.MAILGUN_SIGNING_KEY ?? null,
+      sesTopicArns: env.SES_TOPIC_ARNS.split(',').map((t) => t.trim()).filter(Boolean),
     },
   };
 }

@@ -26,6 +26,8 @@ export const EnvSchema = z.object({
   POSTMARK_WEBHOOK_USER: z.string().optional(),
   POSTMARK_WEBHOOK_PASSWORD: z.string().optional(),
   MAILGUN_SIGNING_KEY: z.string().optional(),
+  /** Comma-separated SNS topic ARNs your SES events and inbound mail are published to. */
+  SES_TOPIC_ARNS: z.string().default(''),
   /** Comma-separated proxy addresses whose X-Forwarded-For is believed. */
   TRUSTED_PROXIES: z.string().default(''),
   QUEUE_PREFIX: z.string().default('nurture'),
@@ -50,6 +52,7 @@ export interface ProviderSettings {
   postmarkUser: string | null;
   postmarkPassword: string | null;
   mailgunSigningKey: string | null;
+  sesTopicArns: string[];
   /** SNS signing certificates, fetched from a trusted SNS URL once and kept. */
   snsCertificate?: (url: string) => Promise<string>;
 }
@@ -75,7 +78,7 @@ export function makeSettings(given: Partial<Settings> & Pick<Settings, 'webhookS
     trustedProxies: [],
     sendingTimeoutSeconds: 300,
     adminToken: null,
-    providers: { sendgridPublicKey: null, postmarkUser: null, postmarkPassword: null, mailgunSigningKey: null },
+    providers: { sendgridPublicKey: null, postmarkUser: null, postmarkPassword: null, mailgunSigningKey: null, sesTopicArns: [] },
     ...given,
   };
 }

@@ -56,6 +56,12 @@ async function verify(ctx: Context, p: ProviderName, req: IncomingMessage, body:
       if (!s.mailgunSigningKey) notConfigured('MAILGUN_SIGNING_KEY');
       return verifyMailgunSignature({ signingKey: s.mailgunSigningKey!, signature: mailgunSignatureOf(payload), now });
     case 'ses': {
+      // Anyone can point an SNS topic of their own at us, and SNS signs it: only the user's topics count.
+      if (!s.sesTopicArns.length) notConfigured('SES_TOPIC_ARNS');
+      const env = payload as { TopicArn?: unknown; Timestamp?: unknown };
+      if (!s.sesTopicArns.includes(String(env.TopicArn))) return { ok: false, reason: `topic ${String(env.TopicArn)} is not one of SES_TOPIC_ARNS` };
+      const sent = Date.parse(String(env.Timestamp));
+      if (!Number.isFinite(sent) || Math.abs(now.getTime() - sent) > SNS_MAX_AGE_MS) return { ok: false, reason: 'SNS message timestamp is missing or too old' };
       const url = (payload as { SigningCertURL?: unknown; SigningCertUrl?: unknown }).SigningCertURL ?? (payload as { SigningCertUrl?: unknown }).SigningCertUrl;
       if (!isTrustedSigningCertUrl(url)) return { ok: false, reason: 'SigningCertURL is not an Amazon SNS certificate URL' };
       const fetchCert = s.snsCertificate ?? fetchSnsCertificate;
@@ -88,6 +94,9 @@ export async function providerInbound(ctx: Context, name: string, req: IncomingM
   if (!raw) return { matched: false, reason: 'the payload carries no message' };
   return receiveInbound(ctx, raw);
 }
+
+/** SNS retries for up to an hour by default; anything older is a replay. */
+const SNS_MAX_AGE_MS = 60 * 60 * 1000;
 
 const header = (req: IncomingMessage, name: string) => {
   const v = req.headers[name.toLowerCase()];

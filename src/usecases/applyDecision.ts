@@ -43,6 +43,13 @@ export async function applyDecision(ctx: Context, tx: Tx, row: EnrollmentRow, se
     .returning({ id: enrollments.id });
   if (!updated.length) return;
 
+  if (e.state !== 'active') {
+    // A step queued before the reply, exit or stage move must not go out after it.
+    await tx
+      .update(messages)
+      .set({ status: 'cancelled', error: `enrollment ${e.state}: ${e.exitReason ?? ''}`.trim() })
+      .where(and(eq(messages.enrollmentId, row.id), eq(messages.status, 'queued')));
+  }
   const base = { leadId: lead.id, accountId: account.id, email: lead.email, accountName: account.name, sequenceId: seq.id };
   const log: ActivityEntry[] = [];
   for (const c of d.commands) {

@@ -3,7 +3,7 @@
 // a thrown error is retried, an UnrecoverableError is not, and a rate limit is a deferral (the worker moves
 // the job to delayed), never a failure.
 import { UnrecoverableError } from 'bullmq';
-import { and, count, desc, eq, min, sql } from 'drizzle-orm';
+import { and, count, desc, eq, inArray, min, sql } from 'drizzle-orm';
 import { parseDuration } from '../config/duration.js';
 import type { Sequence } from '../config/schema.js';
 import type { Context } from '../context.js';
@@ -114,7 +114,16 @@ export async function sendMessage(ctx: Context, job: SendJob, attempt: SendAttem
       inReplyTo: thread?.messageId ?? null,
       references: thread ? [...thread.references, thread.messageId] : [],
     })
-    .where(and(eq(messages.id, msg.id), eq(messages.status, 'queued')))
+    // The claim re-checks, in the same statement, what may have changed since the job was queued: the
+    // enrollment still runs (no reply, exit or stage move since) and the address is not suppressed.
+    .where(
+      and(
+        eq(messages.id, msg.id),
+        eq(messages.status, 'queued'),
+        sql`exists (select 1 from ${enrollments} e where e.id = ${messages.enrollmentId} and e.state = 'active')`,
+        sql`not exists (select 1 from ${suppressions} s where s.email = ${messages.toAddress})`,
+      ),
+    )
     .returning({ id: messages.id });
   if (!claimed.length) {
     if (counters.length) await attempt.counters!.giveBack(counters);
@@ -138,7 +147,8 @@ export async function sendMessage(ctx: Context, job: SendJob, attempt: SendAttem
         ...(dkim ? { dkim } : {}),
       }),
     );
-    await finish(ctx, msg.id, 'sending', { status: 'sent', sentAt: ctx.now(), relayResponse: String(info.response ?? ''), error: null }, { ...base, kind: 'sent', detail: `sent "${subject}" from ${sender.from.email}`, data: { messageId: msg.messageId, relay: info.response } });
+    // A 250 that arrives after reconcile called the row uncertain still makes it sent: the relay has it.
+    await finish(ctx, msg.id, ['sending', 'uncertain'], { status: 'sent', sentAt: ctx.now(), relayResponse: String(info.response ?? ''), error: null }, { ...base, kind: 'sent', detail: `sent "${subject}" from ${sender.from.email}`, data: { messageId: msg.messageId, relay: info.response } });
     return { status: 'sent' };
   } catch (err) {
     const outcome = err instanceof SendError ? smtpOutcome(err.cause, err.phase) : smtpOutcome(err);
@@ -222,9 +232,9 @@ async function firstTemporaryFailure(ctx: Context, leadId: string, messageRowId:
   return r?.at ?? null;
 }
 
-async function finish(ctx: Context, id: string, from: string, set: Partial<typeof messages.$inferInsert>, entry: ActivityEntry): Promise<void> {
+async function finish(ctx: Context, id: string, from: string | string[], set: Partial<typeof messages.$inferInsert>, entry: ActivityEntry): Promise<void> {
   await ctx.db.transaction(async (tx) => {
-    const done = await tx.update(messages).set(set).where(and(eq(messages.id, id), eq(messages.status, from))).returning({ id: messages.id });
+    const done = await tx.update(messages).set(set).where(and(eq(messages.id, id), inArray(messages.status, [from].flat()))).returning({ id: messages.id });
     if (done.length) await logActivity(tx, [entry]);
   });
 }

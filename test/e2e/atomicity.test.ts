@@ -2,7 +2,7 @@
 // kept either, so the person's second click (or the provider's retry) applies it in full.
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { enrollments, leads, signals, suppressions } from '../../src/db/schema.js';
+import { enrollments, leads, messages, signals, suppressions } from '../../src/db/schema.js';
 import { eventually, startHarness, type Harness } from '../support/harness.js';
 
 let h: Harness;
@@ -32,5 +32,22 @@ describe('signals and their effects commit together', () => {
     expect(lead!.status).toBe('unsubscribed');
     expect(await h.ctx.db.select().from(suppressions)).toHaveLength(1);
     expect((await h.ctx.db.select().from(enrollments)).every((e) => e.state === 'exited')).toBe(true);
+  });
+
+  it('never sends a step that was queued before the lead left the sequence', async () => {
+    const sender = h.workers.all.find((w) => w.name === 'send')!;
+    await sender.pause();
+    try {
+      await h.post('/v1/triggers', { type: 'lead.upsert', lead: { email: 'gone@omega.test', firstName: 'Gil', persona: 'champion', owner: { name: 'Sam Rivera', email: 'sam@handrail.example' }, account: { name: 'Omega', domain: 'omega.test' } } });
+      const queued = await eventually('queued intro', async () => (await h.ctx.db.select().from(messages).where(eq(messages.toAddress, 'gone@omega.test')))[0]);
+      expect(queued.status).toBe('queued');
+      expect((await h.post('/v1/triggers', { type: 'lead.exit', email: 'gone@omega.test' })).json).toEqual({ exited: 1 });
+      const [after] = await h.ctx.db.select().from(messages).where(eq(messages.id, queued.id));
+      expect(after).toMatchObject({ status: 'cancelled' });
+    } finally {
+      sender.resume();
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    expect(h.smtp.mails.filter((m) => m.envelopeTo.includes('gone@omega.test'))).toHaveLength(0);
   });
 });

@@ -5,11 +5,13 @@ import { readFileSync } from 'node:fs';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enrollments, leads, signals, suppressions } from '../../src/db/schema.js';
-import { mailgunSignature } from '../../src/engagement/providers/index.js';
+import { mailgunSignature, snsStringToSign } from '../../src/engagement/providers/index.js';
 import { eventually, startHarness, type Harness } from '../support/harness.js';
 
 const MAILGUN_KEY = 'key-3ax6xnjp29jd6fds4gc373sgvjxteol0';
 const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const SES_TOPIC = 'arn:aws:sns:us-east-1:123456789012:nurture-ses-events';
+const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const fixture = (p: string) => JSON.parse(readFileSync(`test/fixtures/providers/${p}`, 'utf8'));
 
 let h: Harness;
@@ -22,6 +24,9 @@ beforeAll(async () => {
         postmarkUser: 'nurture',
         postmarkPassword: 'correct horse battery staple',
         mailgunSigningKey: MAILGUN_KEY,
+        sesTopicArns: [SES_TOPIC],
+        // The signing certificate is fetched from Amazon in production; here the test's own key stands in.
+        snsCertificate: async () => rsa.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
       },
     },
   });
@@ -110,9 +115,40 @@ describe('ESP webhooks', () => {
     expect(runs.find((r) => r.sequenceId === 'awareness-notes')).toMatchObject({ state: 'exited', exitReason: 'replied' });
   });
 
+  it('takes SES bounces only from the configured SNS topic, signed, and fresh', async () => {
+    const id = await leadWithMail('ses@northwind.test');
+    const envelope = (topic: string, at = new Date()) => {
+      const env = fixture('ses/bounce-permanent.json');
+      const message = JSON.parse(env.Message);
+      message.bounce.bouncedRecipients[0].emailAddress = 'ses@northwind.test';
+      message.mail.destination = ['ses@northwind.test'];
+      message.mail.headers = message.mail.headers.map((x: { name: string; value: string }) => (x.name === 'Message-ID' ? { ...x, value: `<${id}>` } : x));
+      message.mail.commonHeaders = { ...message.mail.commonHeaders, messageId: `<${id}>` };
+      env.Message = JSON.stringify(message);
+      env.TopicArn = topic;
+      env.Timestamp = at.toISOString();
+      env.MessageId = `${topic.length}-${at.getTime()}`;
+      env.Signature = sign('sha1', Buffer.from(snsStringToSign(env)), rsa.privateKey).toString('base64');
+      return env;
+    };
+    // Someone else's topic, signed by SNS all the same: refused.
+    const foreign = await postJson('/v1/providers/ses/events', envelope('arn:aws:sns:us-east-1:999999999999:attacker'), { 'content-type': 'text/plain' });
+    expect(foreign.status).toBe(401);
+    const stale = await postJson('/v1/providers/ses/events', envelope(SES_TOPIC, new Date(Date.now() - 3 * 3600_000)));
+    expect(stale.status).toBe(401);
+    const forged = { ...envelope(SES_TOPIC), Signature: envelope('arn:aws:sns:us-east-1:123456789012:other').Signature };
+    expect((await postJson('/v1/providers/ses/events', forged)).status).toBe(401);
+    expect((await h.ctx.db.select().from(leads).where(eq(leads.email, 'ses@northwind.test')))[0]!.status).toBe('active');
+
+    const ok = await postJson('/v1/providers/ses/events', envelope(SES_TOPIC), { 'content-type': 'text/plain; charset=UTF-8' });
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toMatchObject({ recorded: 1 });
+    expect((await h.ctx.db.select().from(leads).where(eq(leads.email, 'ses@northwind.test')))[0]!.status).toBe('bounced');
+  });
+
   it('refuses providers that are unknown or not configured', async () => {
     expect((await postJson('/v1/providers/sparkpost/events', [])).status).toBe(404);
-    const ses = await postJson('/v1/providers/ses/events', { Type: 'Notification', SigningCertURL: 'https://evil.example/cert.pem', Message: '{}', SignatureVersion: '1', Signature: 'x' });
+    const ses = await postJson('/v1/providers/ses/events', { Type: 'Notification', TopicArn: SES_TOPIC, Timestamp: new Date().toISOString(), SigningCertURL: 'https://evil.example/cert.pem', Message: '{}', SignatureVersion: '1', Signature: 'x' });
     expect(ses.status).toBe(401);
   });
 });
