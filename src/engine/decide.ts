@@ -26,6 +26,8 @@ export interface Progress {
   gate?: { step: string; since: string };
   /** Nothing is sent before this time (out-of-office). */
   notBefore?: string;
+  /** A message of this enrollment could not be rendered (a required value is missing): nothing moves until it is fixed. */
+  heldBy?: string;
 }
 
 export interface EnrollmentState {
@@ -103,6 +105,7 @@ export function decide(seq: Sequence, enrollment: EnrollmentState, event: Engine
 }
 
 function run(seq: Sequence, e: EnrollmentState, facts: Facts, now: Date): Decision {
+  if (e.progress.heldBy) return { enrollment: e, commands: [] };
   const commands: Command[] = [];
   const index = new Map(seq.steps.map((s, i) => [s.id, i]));
   const next = (step: Step): string | null => seq.steps[index.get(step.id)! + 1]?.id ?? null;

@@ -10,17 +10,19 @@ import type { AccountRow, LeadRow } from '../db/facts.js';
 import { enrollments, messages } from '../db/schema.js';
 import type { Command, Decision } from '../engine/decide.js';
 import { newMessageId } from '../mail/message.js';
-import { enqueueOutbound, enqueueSends, enqueueSteps, type OutboundJob, type SendJob, type StepJob } from '../queue/index.js';
+import { enqueueOutbound, enqueueSends, enqueueSteps, sendJobId, type OutboundJob, type SendJob, type StepJob } from '../queue/index.js';
 
 export type EnrollmentRow = typeof enrollments.$inferSelect;
 
 export interface Followups {
   steps: { job: StepJob; at: Date | null }[];
   sends: SendJob[];
+  /** Messages going out again (released after a hold): their finished job must make way first. */
+  resends: SendJob[];
   outbound: OutboundJob[];
 }
 
-export const noFollowups = (): Followups => ({ steps: [], sends: [], outbound: [] });
+export const noFollowups = (): Followups => ({ steps: [], sends: [], resends: [], outbound: [] });
 
 export async function applyDecision(ctx: Context, tx: Tx, row: EnrollmentRow, seq: Pick<Sequence, 'id' | 'version'>, d: Decision, lead: LeadRow, account: AccountRow, out: Followups): Promise<void> {
   const now = ctx.now();
@@ -80,7 +82,8 @@ export async function applyDecision(ctx: Context, tx: Tx, row: EnrollmentRow, se
 }
 
 export async function enqueueFollowups(ctx: Context, f: Followups): Promise<void> {
-  await enqueueSends(ctx.queues, f.sends);
+  for (const r of f.resends) await ctx.queues.send.remove(sendJobId(r));
+  await enqueueSends(ctx.queues, [...f.sends, ...f.resends]);
   await enqueueSteps(ctx.queues, f.steps, ctx.now());
   await enqueueOutbound(ctx.queues, f.outbound);
 }

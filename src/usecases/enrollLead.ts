@@ -1,10 +1,10 @@
 // The one way a lead gets into sequences: a CRM upsert, a named event, the CLI or a stage change.
-import { eq, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { Context } from '../context.js';
 import { logActivity } from '../db/activity.js';
 import type { Tx } from '../db/client.js';
 import { profileOf, type AccountRow, type LeadRow } from '../db/facts.js';
-import { accounts, enrollments, leads } from '../db/schema.js';
+import { accounts, enrollments, leads, messages } from '../db/schema.js';
 import { sequencesToEnroll, type Trigger } from '../engine/audience.js';
 import { initialEnrollment } from '../engine/decide.js';
 import { suggest } from '../config/issues.js';
@@ -85,6 +85,8 @@ export async function upsertLead(ctx: Context, input: LeadInput, opts: { sequenc
         .set({ ...leadFields, attributes: sql`${leads.attributes} || ${JSON.stringify(input.attributes)}::jsonb`, updatedAt: now })
         .where(eq(leads.id, current!.id))
         .returning()) as [LeadRow];
+      // The CRM may have just filled the field a held message was missing: try those again.
+      await releaseHeld(ctx, tx, lead, out);
       if (movedTo) {
         lead = await moveStage(ctx, tx, lead, account!, movedTo, 'crm', { because: ['stage set by trigger'] }, out);
         triggers = [];
@@ -138,6 +140,24 @@ export async function enrollExisting(ctx: Context, sequenceId: string, emailInpu
   });
   await enqueueFollowups(ctx, out);
   return result;
+}
+
+/**
+ * Held messages of a lead go back to the send queue, and their enrollments wake: a wait that had
+ * started restarts, so the next step keeps its distance from the message actually sent.
+ */
+async function releaseHeld(ctx: Context, tx: Tx, lead: LeadRow, out: Followups): Promise<void> {
+  const held = await tx.update(messages).set({ status: 'queued', error: null }).where(and(eq(messages.leadId, lead.id), eq(messages.status, 'held'))).returning({ id: messages.id, enrollmentId: messages.enrollmentId });
+  for (const m of held) {
+    out.resends.push({ messageId: m.id });
+    const [woken] = await tx
+      .update(enrollments)
+      .set({ nextDueAt: ctx.now(), revision: sql`${enrollments.revision} + 1`, progress: sql`(${enrollments.progress} - 'heldBy') - 'waiting'` })
+      .where(and(eq(enrollments.id, m.enrollmentId), eq(enrollments.state, 'active')))
+      .returning({ id: enrollments.id, revision: enrollments.revision });
+    if (woken) out.steps.push({ job: { enrollmentId: woken.id, revision: woken.revision }, at: ctx.now() });
+  }
+  if (held.length) await logActivity(tx, [{ leadId: lead.id, email: lead.email, kind: 'released', detail: `${held.length} held message(s) released after the lead was updated` }]);
 }
 
 /** Takes a lead out of one sequence, or all of them, by hand (API or CLI). */

@@ -80,7 +80,11 @@ export async function sendMessage(ctx: Context, job: SendJob, attempt: SendAttem
     if (!(err instanceof RenderError)) throw err;
     // Never "Hi ,": the message is held and says why; the enrollment goes no further until someone acts.
     await finish(ctx, msg.id, 'queued', { status: 'held', error: `${err.code}: ${err.message}` }, { ...base, kind: 'held', detail: `held: ${err.message}`, data: { code: err.code, field: err.field } });
-    await ctx.db.update(enrollments).set({ nextDueAt: null, progress: sql`${enrollments.progress} || '{"heldBy":"render"}'::jsonb` }).where(eq(enrollments.id, msg.enrollmentId));
+    // The revision moves on, so a step job already waiting for this enrollment finds itself stale.
+    await ctx.db
+      .update(enrollments)
+      .set({ nextDueAt: null, revision: sql`${enrollments.revision} + 1`, progress: sql`${enrollments.progress} || ${JSON.stringify({ heldBy: msg.id })}::jsonb` })
+      .where(and(eq(enrollments.id, msg.enrollmentId), eq(enrollments.state, 'active')));
     return { status: 'held' };
   }
   const subject = step.subject ?? (thread ? replySubject(thread.subject ?? rendered.subject) : rendered.subject);

@@ -28,8 +28,20 @@ describe('templates at send time', () => {
     const [run] = await h.ctx.db.select().from(enrollments).where(eq(enrollments.id, held.enrollmentId));
     // The enrollment waits for a person: no next step is due.
     expect(run!.nextDueAt).toBeNull();
-    await new Promise((res) => setTimeout(res, 300));
+    // The e2e sequence's 2-second wait passes: the held enrollment still sends nothing.
+    await new Promise((res) => setTimeout(res, 2500));
     expect(h.smtp.mails.filter((m) => m.envelopeTo.includes('nameless@delta.test'))).toHaveLength(0);
+    expect((await h.ctx.db.select().from(messages).where(eq(messages.toAddress, 'nameless@delta.test'))).map((m) => m.stepId)).toEqual(['intro']);
+
+    // The CRM fills the name in: the held note goes out, and the sequence carries on from there.
+    await upsert('nameless@delta.test', 'Nadia');
+    const sent = await eventually('released intro', async () => h.smtp.mails.find((m) => m.envelopeTo.includes('nameless@delta.test')));
+    expect(String(sent.parsed.text)).toContain('Hi Nadia');
+    expect(sent.parsed.subject).toBe('Something for the Delta "Freight" & Co onboarding team');
+    expect(sent.parsed.inReplyTo).toBeUndefined();
+    const followUp = await eventually('follow-up after release', async () => h.smtp.mails.filter((m) => m.envelopeTo.includes('nameless@delta.test'))[1], 10_000);
+    expect(followUp.parsed.inReplyTo).toBe(sent.parsed.messageId);
+    expect(followUp.parsed.subject).toBe('Re: Something for the Delta "Freight" & Co onboarding team');
   });
 
   it('previews a template for a stored lead, escaped and untracked', async () => {
