@@ -1,7 +1,7 @@
 // One zod schema per YAML file; the TypeScript model is inferred from it and the JSON Schema
 // (`nurture schema`) is generated from it, so editors and the engine never disagree.
 import { z } from 'zod';
-import { isDuration } from './duration.js';
+import { isDuration, parseDuration } from './duration.js';
 
 const slug = z
   .string()
@@ -204,7 +204,9 @@ export const FunnelSchema = z.strictObject({
           reply: z.number().default(10),
         })
         .default({ open: 1, click: 3, value_click: 5, reply: 10 }),
-      halfLife: duration.optional(),
+      // At least a week: B2B attention is measured in weeks, and the decayed score is kept as a sum
+      // anchored in 2026, whose exponent a very short half-life would overflow within a few years.
+      halfLife: duration.refine((d) => !isDuration(d) || parseDuration(d) >= 7 * 86_400_000, { message: 'expected a half-life of at least 7d' }).optional(),
     })
     .default({ weights: { open: 1, click: 3, value_click: 5, reply: 10 } }),
   /** Rate limits, warm-up, DKIM and SMTP refusal policy; everything in it has a default. */

@@ -102,7 +102,7 @@ async function handle(ctx: Context, webhook: Webhook, batcher: TrackingBatcher |
   }
   if ((m = /^\/preview\/([\w-]+)$/.exec(path)) && method === 'GET') {
     // Shows a lead's data: only for the operator (loopback, or the admin token).
-    if (!isOperator(req, ip, ctx.settings.adminToken)) throw new HttpError(403, 'forbidden', 'previews are available from this machine, or with the admin token as a Bearer token');
+    if (!isOperator(req, ctx.settings.adminToken)) throw new HttpError(403, 'forbidden', 'previews are available from this machine, or with the admin token as a Bearer token');
     const email = url.searchParams.get('lead');
     if (!email) throw new HttpError(400, 'invalid_query', 'add ?lead=<email> to preview for a lead', 'lead');
     const r = await previewTemplate(ctx.templates, ctx.config.templatesDir, m[1]!, await storedLeadContext(ctx.db, ctx.settings.publicUrl, email));
@@ -117,7 +117,7 @@ async function handle(ctx: Context, webhook: Webhook, batcher: TrackingBatcher |
   }
   if (path === '/v1/stats' && method === 'GET') {
     // Counts across every lead and account: only for the operator (loopback, or the admin token).
-    if (!isOperator(req, ip, ctx.settings.adminToken)) throw new HttpError(403, 'forbidden', 'stats are available from this machine, or with the admin token as a Bearer token');
+    if (!isOperator(req, ctx.settings.adminToken)) throw new HttpError(403, 'forbidden', 'stats are available from this machine, or with the admin token as a Bearer token');
     return sendJson(res, 200, await statsRoute(ctx, url));
   }
   if (path === '/v1/triggers' && method === 'POST') {
@@ -150,9 +150,13 @@ async function handle(ctx: Context, webhook: Webhook, batcher: TrackingBatcher |
   throw new HttpError(404, 'not_found', `no route for ${method} ${path}`);
 }
 
-function isOperator(req: IncomingMessage, ip: string | null, adminToken: string | null): boolean {
+function isOperator(req: IncomingMessage, adminToken: string | null): boolean {
   if (adminToken && req.headers.authorization === `Bearer ${adminToken}`) return true;
-  return ip === '127.0.0.1' || ip === '::1';
+  // Loopback only when nothing relayed the request: behind a proxy on this host, every visitor's
+  // socket is loopback too.
+  const peer = req.socket.remoteAddress ?? '';
+  const relayed = req.headers['x-forwarded-for'] !== undefined || req.headers.forwarded !== undefined || req.headers['x-real-ip'] !== undefined;
+  return !relayed && ['127.0.0.1', '::1', '::ffff:127.0.0.1'].includes(peer);
 }
 
 function isOneClick(body: Buffer): boolean {

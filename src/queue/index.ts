@@ -48,7 +48,8 @@ export function createQueues(settings: QueueSettings): Queues {
     send: make('send', { attempts: 8, backoff: { type: 'exponential', delay: 5_000, jitter: 0.5 } }),
     fanout: make('fanout', { attempts: 10, backoff: { type: 'exponential', delay: 1_000 } }),
     // The CRM may be down for a while: retry for about a day before giving up (reconcile tries again later).
-    outbound: make('outbound', { attempts: 12, backoff: { type: 'exponential', delay: 10_000, jitter: 0.3 } }),
+    // Removed when it gives up, so the next reconcile (which finds the undelivered outbox row) can add it again.
+    outbound: make('outbound', { attempts: 12, backoff: { type: 'exponential', delay: 10_000, jitter: 0.3 }, removeOnFail: true }),
     maintenance: make('maintenance', { attempts: 1 }),
   };
   return {

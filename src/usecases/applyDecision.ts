@@ -45,7 +45,7 @@ export async function applyDecision(ctx: Context, tx: Tx, row: EnrollmentRow, se
     .returning({ id: enrollments.id });
   if (!updated.length) return;
 
-  if (e.state !== 'active') {
+  if (e.state === 'exited') {
     // A step queued before the reply, exit or stage move must not go out after it.
     await tx
       .update(messages)

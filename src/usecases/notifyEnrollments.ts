@@ -18,7 +18,9 @@ export async function notifyEnrollments(ctx: Context, tx: Tx, lead: LeadRow, acc
     const facts = event.type === 'engaged' ? await loadFacts(ctx, tx, seq, row, lead, account) : eventOnlyFacts(ctx, lead, account);
     const d = decide(seq, stateOf(row), event, facts, ctx.now());
     if (d.commands.length || d.enrollment.state !== row.state) {
-      await applyDecision(ctx, tx, row, seq, d, lead, account, out);
+      // Only a run of the steps maps the cursor onto the current YAML; an exit or postponement keeps the
+      // version it was on, so the next run can still map a removed step.
+      await applyDecision(ctx, tx, row, event.type === 'engaged' ? seq : { id: seq.id, version: row.sequenceVersion }, d, lead, account, out);
       changed++;
     }
   }

@@ -11,6 +11,7 @@ import { logActivity, type ActivityEntry } from '../db/activity.js';
 import { activity, enrollments, messages, signals, suppressions } from '../db/schema.js';
 import type { SendCounters } from '../delivery/counters.js';
 import { decideLimits, domainOf, limitCounters } from '../delivery/limits.js';
+import { nextWindowOpen } from '../engine/time.js';
 import { afterTemporaryFailure, bounceVerdict } from '../delivery/policy.js';
 import { dkimKeys, dkimOptionFor } from '../mail/dkim.js';
 import { replySubject, toMailOptions, type Address } from '../mail/message.js';
@@ -100,6 +101,9 @@ export async function sendMessage(ctx: Context, job: SendJob, attempt: SendAttem
   const counted = counters.length ? await attempt.counters!.take(counters, now) : [];
   const verdict = decideLimits(counters, counted, now);
   if (!verdict.allowed) {
+    // The limit's window reopens at a UTC boundary; the person's send window decides when it may go.
+    const window = seq.window ?? ctx.config.funnel.defaults.window;
+    if (window) verdict.until = nextWindowOpen(verdict.until, window, lead.timeZone ?? account.timeZone ?? ctx.config.funnel.defaults.timeZone);
     await attempt.counters!.giveBack(counters);
     await logActivity(ctx.db, [{ ...base, kind: 'deferred', detail: `deferred until ${verdict.until.toISOString()} (${verdict.why})`, data: { messageRowId: msg.id, until: verdict.until.toISOString(), reason: 'rate_limit' } }]);
     return { status: 'deferred', until: verdict.until, why: verdict.why };
@@ -119,12 +123,13 @@ export async function sendMessage(ctx: Context, job: SendJob, attempt: SendAttem
       references: thread ? [...thread.references, thread.messageId] : [],
     })
     // The claim re-checks, in the same statement, what may have changed since the job was queued: the
-    // enrollment still runs (no reply, exit or stage move since) and the address is not suppressed.
+    // enrollment has not been exited (reply, unsubscribe, stage move) and the address is not suppressed.
     .where(
       and(
         eq(messages.id, msg.id),
         eq(messages.status, 'queued'),
-        sql`exists (select 1 from ${enrollments} e where e.id = ${messages.enrollmentId} and e.state = 'active')`,
+        // Completed is fine (its last step is this one); exited (reply, unsubscribe, stage move) is not.
+        sql`exists (select 1 from ${enrollments} e where e.id = ${messages.enrollmentId} and e.state <> 'exited')`,
         sql`not exists (select 1 from ${suppressions} s where s.email = ${messages.toAddress})`,
       ),
     )

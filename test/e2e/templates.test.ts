@@ -57,6 +57,9 @@ describe('templates at send time', () => {
     const text = await (await fetch(`${h.http.url}/preview/intro-note?lead=preview@delta.test&part=text`)).text();
     expect(text).toMatch(/^Subject: Something for the Delta "Freight" & Co onboarding team$/m);
     expect((await fetch(`${h.http.url}/preview/intro-note`)).status).toBe(400);
+    // Relayed by a proxy on this host, the request is a visitor's, not the operator's.
+    expect((await fetch(`${h.http.url}/preview/intro-note?lead=preview@delta.test`, { headers: { 'x-forwarded-for': '203.0.113.7' } })).status).toBe(403);
+    expect((await fetch(`${h.http.url}/v1/stats`, { headers: { forwarded: 'for=203.0.113.7' } })).status).toBe(403);
     expect((await fetch(`${h.http.url}/preview/intro-note?lead=nobody@delta.test`)).status).toBe(404);
   });
 });
