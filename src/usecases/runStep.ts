@@ -1,5 +1,8 @@
 // A step job fired: ask the engine what this enrollment does now, and do it.
+import { eq } from 'drizzle-orm';
 import type { Context } from '../context.js';
+import type { Tx } from '../db/client.js';
+import { accounts, enrollments, leads } from '../db/schema.js';
 import { decide } from '../engine/decide.js';
 import type { StepJob } from '../queue/index.js';
 import { applyDecision, enqueueFollowups, lockEnrollment, noFollowups } from './applyDecision.js';
@@ -10,6 +13,10 @@ export type RunStepResult = 'ran' | 'stale' | 'ended';
 export async function runStep(ctx: Context, job: StepJob): Promise<RunStepResult> {
   const out = noFollowups();
   const result = await ctx.db.transaction(async (tx): Promise<RunStepResult> => {
+    // With frequency caps, the account's sends are counted and added in one step at a time: two step
+    // jobs for people at one account must not both see room under the cap.
+    const { caps } = ctx.config.funnel;
+    if (caps.lead || caps.account) await lockAccountOfEnrollment(tx, job.enrollmentId);
     const row = await lockEnrollment(tx, job.enrollmentId);
     if (!row || row.state !== 'active') return 'ended';
     // Every transition bumps the revision: a job for an older one was superseded and must do nothing.
@@ -31,4 +38,9 @@ export async function runStep(ctx: Context, job: StepJob): Promise<RunStepResult
   });
   await enqueueFollowups(ctx, out);
   return result;
+}
+
+async function lockAccountOfEnrollment(tx: Tx, enrollmentId: string): Promise<void> {
+  const [ref] = await tx.select({ accountId: leads.accountId }).from(enrollments).innerJoin(leads, eq(leads.id, enrollments.leadId)).where(eq(enrollments.id, enrollmentId));
+  if (ref) await tx.select({ id: accounts.id }).from(accounts).where(eq(accounts.id, ref.accountId)).for('no key update');
 }

@@ -1,0 +1,38 @@
+// An account-wide frequency cap holds even when many people at one account are due at the same moment
+// and several step jobs run in parallel: the rest are deferred, never dropped.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { activity, enrollments, messages } from '../../src/db/schema.js';
+import { eq } from 'drizzle-orm';
+import { eventually, startHarness, type Harness } from '../support/harness.js';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness({ configDir: 'test/fixtures/config/caps' });
+});
+afterAll(async () => h?.close());
+
+describe('account cap under concurrency', () => {
+  it('sends two emails to one account however many of its people are due at once', async () => {
+    const people = Array.from({ length: 8 }, (_, i) => `p${i}@capped.test`);
+    // Hold the step worker until every step is due, so they are taken up in parallel.
+    const stepper = h.workers.all.find((w) => w.name === 'step')!;
+    await stepper.pause();
+    const results = await Promise.all(
+      people.map((email) => h.post('/v1/triggers', { type: 'lead.upsert', lead: { email, firstName: 'P', persona: 'champion', owner: { name: 'Sam Rivera', email: 'sam@handrail.example' }, account: { name: 'Capped', domain: 'capped.test' } } })),
+    );
+    expect(results.every((r) => r.status === 200)).toBe(true);
+    stepper.resume();
+    const deferred = await eventually('six deferrals', async () => {
+      const rows = await h.ctx.db.select().from(activity).where(eq(activity.kind, 'defer'));
+      return rows.length >= 6 ? rows : null;
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await h.ctx.db.select().from(messages)).toHaveLength(2);
+    expect(h.smtp.mails).toHaveLength(2);
+    expect(deferred.every((d) => d.detail.includes('cap account'))).toBe(true);
+    // Deferred, not dropped: every enrollment is still active with a due time a week on.
+    const waiting = (await h.ctx.db.select().from(enrollments)).filter((e) => e.state === 'active');
+    expect(waiting).toHaveLength(6);
+    for (const e of waiting) expect(e.nextDueAt!.getTime()).toBeGreaterThan(Date.now() + 6 * 86_400_000);
+  });
+});
