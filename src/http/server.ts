@@ -167,8 +167,10 @@ function isOneClick(body: Buffer): boolean {
  * Standard Webhooks: verify the signature over the raw body (401 and nothing changes when it fails),
  * then answer a redelivered webhook-id with the first answer instead of doing the work again.
  */
-async function signed(ctx: Context, webhook: Webhook, req: IncomingMessage, res: ServerResponse, work: (body: Buffer) => Promise<unknown>, limit = 1024 * 1024): Promise<void> {
-  const body = await readBody(req, limit);
+const ABANDONED_RECEIPT_MS = 60_000;
+
+async function signed(ctx: Context, webhook: Webhook, req: IncomingMessage, res: ServerResponse, work: (body: Buffer) => Promise<unknown>, limit = 1024 * 1024, read?: Buffer): Promise<void> {
+  const body = read ?? (await readBody(req, limit));
   const headers = {
     'webhook-id': String(req.headers['webhook-id'] ?? ''),
     'webhook-timestamp': String(req.headers['webhook-timestamp'] ?? ''),
@@ -185,7 +187,13 @@ async function signed(ctx: Context, webhook: Webhook, req: IncomingMessage, res:
   if (!claimed.length) {
     const [prior] = await ctx.db.select().from(webhookReceipts).where(eq(webhookReceipts.id, id));
     const response = prior?.response as { status?: number; body?: unknown; pending?: boolean } | undefined;
-    if (response?.pending) throw new HttpError(409, 'in_progress', `webhook ${id} is being processed; retry later`);
+    if (response?.pending) {
+      // A receipt pending this long belongs to a process that died mid-request: let this delivery do the work.
+      const abandoned = prior && ctx.now().getTime() - prior.receivedAt.getTime() > ABANDONED_RECEIPT_MS;
+      if (!abandoned) throw new HttpError(409, 'in_progress', `webhook ${id} is being processed; retry later`);
+      await ctx.db.delete(webhookReceipts).where(eq(webhookReceipts.id, id));
+      return signed(ctx, webhook, req, res, work, limit, body);
+    }
     res.setHeader('webhook-duplicate', 'true');
     return sendJson(res, response?.status ?? 200, response?.body ?? {});
   }

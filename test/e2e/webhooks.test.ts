@@ -1,6 +1,7 @@
 // Triggers from the outside world: bad input gets a clear error and changes nothing; redelivered and
 // concurrent webhooks create exactly one lead and one enrollment.
 import { randomUUID } from 'node:crypto';
+import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enrollments, leads, webhookReceipts } from '../../src/db/schema.js';
 import { signedHeaders } from '../../src/http/signing.js';
@@ -93,6 +94,20 @@ describe('POST /v1/triggers', () => {
 
     const rows = (await h.ctx.db.select().from(enrollments)).filter((e) => e.leadId === ok[0]!.json.leadId);
     expect(rows).toHaveLength(1);
+  });
+
+  it('lets a redelivery do the work when the first delivery died mid-request', async () => {
+    const id = `msg_${randomUUID()}`;
+    await h.ctx.db.insert(webhookReceipts).values({ id, response: { pending: true }, receivedAt: new Date(Date.now() - 120_000) });
+    const r = await h.post('/v1/triggers', lead('orphan@beta.test'), { id });
+    expect(r.status).toBe(200);
+    expect(r.json.created).toBe(true);
+    const [receipt] = await h.ctx.db.select().from(webhookReceipts).where(eq(webhookReceipts.id, id));
+    expect(receipt!.response).toMatchObject({ status: 200 });
+    // A fresh pending receipt still means "someone is on it".
+    const busy = `msg_${randomUUID()}`;
+    await h.ctx.db.insert(webhookReceipts).values({ id: busy, response: { pending: true } });
+    expect((await h.post('/v1/triggers', lead('busy@beta.test'), { id: busy })).status).toBe(409);
   });
 
   it('takes a lead out of its sequences by hand (lead.exit)', async () => {
