@@ -139,8 +139,9 @@ export async function sendMessage(ctx: Context, job: SendJob, attempt: SendAttem
     return { status: 'skipped' };
   }
 
+  let info: Awaited<ReturnType<typeof sendTracked>>;
   try {
-    const info = await sendTracked(
+    info = await sendTracked(
       ctx.transport,
       toMailOptions({
         messageId: msg.messageId,
@@ -156,9 +157,6 @@ export async function sendMessage(ctx: Context, job: SendJob, attempt: SendAttem
         ...(dkim ? { dkim } : {}),
       }),
     );
-    // A 250 that arrives after reconcile called the row uncertain still makes it sent: the relay has it.
-    await finish(ctx, msg.id, ['sending', 'uncertain'], { status: 'sent', sentAt: ctx.now(), relayResponse: String(info.response ?? ''), error: null }, { ...base, kind: 'sent', detail: `sent "${subject}" from ${sender.from.email}`, data: { messageId: msg.messageId, relay: info.response } });
-    return { status: 'sent' };
   } catch (err) {
     const outcome = err instanceof SendError ? smtpOutcome(err.cause, err.phase) : smtpOutcome(err);
     if (outcome.kind === 'retry') {
@@ -201,6 +199,24 @@ export async function sendMessage(ctx: Context, job: SendJob, attempt: SendAttem
       },
     ]);
     throw new UnrecoverableError(outcome.reason);
+  }
+  // The relay said 250: the person has it. Record that even through a database blip (a restart, a
+  // failover) rather than leave the row to become 'uncertain'. A 250 that arrives after reconcile
+  // called the row uncertain still makes it sent.
+  const sentAt = ctx.now();
+  await persistently(() => finish(ctx, msg.id, ['sending', 'uncertain'], { status: 'sent', sentAt, relayResponse: String(info.response ?? ''), error: null }, { ...base, kind: 'sent', detail: `sent "${subject}" from ${sender.from.email}`, data: { messageId: msg.messageId, relay: info.response } }));
+  return { status: 'sent' };
+}
+
+/** Retries a database write for up to about half a minute: for writes that record what already happened. */
+async function persistently(write: () => Promise<void>): Promise<void> {
+  for (let attempt = 0, delay = 250; ; attempt++, delay = Math.min(delay * 2, 4000)) {
+    try {
+      return await write();
+    } catch (err) {
+      if (attempt >= 10) throw err;
+      await new Promise((r) => setTimeout(r, delay));
+    }
   }
 }
 
