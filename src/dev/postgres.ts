@@ -148,35 +148,35 @@ async function clusterPassword(dataDir: string, initialised: boolean): Promise<s
 async function ensureReachableByPostgresUser(dataDir: string): Promise<void> {
   const dirStat = await stat(dataDir);
   if ((dirStat.mode & 0o001) === 0) await chmod(dataDir, (dirStat.mode & 0o7777) | 0o011);
-  const postgresUid = uidOf(USER);
-  for (let dir = path.dirname(dataDir); ; dir = path.dirname(dir)) {
-    const { mode, uid } = await stat(dir);
-    const traversable = (mode & 0o001) !== 0 || (uid === postgresUid && (mode & 0o100) !== 0);
-    if (!traversable) {
-      throw new DevServiceError(
-        'POSTGRES_DIR_UNREACHABLE',
-        `Running as root, the embedded Postgres runs as the "postgres" system user, who cannot enter ${dir} ` +
-          `(mode ${(mode & 0o777).toString(8)}), so it cannot reach ${dataDir}. ` +
-          `Allow traversal with \`chmod o+x ${dir}\`, use a data directory outside it, or set DATABASE_URL.`,
-      );
-    }
-    if (dir === path.dirname(dir)) return;
-  }
+  await openWayTo(path.dirname(dataDir), `its data in ${dataDir}`);
 }
 
 /** The server binaries live in node_modules: the "postgres" user must be able to walk down to them too. */
 async function ensureBinariesReachable(): Promise<void> {
   const modules = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'node_modules');
+  await openWayTo(modules, `its binaries in ${modules}`);
+}
+
+/**
+ * Lets the "postgres" user pass through every folder above `target` (o+x: enter, not list). A checkout
+ * under /root or a private temporary folder would otherwise stop `npm start` as root; set
+ * NURTURE_NO_CHMOD=1 to be told instead.
+ */
+async function openWayTo(target: string, what: string): Promise<void> {
   const postgresUid = uidOf(USER);
-  for (let dir = modules; ; dir = path.dirname(dir)) {
+  for (let dir = target; ; dir = path.dirname(dir)) {
     const { mode, uid } = await stat(dir);
-    if ((mode & 0o001) === 0 && !(uid === postgresUid && (mode & 0o100) !== 0)) {
-      throw new DevServiceError(
-        'POSTGRES_DIR_UNREACHABLE',
-        `Running as root, the embedded Postgres runs as the "postgres" system user, who cannot enter ${dir} ` +
-          `(mode ${(mode & 0o777).toString(8)}) to reach its binaries in ${modules}. ` +
-          `Allow traversal with \`chmod o+x ${dir}\`, or set DATABASE_URL.`,
-      );
+    const traversable = (mode & 0o001) !== 0 || (uid === postgresUid && (mode & 0o100) !== 0);
+    if (!traversable) {
+      if (process.env.NURTURE_NO_CHMOD) {
+        throw new DevServiceError(
+          'POSTGRES_DIR_UNREACHABLE',
+          `Running as root, the embedded Postgres runs as the "postgres" system user, who cannot enter ${dir} ` +
+            `(mode ${(mode & 0o777).toString(8)}) to reach ${what}. Allow traversal with \`chmod o+x ${dir}\`, or set DATABASE_URL.`,
+        );
+      }
+      await chmod(dir, (mode & 0o7777) | 0o001);
+      console.warn(`nurture: let the "postgres" user pass through ${dir} (chmod o+x) so the embedded database can reach ${what}`);
     }
     if (dir === path.dirname(dir)) return;
   }
