@@ -1,7 +1,8 @@
 // Records engagement signals (opens, clicks, replies, bounces, unsubscribes), idempotent on their source
 // id, in one multi-row insert; then updates each touched lead once: score, value pieces, suppression,
 // its enrollments, and — when the value-first threshold is crossed — its stage.
-import { eq, inArray } from 'drizzle-orm';
+import { and, eq, gte, inArray } from 'drizzle-orm';
+import { CLICK_BURST_WINDOW_SECONDS } from '../engagement/clicks.js';
 import { evaluateAdvance } from '../advancement/rules.js';
 import { addToScore, valuePieceOf, type SignalKind } from '../advancement/score.js';
 import type { Context } from '../context.js';
@@ -60,7 +61,9 @@ export async function recordSignals(ctx: Context, inputs: SignalInput[]): Promis
         messageKind: m?.kind ?? 'value',
       };
     })
-    .filter((r) => r.leadId !== null);
+    .filter((r) => r.leadId !== null)
+    // The same hit twice in one burst (a link that appears twice in a message) is one signal.
+    .filter(firstOfEach((r) => r.sourceId));
 
   // Signals that change something are written in the same transaction as their effects (suppression,
   // exits, stage moves): a failure leaves neither, so the provider's retry or the person's second click
@@ -84,8 +87,15 @@ async function insertSignals(tx: Tx, rows: Row[]): Promise<Set<string>> {
   return new Set(inserted.map((r) => r.sourceId));
 }
 
+function firstOfEach<T>(key: (x: T) => string): (x: T) => boolean {
+  const seen = new Set<string>();
+  return (x) => !seen.has(key(x)) && !!seen.add(key(x));
+}
+
 /** Machine opens and clicks, soft bounces and dateless auto-replies are evidence, not engagement: they move nothing. */
 function changesNothing(r: Row): boolean {
+  // A burst unmasks the clicks before it as a scanner's: those must be taken back.
+  if (r.kind === 'click' && r.reason === 'link_burst') return false;
   if (r.kind === 'open' || r.kind === 'click') return !r.human;
   if (r.kind === 'bounce') return r.reason !== 'hard_bounce';
   if (r.kind === 'auto_reply') return typeof r.evidence.returnDate !== 'string';
@@ -113,6 +123,7 @@ async function logInert(ctx: Context, rows: Row[]): Promise<void> {
 type Row = {
   sourceId: string;
   leadId: string | null;
+  messageId: string | null;
   sequenceId: string | null;
   stepId: string | null;
   kind: SignalKind;
@@ -170,6 +181,10 @@ async function applyToLead(ctx: Context, leadId: string, all: Row[]): Promise<nu
       if (r.kind === 'auto_reply' && typeof r.evidence.returnDate === 'string') {
         events.push({ type: 'postpone', until: new Date(r.evidence.returnDate), why: 'out of office' });
       }
+      if (r.kind === 'click' && r.reason === 'link_burst' && r.messageId) {
+        const later = rows.slice(rows.indexOf(r) + 1);
+        scoreBase = await takeBackBurst(ctx, tx, lead, r, scoreBase, pieces, later);
+      }
       if (r.human && (r.kind === 'open' || r.kind === 'click')) events.push({ type: 'engaged' });
       log.push({ ...base, sequenceId: r.sequenceId, stepId: r.stepId, kind: r.kind, detail: describeSignal(r, piece), data: { sourceId: r.sourceId, human: r.human, reason: r.reason }, at: r.occurredAt });
     }
@@ -207,6 +222,46 @@ async function applyToLead(ctx: Context, leadId: string, all: Row[]): Promise<nu
   });
   await enqueueFollowups(ctx, out);
   return fresh;
+}
+
+/**
+ * A click that completes a burst (every link of a message within seconds) shows the earlier clicks of
+ * the burst were the same scanner's, though each looked like a person on its own. They are marked
+ * machine, their points taken back, and value pieces no person engaged with are dropped again.
+ */
+async function takeBackBurst(ctx: Context, tx: Tx, lead: { id: string; stageEnteredAt: Date }, burst: Row, scoreBase: number, pieces: Set<string>, later: Row[]): Promise<number> {
+  const { funnel } = ctx.config;
+  const since = new Date(burst.occurredAt.getTime() - CLICK_BURST_WINDOW_SECONDS * 1000);
+  const flipped = await tx
+    .update(signals)
+    .set({ human: false, reason: 'link_burst' })
+    .where(and(eq(signals.messageId, burst.messageId!), eq(signals.kind, 'click'), eq(signals.human, true), gte(signals.occurredAt, since)))
+    .returning({ sourceId: signals.sourceId, tag: signals.tag, occurredAt: signals.occurredAt });
+  if (!flipped.length) return scoreBase;
+  let score = scoreBase;
+  const notYetCounted = new Map(later.map((r) => [r.sourceId, r]));
+  for (const f of flipped) {
+    // A click of this same batch not yet counted is simply counted as the machine it is.
+    const pending = notYetCounted.get(f.sourceId);
+    if (pending) {
+      pending.human = false;
+      pending.reason = 'link_burst';
+      continue;
+    }
+    if (f.occurredAt < lead.stageEnteredAt) continue;
+    const piece = valuePieceOf(f.tag, burst.messageKind, burst.sequenceId, burst.stepId);
+    score -= addToScore(funnel, 0, { kind: 'click', human: true, valuePiece: piece, at: f.occurredAt });
+  }
+  // Keep only the pieces a person still engaged with in this stage.
+  const kept = await tx
+    .select({ tag: signals.tag, sequenceId: signals.sequenceId, stepId: signals.stepId, kind: messages.kind })
+    .from(signals)
+    .leftJoin(messages, eq(messages.id, signals.messageId))
+    .where(and(eq(signals.leadId, lead.id), eq(signals.kind, 'click'), eq(signals.human, true), gte(signals.occurredAt, lead.stageEnteredAt)));
+  const still = new Set(kept.map((k) => valuePieceOf(k.tag, k.kind ?? 'value', k.sequenceId, k.stepId)).filter((p): p is string => !!p));
+  for (const p of [...pieces]) if (!still.has(p)) pieces.delete(p);
+  await logActivity(tx, [{ leadId: lead.id, sequenceId: burst.sequenceId, stepId: burst.stepId, kind: 'reclassified', detail: `${flipped.length} earlier click(s) were part of a scanner's burst: now machine, not counted` }]);
+  return score;
 }
 
 function describeSignal(r: Row, piece: string | null): string {

@@ -80,12 +80,17 @@ export async function sendMessage(ctx: Context, job: SendJob, attempt: SendAttem
   } catch (err) {
     if (!(err instanceof RenderError)) throw err;
     // Never "Hi ,": the message is held and says why; the enrollment goes no further until someone acts.
-    await finish(ctx, msg.id, 'queued', { status: 'held', error: `${err.code}: ${err.message}` }, { ...base, kind: 'held', detail: `held: ${err.message}`, data: { code: err.code, field: err.field } });
-    // The revision moves on, so a step job already waiting for this enrollment finds itself stale.
-    await ctx.db
-      .update(enrollments)
-      .set({ nextDueAt: null, revision: sql`${enrollments.revision} + 1`, progress: sql`${enrollments.progress} || ${JSON.stringify({ heldBy: msg.id })}::jsonb` })
-      .where(and(eq(enrollments.id, msg.enrollmentId), eq(enrollments.state, 'active')));
+    // The message and its enrollment hold together; the revision moves on, so a step job already
+    // waiting for this enrollment finds itself stale.
+    await ctx.db.transaction(async (tx) => {
+      const held = await tx.update(messages).set({ status: 'held', error: `${err.code}: ${err.message}` }).where(and(eq(messages.id, msg.id), eq(messages.status, 'queued'))).returning({ id: messages.id });
+      if (!held.length) return;
+      await tx
+        .update(enrollments)
+        .set({ nextDueAt: null, revision: sql`${enrollments.revision} + 1`, progress: sql`${enrollments.progress} || ${JSON.stringify({ heldBy: msg.id })}::jsonb` })
+        .where(and(eq(enrollments.id, msg.enrollmentId), eq(enrollments.state, 'active')));
+      await logActivity(tx, [{ ...base, kind: 'held', detail: `held: ${err.message}`, data: { code: err.code, field: err.field } }]);
+    });
     return { status: 'held' };
   }
   const subject = step.subject ?? (thread ? replySubject(thread.subject ?? rendered.subject) : rendered.subject);

@@ -1,7 +1,7 @@
 // Engagement through the real HTTP endpoints, queues and SMTP: machines don't advance anyone, people
 // do; an unsubscribe stops everything at once; a refused recipient bounces alone; a segmented send
 // reaches its whole audience once.
-import { eq } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enrollments, leads, messages, signals, suppressions } from '../../src/db/schema.js';
 import { eventually, startHarness, type Harness } from '../support/harness.js';
@@ -48,6 +48,32 @@ describe('engagement', () => {
     expect(rows.filter((s) => s.kind === 'click').map((s) => s.reason).sort()).toEqual(['head_request', 'scanner_ua']);
     const [lead] = await h.ctx.db.select().from(leads).where(eq(leads.email, 'mpp@gamma.test'));
     expect(lead).toMatchObject({ stage: 'awareness', scoreBase: 0, valuePieces: [] });
+  });
+
+  it('takes back clicks that turn out to be a scanner clicking every link of a message', async () => {
+    await upsert('burst@burst.test', 'economic_buyer', 'burst.test');
+    expect((await h.post('/v1/sequences/awareness-newsletter/fanout', {})).status).toBe(200);
+    const mail = await firstMailTo('burst@burst.test');
+    const urls = links(String(mail.parsed.html));
+    expect(urls.length).toBeGreaterThanOrEqual(3);
+    offset += 60_000;
+    // Each click on its own looks like a person (a browser, a minute after delivery), but a scanner
+    // opens every link at once…
+    const answers = await Promise.all(urls.map((url) => fetch(url, { redirect: 'manual', headers: { 'user-agent': CHROME } })));
+    expect(answers.every((a) => a.status === 302)).toBe(true);
+    // …but together they are every link within seconds: all of them are the scanner's.
+    const [msg] = await h.ctx.db.select().from(messages).where(eq(messages.toAddress, 'burst@burst.test'));
+    const clicks = await eventually('burst taken back', async () => {
+      const mine = await h.ctx.db.select().from(signals).where(and(eq(signals.kind, 'click'), eq(signals.messageId, msg!.id)));
+      // One signal per link (the same link twice in a second is one hit).
+      const distinct = new Set(urls.map((u) => u.split('/').pop())).size;
+      return mine.length >= distinct && mine.every((r) => !r.human) ? mine : null;
+    });
+    expect(clicks.every((c) => c.reason === 'link_burst')).toBe(true);
+    const [lead] = await h.ctx.db.select().from(leads).where(eq(leads.email, 'burst@burst.test'));
+    expect(lead!.valuePieces).toEqual([]);
+    expect(lead!.scoreBase).toBeCloseTo(0, 6);
+    expect(lead!.stage).toBe('awareness');
   });
 
   it('advances a lead on human clicks on two value pieces', async () => {
@@ -103,8 +129,12 @@ describe('engagement', () => {
       return m?.status === 'bounced' ? m : null;
     });
     expect(bounced.relayResponse).toContain('5.1.1');
-    const [ghost] = await h.ctx.db.select().from(leads).where(eq(leads.email, 'ghost@gamma.test'));
-    expect(ghost!.status).toBe('bounced');
+    // The bounce is recorded right after the row is marked: wait for it rather than race it.
+    const ghost = await eventually('ghost suppressed', async () => {
+      const [l] = await h.ctx.db.select().from(leads).where(eq(leads.email, 'ghost@gamma.test'));
+      return l?.status === 'bounced' ? l : null;
+    });
+    expect(ghost.status).toBe('bounced');
     expect(await h.ctx.db.select().from(suppressions).where(eq(suppressions.email, 'ghost@gamma.test'))).toHaveLength(1);
     const alive = await eventually('alive marked sent', async () => {
       const [m] = await h.ctx.db.select().from(messages).where(eq(messages.toAddress, 'alive@gamma.test'));
