@@ -16,13 +16,20 @@ export interface FunnelRow {
   sequence: string;
   /** null on the sequence's total row. */
   step: string | null;
+  /** Delivered: the relay answered 250 and no bounce came back since. */
   sent: number;
   bounced: number;
+  /** Distinct messages a person opened (a human click counts as an open). */
   humanOpens: number;
+  /** Distinct messages opened by a machine (Apple MPP prefetch, a proxy, a scanner). */
   machineOpens: number;
+  /** Distinct messages with a human click. */
   humanClicks: number;
+  /** Distinct messages whose links a bot followed (security scanners, HEAD checks, bursts). */
   botClicks: number;
+  /** Distinct messages answered by a person (out-of-office replies are not counted). */
   replies: number;
+  /** Distinct messages whose unsubscribe was used. */
   unsubscribes: number;
 }
 

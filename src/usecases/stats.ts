@@ -3,7 +3,7 @@
 // and rounding are pure and live here.
 import { parseDuration, isDuration } from '../config/duration.js';
 import type { Tx } from '../db/client.js';
-import { engagedAccounts, funnelByPersona, funnelBySequenceStep, stageFlow, type FunnelRow } from '../db/stats.js';
+import { engagedAccounts, funnelByPersona, funnelBySequenceStep, stageFlow, type FunnelRow, type PersonaRow } from '../db/stats.js';
 import type { Context } from '../context.js';
 import { UseCaseError } from './errors.js';
 
@@ -18,27 +18,13 @@ export interface StatsOptions {
   accounts?: number;
 }
 
-export interface StepCounts {
-  /** Delivered: the relay answered 250 and no bounce came back since. */
-  sent: number;
-  bounced: number;
-  /** Distinct messages a person opened (a human click counts as an open). */
-  humanOpens: number;
-  /** Distinct messages opened by a machine (Apple MPP prefetch, a proxy, a scanner). */
-  machineOpens: number;
-  /** Distinct messages with a human click. */
-  humanClicks: number;
-  /** Distinct messages whose links a bot followed (security scanners, HEAD checks, bursts). */
-  botClicks: number;
-  /** Distinct messages answered by a person (out-of-office replies are not counted). */
-  replies: number;
-  /** Distinct messages whose unsubscribe was used. */
-  unsubscribes: number;
+/** One step's (or a sequence's) counts, as the query gives them, with the rates they imply. */
+export type StepCounts = Omit<FunnelRow, 'sequence' | 'step'> & {
   /** humanOpens / sent, humanClicks / sent, replies / sent: fractions to 3 decimals, null when nothing was sent. */
   openRate: number | null;
   clickRate: number | null;
   replyRate: number | null;
-}
+};
 
 export interface StepStats extends StepCounts {
   step: string;
@@ -50,15 +36,7 @@ export interface SequenceStats {
   totals: StepCounts;
 }
 
-export interface PersonaStats {
-  persona: string;
-  leads: number;
-  sent: number;
-  humanOpens: number;
-  humanClicks: number;
-  replies: number;
-  unsubscribes: number;
-}
+export type PersonaStats = PersonaRow;
 
 export interface StageStats {
   stage: string;
