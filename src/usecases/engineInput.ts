@@ -45,9 +45,9 @@ async function priorSteps(tx: Tx, sequenceId: string, version: string): Promise<
   return (v?.definition as Sequence | undefined)?.steps.map((s) => s.id);
 }
 
-export async function loadLeadAndAccount(tx: Tx, leadId: string, lock = false): Promise<{ lead: LeadRow; account: AccountRow } | null> {
-  const q = tx.select().from(leads).where(eq(leads.id, leadId));
-  const [lead] = lock ? await q.for('no key update') : await q;
+/** A lead and its account, unlocked (to lock both, see lockLeadWithAccount). */
+export async function loadLeadAndAccount(tx: Tx, leadId: string): Promise<{ lead: LeadRow; account: AccountRow } | null> {
+  const [lead] = await tx.select().from(leads).where(eq(leads.id, leadId));
   if (!lead) return null;
   const [account] = await tx.select().from(accounts).where(eq(accounts.id, lead.accountId));
   return account ? { lead, account } : null;

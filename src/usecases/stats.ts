@@ -3,7 +3,7 @@
 // and rounding are pure and live here.
 import { parseDuration, isDuration } from '../config/duration.js';
 import type { Tx } from '../db/client.js';
-import { engagedAccounts, funnelByPersona, funnelBySequenceStep, stageFlow, type FunnelRow, type PersonaRow } from '../db/stats.js';
+import { engagedAccounts, funnelByPersona, funnelBySequenceStep, stageFlow, type AccountStatsRow, type FunnelRow, type PersonaRow } from '../db/stats.js';
 import type { Context } from '../context.js';
 import { UseCaseError } from './errors.js';
 
@@ -51,14 +51,7 @@ export interface StageStats {
   medianDaysToAdvance: number | null;
 }
 
-export interface AccountStats {
-  account: string;
-  key: string;
-  stage: string | null;
-  leads: number;
-  engagedLeads: number;
-  engagedByPersona: Record<string, number>;
-}
+export type AccountStats = AccountStatsRow;
 
 export interface Stats {
   since: string | null;

@@ -8,7 +8,13 @@ import { classifyClick } from '../engagement/clicks.js';
 import { classifyOpen } from '../engagement/opens.js';
 import { verifyToken } from '../mail/tracking.js';
 import { recordSignals, type SignalInput } from './recordSignals.js';
-import type { Hit } from './track.js';
+
+export interface Hit {
+  token: string;
+  userAgent: string | null;
+  ip: string | null;
+  method: string;
+}
 
 type Pending =
   | { kind: 'open'; hit: Hit; at: Date; resolve: (ok: boolean) => void; reject: (e: unknown) => void }
@@ -62,46 +68,54 @@ export class TrackingBatcher {
 
   private async write(batch: Pending[]): Promise<void> {
     try {
-      const secret = this.ctx.settings.trackingSecret;
-      const ids = batch.map((p) => verifyToken(secret, 'track', p.hit.token));
-      const known = [...new Set(ids.filter((x): x is string => !!x))];
-      const rows = known.length ? await this.ctx.db.select({ id: messages.id, sentAt: messages.sentAt, links: messages.links }).from(messages).where(inArray(messages.id, known)) : [];
-      const byId = new Map(rows.map((r) => [r.id, r]));
-      const clicked = [...new Set(batch.flatMap((p, i) => (p.kind === 'click' && ids[i] && byId.has(ids[i]!) ? [ids[i]!] : [])))];
-      const earlier = clicked.length
-        ? await this.ctx.db.select({ messageId: signals.messageId, linkId: signals.linkId, at: signals.occurredAt }).from(signals).where(and(inArray(signals.messageId, clicked), eq(signals.kind, 'click')))
-        : [];
-      const clicksOf = new Map<string, { linkId: string; at: Date }[]>();
-      for (const e of earlier) clicksOf.set(e.messageId!, [...(clicksOf.get(e.messageId!) ?? []), { linkId: e.linkId ?? '', at: e.at }]);
-
-      const inputs: SignalInput[] = [];
-      const answers: (() => void)[] = [];
-      batch.forEach((p, i) => {
-        const msg = ids[i] ? byId.get(ids[i]!) : undefined;
-        const second = Math.floor(p.at.getTime() / 1000);
-        const evidence = { userAgent: p.hit.userAgent, ip: p.hit.ip, method: p.hit.method };
-        if (p.kind === 'open') {
-          if (msg) {
-            const c = classifyOpen({ userAgent: p.hit.userAgent, ip: p.hit.ip, method: p.hit.method, at: p.at, sentAt: msg.sentAt });
-            inputs.push({ sourceId: `open-${msg.id}-${p.hit.ip ?? '-'}-${second}`, kind: 'open', messageRowId: msg.id, human: c.human, reason: c.reason, at: p.at, evidence });
-          }
-          answers.push(() => p.resolve(!!msg));
-          return;
-        }
-        const link = msg?.links.find((l) => l.id === p.hit.linkId);
-        if (msg && link) {
-          const others = clicksOf.get(msg.id) ?? [];
-          const c = classifyClick({ userAgent: p.hit.userAgent, ip: p.hit.ip, method: p.hit.method, at: p.at, sentAt: msg.sentAt, linkId: link.id, honeypot: link.tag === 'honeypot', otherClicks: [...others], linkCount: msg.links.length });
-          // Later clicks in this same batch see this one, as they would have one by one.
-          clicksOf.set(msg.id, [...others, { linkId: link.id, at: p.at }]);
-          inputs.push({ sourceId: `click-${msg.id}-${link.id}-${p.hit.method}-${p.hit.ip ?? '-'}-${second}`, kind: 'click', messageRowId: msg.id, human: c.human, reason: c.reason, linkId: link.id, tag: link.tag, at: p.at, evidence: { ...evidence, url: link.url } });
-        }
-        answers.push(() => p.resolve(link?.url ?? null));
-      });
-      await recordSignals(this.ctx, inputs);
-      for (const a of answers) a();
+      const answers = await trackHits(this.ctx, batch);
+      batch.forEach((p, i) => (p.kind === 'open' ? p.resolve(answers[i] !== null) : p.resolve(answers[i] ?? null)));
     } catch (err) {
       for (const p of batch) p.reject(err);
     }
   }
+}
+
+export type TrackedHit = { kind: 'open'; hit: Hit; at: Date } | { kind: 'click'; hit: Hit & { linkId: string }; at: Date };
+
+/**
+ * Verifies, classifies and records a set of hits with one message lookup, one earlier-clicks lookup and
+ * one multi-row insert. Answers per hit: the link's URL for a click (null when unknown), and for an
+ * open '' when the token named a message, null when not.
+ */
+export async function trackHits(ctx: Context, batch: TrackedHit[]): Promise<(string | null)[]> {
+  const secret = ctx.settings.trackingSecret;
+  const ids = batch.map((p) => verifyToken(secret, 'track', p.hit.token));
+  const known = [...new Set(ids.filter((x): x is string => !!x))];
+  const rows = known.length ? await ctx.db.select({ id: messages.id, sentAt: messages.sentAt, links: messages.links }).from(messages).where(inArray(messages.id, known)) : [];
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const clicked = [...new Set(batch.flatMap((p, i) => (p.kind === 'click' && ids[i] && byId.has(ids[i]!) ? [ids[i]!] : [])))];
+  const earlier = clicked.length
+    ? await ctx.db.select({ messageId: signals.messageId, linkId: signals.linkId, at: signals.occurredAt }).from(signals).where(and(inArray(signals.messageId, clicked), eq(signals.kind, 'click')))
+    : [];
+  const clicksOf = new Map<string, { linkId: string; at: Date }[]>();
+  for (const e of earlier) clicksOf.set(e.messageId!, [...(clicksOf.get(e.messageId!) ?? []), { linkId: e.linkId ?? '', at: e.at }]);
+
+  const inputs: SignalInput[] = [];
+  const answers = batch.map((p, i): string | null => {
+    const msg = ids[i] ? byId.get(ids[i]!) : undefined;
+    const second = Math.floor(p.at.getTime() / 1000);
+    const evidence = { userAgent: p.hit.userAgent, ip: p.hit.ip, method: p.hit.method };
+    if (p.kind === 'open') {
+      if (!msg) return null;
+      const c = classifyOpen({ userAgent: p.hit.userAgent, ip: p.hit.ip, method: p.hit.method, at: p.at, sentAt: msg.sentAt });
+      inputs.push({ sourceId: `open-${msg.id}-${p.hit.ip ?? '-'}-${second}`, kind: 'open', messageRowId: msg.id, human: c.human, reason: c.reason, at: p.at, evidence });
+      return '';
+    }
+    const link = msg?.links.find((l) => l.id === p.hit.linkId);
+    if (!msg || !link) return null;
+    const others = clicksOf.get(msg.id) ?? [];
+    const c = classifyClick({ userAgent: p.hit.userAgent, ip: p.hit.ip, method: p.hit.method, at: p.at, sentAt: msg.sentAt, linkId: link.id, honeypot: link.tag === 'honeypot', otherClicks: [...others], linkCount: msg.links.length });
+    // Later clicks in this same batch see this one, as they would have one by one.
+    clicksOf.set(msg.id, [...others, { linkId: link.id, at: p.at }]);
+    inputs.push({ sourceId: `click-${msg.id}-${link.id}-${p.hit.method}-${p.hit.ip ?? '-'}-${second}`, kind: 'click', messageRowId: msg.id, human: c.human, reason: c.reason, linkId: link.id, tag: link.tag, at: p.at, evidence: { ...evidence, url: link.url } });
+    return link.url;
+  });
+  await recordSignals(ctx, inputs);
+  return answers;
 }
