@@ -1,6 +1,5 @@
-// Thin: parse the job, send the message. Claiming, rendering, limits and outcome mapping live in the use
-// case; here only BullMQ's own moves: a deferral moves the job to delayed (not an attempt, not a failure),
-// and a job that fails for good leaves no row `queued` behind.
+// Thin: parse the job, send the message (claim, render, limits, outcomes live in the use case). Here only
+// BullMQ's moves: a deferral is a delay, not a failure; a job that fails for good leaves no row `queued`.
 import { DelayedError, UnrecoverableError, Worker } from 'bullmq';
 import type { Context } from '../src/context.js';
 import { redisSendCounters, redisUrlOf } from '../src/delivery/counters.js';
@@ -8,7 +7,6 @@ import { SendJob } from '../src/queue/index.js';
 import { failUnsent, sendMessage } from '../src/usecases/sendMessage.js';
 
 export function sendWorker(ctx: Context, concurrency: number): Worker {
-  // One counter connection per worker, closed with it.
   const counters = redisSendCounters(redisUrlOf(ctx.queues.settings.connection), ctx.queues.settings.prefix);
   const worker = new Worker(
     'send',
@@ -21,18 +19,19 @@ export function sendWorker(ctx: Context, concurrency: number): Worker {
       }
       return result.status;
     },
-    { connection: ctx.queues.settings.connection, prefix: ctx.queues.settings.prefix, concurrency },
+    { connection: ctx.queues.settings.connection, prefix: ctx.queues.settings.prefix, concurrency, maxStalledCount: 5 },
   );
   worker.on('failed', (job, err) => {
     if (!job) return;
+    // Stalled (its worker was killed): the message has not failed; the row's claim still guards it, so
+    // free the job id for reconcile to re-add.
+    if (/stalled/i.test(err.message)) return void job.remove().catch(() => {});
     const final = err instanceof UnrecoverableError || err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
     if (!final) return;
     const parsed = SendJob.safeParse(job.data);
     if (!parsed.success) return;
     failUnsent(ctx, parsed.data.messageId, err.message).catch((e: unknown) => console.error(`send ${parsed.data.messageId}: could not mark failed:`, e));
   });
-  worker.on('closed', () => {
-    void counters.close();
-  });
+  worker.on('closed', () => void counters.close()); // one counter connection per worker
   return worker;
 }
