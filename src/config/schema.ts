@@ -170,6 +170,21 @@ export const SendingSchema = z.strictObject({
 });
 export type Sending = z.infer<typeof SendingSchema>;
 
+/** How tracking hits are judged; documented in docs/engagement.md. */
+export const TrackingSchema = z.strictObject({
+  /**
+   * A human-looking open or click counts only once nothing that can still arrive could change its verdict:
+   * a scanner's walk over the message's links, a gateway's re-check. Longer than the burst window plus the
+   * time a hit can take to be recorded under load.
+   */
+  settleAfter: duration.refine((d) => !isDuration(d) || parseDuration(d) >= 10_000, { message: 'expected at least 10s (longer than a scanner burst)' }).default('2m'),
+  /** A pixel fetched sooner than this after the relay's 250 is the receiving side scanning, not a person reading. */
+  openFloor: duration.default('3s'),
+  /** A click sooner than this after the relay's 250 is a gateway following links in transit. */
+  clickFloor: duration.default('10s'),
+});
+export type Tracking = z.infer<typeof TrackingSchema>;
+
 export const FunnelSchema = z.strictObject({
   $schema: z.string().optional(),
   /** Ordered: a lead advances from each stage to the next one. */
@@ -211,6 +226,8 @@ export const FunnelSchema = z.strictObject({
     .default({ weights: { open: 1, click: 3, value_click: 5, reply: 10 } }),
   /** Rate limits, warm-up, DKIM and SMTP refusal policy; everything in it has a default. */
   sending: SendingSchema.optional(),
+  /** How opens and clicks are judged (person or machine) and when a verdict is final; everything has a default. */
+  tracking: TrackingSchema.default(TrackingSchema.parse({})),
   /** Value-first thresholds: the rule a lead in this stage must meet to move to the next stage. */
   advancement: z.record(slug, z.strictObject({ when: ConditionSchema })).default({}),
   /** Buying-committee coverage: an account reaches a stage when enough of its people are engaged. */

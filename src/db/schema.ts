@@ -135,8 +135,14 @@ export const messages = pgTable(
     queuedAt: ts('queued_at').notNull().defaultNow(),
     sendingAt: ts('sending_at'),
     sentAt: ts('sent_at'),
+    /** The email service provider's own id for this message (SendGrid sg_message_id, Postmark MessageID, …): its events name it. */
+    providerMessageId: text('provider_message_id'),
   },
-  (t) => [uniqueIndex('messages_enrollment_step_uq').on(t.enrollmentId, t.stepId), index('messages_lead_idx').on(t.leadId, t.sentAt)],
+  (t) => [
+    uniqueIndex('messages_enrollment_step_uq').on(t.enrollmentId, t.stepId),
+    index('messages_lead_idx').on(t.leadId, t.sentAt),
+    index('messages_provider_id_idx').on(t.providerMessageId).where(sql`provider_message_id is not null`),
+  ],
 );
 
 export const signals = pgTable(
@@ -157,8 +163,18 @@ export const signals = pgTable(
     tag: text('tag'),
     occurredAt: ts('occurred_at').notNull(),
     evidence: jsonb('evidence').$type<Record<string, unknown>>().notNull().default({}),
+    /**
+     * When the verdict became final and the signal began to count. A human-looking open or click stays
+     * provisional (null) until nothing that can still arrive could change it; only settled signals feed
+     * scores, value pieces, gates, branches and advancement.
+     */
+    settledAt: ts('settled_at'),
   },
-  (t) => [index('signals_lead_idx').on(t.leadId, t.occurredAt), index('signals_message_idx').on(t.messageId)],
+  (t) => [
+    index('signals_lead_idx').on(t.leadId, t.occurredAt),
+    index('signals_message_idx').on(t.messageId),
+    index('signals_provisional_idx').on(t.occurredAt).where(sql`settled_at is null`),
+  ],
 );
 
 export const advances = pgTable('advances', {
