@@ -1,19 +1,88 @@
 /**
- * Known fetchers of tracking pixels and links: one table, so adding a vendor is one row, not a new regex
- * somewhere in a classifier. Patterns match the User-Agent; `ips` are CIDR ranges.
+ * Known fetchers of tracking pixels and links, and the networks they fetch from. The facts live in two data
+ * files, each entry with its source and the date it was retrieved, so adding a vendor or refreshing a range
+ * is an edit to data/agents.json or data/ranges.json, never a new regex somewhere in a classifier.
  */
+import agentsData from './data/agents.json' with { type: 'json' };
+import rangesData from './data/ranges.json' with { type: 'json' };
 import type { ClassificationReason } from './classification.js';
+import { ipInCidr, parseIp } from './ip.js';
+
+export type AgentGroup = 'mailbox_proxy' | 'provider_prefetch' | 'link_preview' | 'preview_bot' | 'scanner' | 'automation';
 
 export type AgentRule = {
   name: string;
+  group: AgentGroup;
   reason: ClassificationReason;
   /** Whether a hit from this agent is a person's action. */
   human: boolean;
   /** Restrict the rule to one kind of hit; both when absent. */
   appliesTo?: 'open' | 'click';
-  ua?: RegExp;
-  ips?: readonly string[];
+  ua: RegExp;
+  /** Ids of ranges.json networks the hit must come from; any network when absent. */
+  networks?: readonly string[];
+  source: string;
+  retrieved: string;
 };
+
+/**
+ * What a hit from a network can mean: `apple_relay` (Apple's own block and iCloud Private Relay egress, which
+ * Mail Privacy Protection fetches through), `mailbox_provider` (a provider's proxies and fetchers),
+ * `gateway` (secure email gateways and link scanners), `cloud` (public clouds, where people run VPNs and
+ * virtual desktops too: never enough on its own).
+ */
+export type NetworkKind = 'apple_relay' | 'mailbox_provider' | 'gateway' | 'cloud';
+
+export type Network = {
+  id: string;
+  name: string;
+  kind: NetworkKind;
+  cidrs: readonly string[];
+  source: string;
+  retrieved: string;
+};
+
+type AgentEntry = {
+  name: string;
+  group: string;
+  reason: string;
+  human: boolean;
+  appliesTo?: string;
+  ua: string;
+  flags?: string;
+  networks?: string[];
+  source: string;
+  retrieved: string;
+};
+
+export const NETWORKS: readonly Network[] = (rangesData.networks as Network[]).map((n) => ({ ...n, cidrs: [...n.cidrs] }));
+
+export const AGENT_RULES: readonly AgentRule[] = (agentsData.agents as AgentEntry[]).map((a) => ({
+  name: a.name,
+  group: a.group as AgentGroup,
+  reason: a.reason as ClassificationReason,
+  human: a.human,
+  ...(a.appliesTo ? { appliesTo: a.appliesTo as 'open' | 'click' } : {}),
+  ua: new RegExp(a.ua, a.flags ?? ''),
+  ...(a.networks ? { networks: a.networks } : {}),
+  source: a.source,
+  retrieved: a.retrieved,
+}));
+
+const inGroup = (...groups: AgentGroup[]) => AGENT_RULES.filter((r) => groups.includes(r.group));
+
+/** Mailbox image proxies that fetch when the person opens the message (Gmail, Yahoo/AOL): human. */
+export const MAILBOX_PROXIES = inGroup('mailbox_proxy');
+/** A provider fetching ahead of the person (Gmail's prefetch on delivery, content sampling). */
+export const PROVIDER_PREFETCHERS = inGroup('provider_prefetch');
+/** Webmail showing a link's preview (Outlook.com / Microsoft 365). */
+export const LINK_PREVIEWERS = inGroup('link_preview');
+/** Chat and social apps unfurling a pasted link. */
+export const PREVIEW_BOTS = inGroup('preview_bot');
+/** Secure email gateways that open and click every message on its way to the inbox. */
+export const SECURITY_SCANNERS = inGroup('scanner');
+/** Scripts, headless browsers, HTTP libraries, crawlers. */
+export const AUTOMATION = inGroup('automation');
 
 /**
  * Apple Mail Privacy Protection prefetches every remote image when the message reaches the device, whether or
@@ -22,79 +91,47 @@ export type AgentRule = {
  */
 export const APPLE_MPP_USER_AGENT = 'Mozilla/5.0';
 
-/** Apple's own block; MPP egress seen from it (other relay egress sits in CDN ranges and is not listed). */
-export const APPLE_MPP_IPS: readonly string[] = ['17.0.0.0/8'];
-
-/**
- * Mailbox image proxies that fetch when the person opens the message (Gmail since Dec 2013, Yahoo/AOL
- * since 2018): the open is real even though the IP and UA are the proxy's. These are human.
- */
-export const MAILBOX_PROXIES: readonly AgentRule[] = [
-  // e.g. "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
-  { name: 'Gmail image proxy', reason: 'google_image_proxy', human: true, ua: /GoogleImageProxy/ },
-  // e.g. "YahooMailProxy; https://help.yahoo.com/kb/yahoo-mail-proxy-SLN28749.html" (Yahoo and AOL share it)
-  { name: 'Yahoo/AOL mail proxy', reason: 'yahoo_image_proxy', human: true, ua: /YahooMailProxy/ },
-];
-
-/** Secure email gateways that open and click every message on its way to the inbox. */
-export const SECURITY_SCANNERS: readonly AgentRule[] = [
-  { name: 'Barracuda', reason: 'scanner_ua', human: false, ua: /barracuda/i },
-  { name: 'Mimecast', reason: 'scanner_ua', human: false, ua: /mimecast/i },
-  { name: 'Proofpoint URL Defense', reason: 'scanner_ua', human: false, ua: /proofpoint|urldefense/i },
-  { name: 'Cisco Secure Email / IronPort', reason: 'scanner_ua', human: false, ua: /ironport|cisco ?secure ?email/i },
-  { name: 'Trend Micro', reason: 'scanner_ua', human: false, ua: /trend ?micro|\bTMES\b/i },
-  { name: 'Symantec / MessageLabs', reason: 'scanner_ua', human: false, ua: /messagelabs|symantec/i },
-  {
-    name: 'Other gateways',
-    reason: 'scanner_ua',
-    human: false,
-    ua: /fortimail|fortiguard|sophos|forcepoint|check ?point|avanan|ironscales|abnormal ?security|vade ?secure|zscaler|spamtitan|hornetsecurity/i,
-  },
-  // Office apps probe a link before handing it to the browser; the browser's own request follows.
-  { name: 'Microsoft Office link discovery', reason: 'scanner_ua', human: false, ua: /Microsoft Office (Existence|Protocol) Discovery/i },
-  // Outlook desktop fetches images with an "ms-office" UA, so that is a real open; but a *click* never comes
-  // from Outlook itself (the link opens in the browser), and Safe Links / Defender checks carry this UA.
-  { name: 'Microsoft Safe Links / Office fetch', reason: 'scanner_ua', human: false, appliesTo: 'click', ua: /\bms-office\b|MSOffice \d/i },
-];
-
-/** Scripts, headless browsers and HTTP libraries: no person behind them. */
-export const AUTOMATION: readonly AgentRule[] = [
-  {
-    name: 'Headless browser',
-    reason: 'automation_ua',
-    human: false,
-    ua: /HeadlessChrome|PhantomJS|puppeteer|playwright|selenium|electron\/.*headless/i,
-  },
-  {
-    name: 'HTTP library or CLI',
-    reason: 'automation_ua',
-    human: false,
-    ua: /^(curl|wget|httpie)\/|python-requests|python-urllib|python-httpx|aiohttp|Go-http-client|okhttp|^Java\/|Apache-HttpClient|libwww-perl|node-fetch|undici|^axios\/|Scrapy|^Ruby|Faraday|^PostmanRuntime|^Dart\//i,
-  },
-  { name: 'Crawler', reason: 'automation_ua', human: false, ua: /\b(bot|crawler|spider)\b|Googlebot|bingbot/i },
-];
-
-/** Link unfurlers: someone pasted or forwarded the link into chat; not the recipient reading our mail. */
-export const PREVIEW_BOTS: readonly AgentRule[] = [
-  {
-    name: 'Link preview',
-    reason: 'preview_bot',
-    human: false,
-    ua: /Slackbot|LinkedInBot|facebookexternalhit|Twitterbot|WhatsApp|TelegramBot|Discordbot|SkypeUriPreview|BingPreview|redditbot|Embedly/i,
-  },
-];
-
-/**
- * Published mail-flow ranges of gateways and providers. A hit from these is the gateway, not a mailbox user.
- * Sources: Microsoft 365 "Exchange Online Protection" ranges, Barracuda Email Gateway Defense, Proofpoint
- * Essentials/pphosted and Mimecast US/UK data-centre ranges, as those vendors document for allow-listing.
- */
-export const SCANNER_IPS: readonly AgentRule[] = [
-  { name: 'Microsoft EOP', reason: 'scanner_ip', human: false, ips: ['40.92.0.0/15', '40.107.0.0/16', '52.100.0.0/14', '104.47.0.0/17'] },
-  { name: 'Barracuda', reason: 'scanner_ip', human: false, ips: ['209.222.80.0/21', '64.235.144.0/20'] },
-  { name: 'Proofpoint', reason: 'scanner_ip', human: false, ips: ['148.163.128.0/19', '67.231.144.0/20'] },
-  { name: 'Mimecast', reason: 'scanner_ip', human: false, ips: ['205.139.110.0/24', '207.211.30.0/24', '195.130.217.0/24', '91.220.42.0/24'] },
-];
-
-/** Browser engines and mail clients a person uses; used to keep an Apple-range IP with a real UA human. */
+/** Browser engines and mail clients a person uses; keeps an Apple or cloud address with a real client human. */
 export const REAL_CLIENT_UA = /Chrome\/|Firefox\/|Edg\/|Microsoft Outlook|Thunderbird\/|AppleWebKit\/.+\((KHTML|khtml)/;
+
+/** Mail clients fetching a pixel themselves (their agent is not a browser's). */
+export const MAIL_CLIENT_UA = /Microsoft Outlook|ms-office|MSOffice|Thunderbird\/|Outlook-iOS|Outlook-Android|Airmail|Spark\/|Superhuman|Mailbird|eM Client|Postbox|Evolution\/|KMail|Mail\/\d/;
+
+// Parsed once: a hit is checked against every network on each classification.
+const parsedNetworks = NETWORKS.map((n) => ({ network: n, versions: new Set(n.cidrs.map((c) => parseIp(c.split('/')[0] ?? '')?.version)) }));
+
+/** Every listed network the address belongs to, with the matching CIDR (most specific vendor first as listed). */
+export function networksOf(ip: string | null): { network: Network; cidr: string }[] {
+  if (!ip) return [];
+  const version = parseIp(ip)?.version;
+  if (!version) return [];
+  const found: { network: Network; cidr: string }[] = [];
+  for (const { network, versions } of parsedNetworks) {
+    if (!versions.has(version)) continue;
+    const cidr = network.cidrs.find((c) => ipInCidr(ip, c));
+    if (cidr) found.push({ network, cidr });
+  }
+  return found;
+}
+
+/** The first listed network of one of `kinds` the address belongs to. */
+export function networkOfKind(ip: string | null, ...kinds: NetworkKind[]): { network: Network; cidr: string } | null {
+  return networksOf(ip).find((n) => kinds.includes(n.network.kind)) ?? null;
+}
+
+/** Evidence for a rule from agents.json. */
+export function agentEvidence(rule: AgentRule, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { rule: rule.name, source: rule.source, retrieved: rule.retrieved, ...extra };
+}
+
+/** Evidence for a network from ranges.json. */
+export function networkEvidence(rule: string, hit: { network: Network; cidr: string }, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    rule,
+    network: hit.network.name,
+    cidr: hit.cidr,
+    source: hit.network.source,
+    retrieved: hit.network.retrieved,
+    ...extra,
+  };
+}
