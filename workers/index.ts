@@ -5,6 +5,7 @@ import { fanoutWorker } from './fanout.js';
 import { maintenanceWorker } from './maintenance.js';
 import { outboundWorker } from './outbound.js';
 import { sendWorker } from './send.js';
+import { settleWorker } from './settle.js';
 import { stepWorker } from './step.js';
 
 export interface Workers {
@@ -13,7 +14,7 @@ export interface Workers {
 }
 
 export async function startWorkers(ctx: Context, opts: { concurrency: number; reconcileEverySeconds: number; drainSeconds?: number }): Promise<Workers> {
-  const all = [stepWorker(ctx, opts.concurrency), sendWorker(ctx, opts.concurrency), fanoutWorker(ctx), outboundWorker(ctx), maintenanceWorker(ctx)];
+  const all = [stepWorker(ctx, opts.concurrency), sendWorker(ctx, opts.concurrency), fanoutWorker(ctx), outboundWorker(ctx), maintenanceWorker(ctx), settleWorker(ctx, opts.concurrency)];
   for (const w of all) {
     // A failing job is retried by BullMQ; say so where an operator looks, with the reason.
     w.on('failed', (job, err) => console.error(`[worker ${w.name}] job ${job?.id ?? '?'} failed (attempt ${job?.attemptsMade ?? '?'}): ${err.message}`));

@@ -1,5 +1,5 @@
 // Loads the facts the pure engine needs about one lead, in as few round trips as it takes.
-import { and, eq, gte, inArray, sql } from 'drizzle-orm';
+import { and, eq, gte, inArray, isNotNull, sql } from 'drizzle-orm';
 import { scoreAt } from '../advancement/score.js';
 import { parseDuration } from '../config/duration.js';
 import type { Funnel } from '../config/schema.js';
@@ -17,12 +17,12 @@ export function profileOf(lead: LeadRow, account: AccountRow): Profile {
   };
 }
 
-/** Human engagement in the lead's current stage; step-level facts only for the given sequence run. */
+/** Settled human engagement in the lead's current stage; step-level facts only for the given sequence run. */
 export async function loadEngagement(tx: Tx, funnel: Funnel, lead: LeadRow, now: Date, run?: { sequenceId: string; since: Date }): Promise<Engagement> {
   const rows = await tx
     .select({ kind: signals.kind, stepId: signals.stepId, sequenceId: signals.sequenceId, tag: signals.tag, at: signals.occurredAt })
     .from(signals)
-    .where(and(eq(signals.leadId, lead.id), eq(signals.human, true), inArray(signals.kind, ['open', 'click']), gte(signals.occurredAt, run ? minDate(run.since, lead.stageEnteredAt) : lead.stageEnteredAt)));
+    .where(and(eq(signals.leadId, lead.id), eq(signals.human, true), isNotNull(signals.settledAt), inArray(signals.kind, ['open', 'click']), gte(signals.occurredAt, run ? minDate(run.since, lead.stageEnteredAt) : lead.stageEnteredAt)));
   const inRun = (r: (typeof rows)[number]) => run && r.sequenceId === run.sequenceId && r.at >= run.since && r.stepId;
   return {
     score: scoreAt(funnel, lead.scoreBase, now),

@@ -169,11 +169,13 @@ export const signals = pgTable(
      * scores, value pieces, gates, branches and advancement.
      */
     settledAt: ts('settled_at'),
+    /** When a provisional signal may settle: its arrival plus tracking.settleAfter. */
+    settlesAt: ts('settles_at'),
   },
   (t) => [
     index('signals_lead_idx').on(t.leadId, t.occurredAt),
     index('signals_message_idx').on(t.messageId),
-    index('signals_provisional_idx').on(t.occurredAt).where(sql`settled_at is null`),
+    index('signals_provisional_idx').on(t.settlesAt).where(sql`settled_at is null`),
   ],
 );
 

@@ -85,11 +85,11 @@ export async function funnelBySequenceStep(db: Tx, s: StatsScope): Promise<Funne
       select m.sequence_id, m.step_id, grouping(m.step_id) as is_total, min(coalesce(m.sent_at, m.queued_at)) as first_at,
         count(distinct m.id) filter (where m.status = 'sent')::int as sent,
         count(distinct m.id) filter (where m.status = 'bounced')::int as bounced,
-        count(distinct m.id) filter (where g.human and g.kind in ('open', 'click'))::int as human_opens,
+        count(distinct m.id) filter (where g.human and g.settled_at is not null and g.kind in ('open', 'click'))::int as human_opens,
         count(distinct m.id) filter (where not g.human and g.kind = 'open')::int as machine_opens,
-        count(distinct m.id) filter (where g.human and g.kind = 'click')::int as human_clicks,
+        count(distinct m.id) filter (where g.human and g.settled_at is not null and g.kind = 'click')::int as human_clicks,
         count(distinct m.id) filter (where not g.human and g.kind = 'click')::int as bot_clicks,
-        count(distinct m.id) filter (where g.human and g.kind = 'reply')::int as replies,
+        count(distinct m.id) filter (where g.human and g.settled_at is not null and g.kind = 'reply')::int as replies,
         count(distinct m.id) filter (where g.kind = 'unsubscribe')::int as unsubscribes
       from messages m
       left join signals g on g.message_id = m.id
@@ -129,9 +129,9 @@ export async function funnelByPersona(db: Tx, s: StatsScope): Promise<PersonaRow
     select l.persona,
       count(distinct l.id)::int as leads,
       count(distinct m.id) filter (where m.status = 'sent')::int as sent,
-      count(distinct m.id) filter (where g.human and g.kind in ('open', 'click'))::int as human_opens,
-      count(distinct m.id) filter (where g.human and g.kind = 'click')::int as human_clicks,
-      count(distinct m.id) filter (where g.human and g.kind = 'reply')::int as replies,
+      count(distinct m.id) filter (where g.human and g.settled_at is not null and g.kind in ('open', 'click'))::int as human_opens,
+      count(distinct m.id) filter (where g.human and g.settled_at is not null and g.kind = 'click')::int as human_clicks,
+      count(distinct m.id) filter (where g.human and g.settled_at is not null and g.kind = 'reply')::int as replies,
       count(distinct m.id) filter (where g.kind = 'unsubscribe')::int as unsubscribes
     from leads l
     left join messages m on m.lead_id = l.id and ${messageScope(s)}

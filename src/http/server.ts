@@ -11,7 +11,7 @@ import { TriggerBody } from '../usecases/inputs.js';
 import { receiveInbound } from '../usecases/receiveInbound.js';
 import { startFanOut } from '../usecases/fanOutSegment.js';
 import { recordClick, recordOpen } from '../usecases/track.js';
-import { TrackingBatcher, type BatchOptions } from '../usecases/trackBatch.js';
+import { TRACKING_HEADERS, TrackingBatcher, type BatchOptions } from '../usecases/trackBatch.js';
 import { statsRoute } from '../usecases/stats.js';
 import { unsubscribe, unsubscribeTarget } from '../usecases/unsubscribe.js';
 import { previewTemplate, storedLeadContext } from '../usecases/previewTemplate.js';
@@ -74,13 +74,13 @@ async function handle(ctx: Context, webhook: Webhook, batcher: TrackingBatcher |
   }
   if ((m = /^\/t\/o\/([\w.-]+)\.gif$/.exec(path)) && (method === 'GET' || method === 'HEAD')) {
     // The pixel is served whatever the token: a broken image tells a scanner nothing.
-    const hit = { token: m[1]!, userAgent: ua, ip, method };
+    const hit = { token: m[1]!, userAgent: ua, ip, method, headers: trackingHeaders(req) };
     await (batcher ? batcher.open(hit) : recordOpen(ctx, hit));
     res.writeHead(200, { 'content-type': 'image/gif', 'cache-control': 'no-store, max-age=0', 'content-length': PIXEL.length });
     return void res.end(method === 'HEAD' ? undefined : PIXEL);
   }
   if ((m = /^\/t\/c\/([\w.-]+)\/([^/]+)$/.exec(path)) && (method === 'GET' || method === 'HEAD')) {
-    const hit = { token: m[1]!, linkId: decodeURIComponent(m[2]!), userAgent: ua, ip, method };
+    const hit = { token: m[1]!, linkId: decodeURIComponent(m[2]!), userAgent: ua, ip, method, headers: trackingHeaders(req) };
     const target = await (batcher ? batcher.click(hit) : recordClick(ctx, hit));
     if (!target) throw new HttpError(404, 'unknown_link', 'this link is not one nurture sent (or it was altered)');
     res.writeHead(302, { location: target, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' });
@@ -207,4 +207,15 @@ async function signed(ctx: Context, webhook: Webhook, req: IncomingMessage, res:
     if (err instanceof SyntaxError) throw new HttpError(400, 'invalid_json', `body is not JSON: ${err.message}`);
     throw err;
   }
+}
+
+/** The headers that tell who fetched a pixel or link (a prefetch announces itself), capped in size. */
+function trackingHeaders(req: IncomingMessage): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of TRACKING_HEADERS) {
+    const v = req.headers[name];
+    const text = Array.isArray(v) ? v.join(', ') : v;
+    if (text) out[name] = text.slice(0, 256);
+  }
+  return out;
 }

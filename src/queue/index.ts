@@ -3,7 +3,7 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import { z } from 'zod';
 
-export const QUEUE_NAMES = ['step', 'send', 'fanout', 'outbound', 'maintenance'] as const;
+export const QUEUE_NAMES = ['step', 'send', 'fanout', 'outbound', 'maintenance', 'settle'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 
 export const StepJob = z.object({ enrollmentId: z.uuid(), revision: z.number().int().nonnegative() });
@@ -15,11 +15,16 @@ export type FanoutJob = z.infer<typeof FanoutJob>;
 export const OutboundJob = z.object({ eventId: z.uuid() });
 export type OutboundJob = z.infer<typeof OutboundJob>;
 export const MaintenanceJob = z.object({ task: z.enum(['reconcile']) });
+/** Count a lead's provisional opens and clicks whose verdict can no longer change. */
+export const SettleJob = z.object({ leadId: z.uuid() });
+export type SettleJob = z.infer<typeof SettleJob>;
 
 // BullMQ refuses custom ids that contain ':' or are integers.
 export const stepJobId = (j: StepJob) => `step-${j.enrollmentId}-${j.revision}`;
 export const sendJobId = (j: SendJob) => `send-${j.messageId}`;
 export const outboundJobId = (j: OutboundJob) => `outbound-${j.eventId}`;
+/** One job per lead and due time (whole seconds): a burst of hits schedules one settle, not one each. */
+export const settleJobId = (j: SettleJob, at: Date) => `settle-${j.leadId}-${Math.ceil(at.getTime() / 1000)}`;
 export const fanoutJobId = (j: FanoutJob) => `fanout-${j.sequenceId}-${j.runId}-${j.afterLeadId ?? 'start'}`;
 
 export interface QueueSettings {
@@ -51,6 +56,8 @@ export function createQueues(settings: QueueSettings): Queues {
     // Removed when it gives up, so the next reconcile (which finds the undelivered outbox row) can add it again.
     outbound: make('outbound', { attempts: 12, backoff: { type: 'exponential', delay: 10_000, jitter: 0.3 }, removeOnFail: true }),
     maintenance: make('maintenance', { attempts: 1 }),
+    // Removed once done, so a later settle for the same lead and second (reconcile's) is never a no-op.
+    settle: make('settle', { attempts: 10, backoff: { type: 'exponential', delay: 1_000 }, removeOnComplete: true, removeOnFail: true }),
   };
   return {
     ...queues,
@@ -81,4 +88,13 @@ export async function enqueueSends(queues: Queues, jobs: SendJob[]): Promise<voi
 export async function enqueueOutbound(queues: Queues, jobs: OutboundJob[]): Promise<void> {
   if (!jobs.length) return;
   await queues.outbound.addBulk(jobs.map((job) => ({ name: 'outbound', data: job, opts: { jobId: outboundJobId(job) } })));
+}
+
+/** Settles each lead's hits once they are due (never before: a job that runs early would settle nothing). */
+export async function enqueueSettles(queues: Queues, jobs: { job: SettleJob; at: Date }[], now: Date): Promise<void> {
+  if (!jobs.length) return;
+  const unique = new Map(jobs.map((j) => [settleJobId(j.job, j.at), j]));
+  await queues.settle.addBulk(
+    [...unique].map(([jobId, { job, at }]) => ({ name: 'settle', data: job, opts: { jobId, delay: Math.max(0, Math.ceil(at.getTime() / 1000) * 1000 - now.getTime()) } })),
+  );
 }

@@ -4,12 +4,13 @@ import { and, eq, lte, sql } from 'drizzle-orm';
 import type { Context } from '../context.js';
 import { logActivity } from '../db/activity.js';
 import { enrollments, messages } from '../db/schema.js';
-import { enqueueOutbound, enqueueSends, enqueueSteps } from '../queue/index.js';
+import { enqueueOutbound, enqueueSends, enqueueSettles, enqueueSteps } from '../queue/index.js';
 import { pendingOutbound } from './outbound.js';
+import { leadsToSettle } from './settleSignals.js';
 
 const PAGE = 1000;
 
-export async function reconcile(ctx: Context): Promise<{ steps: number; sends: number; uncertain: number }> {
+export async function reconcile(ctx: Context): Promise<{ steps: number; sends: number; settles: number; uncertain: number }> {
   const now = ctx.now();
   let steps = 0;
   let after = '00000000-0000-0000-0000-000000000000';
@@ -28,6 +29,9 @@ export async function reconcile(ctx: Context): Promise<{ steps: number; sends: n
   const queued = await ctx.db.select({ id: messages.id }).from(messages).where(eq(messages.status, 'queued'));
   await enqueueSends(ctx.queues, queued.map((m) => ({ messageId: m.id })));
   await enqueueOutbound(ctx.queues, await pendingOutbound(ctx));
+  // Provisional opens and clicks whose settle job Redis lost (or a crash never added).
+  const settle = await leadsToSettle(ctx);
+  await enqueueSettles(ctx.queues, settle.map((leadId) => ({ job: { leadId }, at: now })), now);
 
   const cutoff = new Date(now.getTime() - ctx.settings.sendingTimeoutSeconds * 1000);
   const stuck = await ctx.db
@@ -39,5 +43,5 @@ export async function reconcile(ctx: Context): Promise<{ steps: number; sends: n
     ctx.db,
     stuck.map((m) => ({ leadId: m.leadId, email: m.to, sequenceId: m.sequenceId, stepId: m.stepId, kind: 'uncertain', detail: 'no answer from the relay in time: may or may not have been delivered; not resent (see nurture messages --uncertain)' })),
   );
-  return { steps, sends: queued.length, uncertain: stuck.length };
+  return { steps, sends: queued.length, settles: settle.length, uncertain: stuck.length };
 }

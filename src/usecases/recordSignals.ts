@@ -1,8 +1,14 @@
 // Records engagement signals (opens, clicks, replies, bounces, unsubscribes), idempotent on their source
 // id, in one multi-row insert; then updates each touched lead once: score, value pieces, suppression,
 // its enrollments, and — when the value-first threshold is crossed — its stage.
-import { and, eq, gte, inArray } from 'drizzle-orm';
+//
+// A human-looking open or click is provisional: a scanner's walk over the message's links or a gateway's
+// re-check can still arrive and show it was a machine. It is recorded at once (as evidence, in the log) but
+// counts for nothing until it settles (settleSignals, scheduled for tracking.settleAfter after it arrived).
+import { and, eq, gte, inArray, isNotNull, lte, or } from 'drizzle-orm';
 import { CLICK_BURST_WINDOW_SECONDS } from '../engagement/clicks.js';
+import { GATEWAY_RENDER_WINDOW_SECONDS } from '../engagement/opens.js';
+import { parseDuration } from '../config/duration.js';
 import { evaluateAdvance } from '../advancement/rules.js';
 import { addToScore, valuePieceOf, type SignalKind } from '../advancement/score.js';
 import type { Context } from '../context.js';
@@ -17,6 +23,7 @@ import { emitOutbound } from './outbound.js';
 import { evaluate } from '../engine/conditions.js';
 import { lockLeadWithAccount } from './engineInput.js';
 import { notifyEnrollments } from './notifyEnrollments.js';
+import { enqueueSettles } from '../queue/index.js';
 
 export interface SignalInput {
   /** Idempotency key: the same hit, reply or provider event twice is recorded once. */
@@ -42,9 +49,12 @@ export async function recordSignals(ctx: Context, inputs: SignalInput[]): Promis
     : [];
   const byId = new Map(msgRows.map((m) => [m.id, m]));
 
+  const now = ctx.now();
+  const settleAfterMs = parseDuration(ctx.config.funnel.tracking.settleAfter);
   const rows = inputs
-    .map((i) => {
+    .map((i): Row => {
       const m = i.messageRowId ? byId.get(i.messageRowId) : undefined;
+      const provisional = i.human && (i.kind === 'open' || i.kind === 'click');
       return {
         sourceId: i.sourceId,
         leadId: i.leadId ?? m?.leadId ?? null,
@@ -58,6 +68,9 @@ export async function recordSignals(ctx: Context, inputs: SignalInput[]): Promis
         tag: i.tag ?? null,
         occurredAt: i.at,
         evidence: { ...(i.evidence ?? {}), ...(i.returnDate ? { returnDate: i.returnDate.toISOString() } : {}) },
+        settledAt: provisional ? null : now,
+        // From when it reached us, not when it happened: a late-delivered provider event still waits its turn.
+        settlesAt: provisional ? new Date(Math.max(i.at.getTime(), now.getTime()) + settleAfterMs) : null,
         messageKind: m?.kind ?? 'value',
       };
     })
@@ -67,14 +80,20 @@ export async function recordSignals(ctx: Context, inputs: SignalInput[]): Promis
 
   // Signals that change something are written in the same transaction as their effects (suppression,
   // exits, stage moves): a failure leaves neither, so the provider's retry or the person's second click
-  // applies them. Evidence that changes nothing is written in one insert for the whole burst.
+  // applies them. Evidence that changes nothing yet (machines, provisional hits) is written in one insert.
   const inert = rows.filter(changesNothing);
   const insertedInert = inert.length ? await insertSignals(ctx.db, inert) : new Set<string>();
-  await logInert(ctx, inert.filter((r) => insertedInert.has(r.sourceId)));
+  const fresh = inert.filter((r) => insertedInert.has(r.sourceId));
+  await logInert(ctx, fresh);
+  // Crash here and reconcile finds the provisional rows and settles them all the same.
+  await enqueueSettles(ctx.queues, fresh.filter((r) => r.settlesAt).map((r) => ({ job: { leadId: r.leadId! }, at: r.settlesAt! })), now);
   const byLead = new Map<string, typeof rows>();
   for (const r of rows) if (!changesNothing(r)) byLead.set(r.leadId!, [...(byLead.get(r.leadId!) ?? []), r]);
   let recorded = insertedInert.size;
-  for (const [leadId, leadSignals] of byLead) recorded += await applyToLead(ctx, leadId, leadSignals);
+  for (const [leadId, leadSignals] of byLead) recorded += await applyToLead(ctx, leadId, async (tx) => {
+    const inserted = await insertSignals(tx, leadSignals);
+    return leadSignals.filter((r) => inserted.has(r.sourceId));
+  });
   return { recorded, duplicates: inputs.length - recorded };
 }
 
@@ -92,11 +111,12 @@ function firstOfEach<T>(key: (x: T) => string): (x: T) => boolean {
   return (x) => !seen.has(key(x)) && !!seen.add(key(x));
 }
 
-/** Machine opens and clicks, soft bounces and dateless auto-replies are evidence, not engagement: they move nothing. */
+/** Machine and provisional opens and clicks, soft bounces and dateless auto-replies move nothing when they arrive. */
 function changesNothing(r: Row): boolean {
-  // A burst unmasks the clicks before it as a scanner's: those must be taken back.
+  // A burst unmasks the hits around it as a scanner's: those must be taken back.
   if (r.kind === 'click' && r.reason === 'link_burst') return false;
-  if (r.kind === 'open' || r.kind === 'click') return !r.human;
+  // Machines never count; a person's open or click counts once it settles.
+  if (r.kind === 'open' || r.kind === 'click') return true;
   if (r.kind === 'bounce') return r.reason !== 'hard_bounce';
   if (r.kind === 'auto_reply') return typeof r.evidence.returnDate !== 'string';
   return false;
@@ -115,12 +135,12 @@ async function logInert(ctx: Context, rows: Row[]): Promise<void> {
     ctx.db,
     rows.map((r) => {
       const w = byId.get(r.leadId!);
-      return { leadId: r.leadId, accountId: w?.accountId ?? null, email: w?.email ?? null, accountName: w?.accountName ?? null, sequenceId: r.sequenceId, stepId: r.stepId, kind: r.kind, detail: describeSignal(r, null), data: { sourceId: r.sourceId, human: r.human, reason: r.reason }, at: r.occurredAt };
+      return { leadId: r.leadId, accountId: w?.accountId ?? null, email: w?.email ?? null, accountName: w?.accountName ?? null, sequenceId: r.sequenceId, stepId: r.stepId, kind: r.kind, detail: describeSignal(r, null, r.settledAt ? 'final' : 'provisional'), data: { sourceId: r.sourceId, human: r.human, reason: r.reason, provisional: !r.settledAt }, at: r.occurredAt };
     }),
   );
 }
 
-type Row = {
+export type Row = {
   sourceId: string;
   leadId: string | null;
   messageId: string | null;
@@ -133,19 +153,23 @@ type Row = {
   linkId: string | null;
   occurredAt: Date;
   evidence: Record<string, unknown>;
+  settledAt: Date | null;
+  settlesAt: Date | null;
   messageKind: string;
 };
 
-/** Applies one lead's new signals; returns how many were new (a redelivery applies nothing twice). */
-async function applyToLead(ctx: Context, leadId: string, all: Row[]): Promise<number> {
+/**
+ * Applies one lead's signals under its lock: those `claim` writes (new ones inserted, or provisional ones
+ * settled) and returns; a redelivery claims nothing and applies nothing twice. Returns how many applied.
+ */
+export async function applyToLead(ctx: Context, leadId: string, claim: (tx: Tx) => Promise<Row[]>, phase: Phase = 'final'): Promise<number> {
   const { funnel } = ctx.config;
   const out = noFollowups();
   let fresh = 0;
   await ctx.db.transaction(async (tx) => {
     const la = await lockLeadWithAccount(tx, leadId);
     if (!la) return;
-    const inserted = await insertSignals(tx, all);
-    const rows = all.filter((r) => inserted.has(r.sourceId));
+    const rows = await claim(tx);
     fresh = rows.length;
     if (!rows.length) return;
     let { lead } = la;
@@ -182,11 +206,10 @@ async function applyToLead(ctx: Context, leadId: string, all: Row[]): Promise<nu
         events.push({ type: 'postpone', until: new Date(r.evidence.returnDate), why: 'out of office' });
       }
       if (r.kind === 'click' && r.reason === 'link_burst' && r.messageId) {
-        const later = rows.slice(rows.indexOf(r) + 1);
-        scoreBase = await takeBackBurst(ctx, tx, lead, r, scoreBase, pieces, later);
+        scoreBase = await takeBackBurst(ctx, tx, lead, r, scoreBase, pieces);
       }
       if (r.human && (r.kind === 'open' || r.kind === 'click')) events.push({ type: 'engaged' });
-      log.push({ ...base, sequenceId: r.sequenceId, stepId: r.stepId, kind: r.kind, detail: describeSignal(r, piece), data: { sourceId: r.sourceId, human: r.human, reason: r.reason }, at: r.occurredAt });
+      log.push({ ...base, sequenceId: r.sequenceId, stepId: r.stepId, kind: r.kind, detail: describeSignal(r, piece, phase), data: { sourceId: r.sourceId, human: r.human, reason: r.reason }, at: r.occurredAt });
     }
 
     [lead] = (await tx
@@ -225,47 +248,58 @@ async function applyToLead(ctx: Context, leadId: string, all: Row[]): Promise<nu
 }
 
 /**
- * A click that completes a burst (every link of a message within seconds) shows the earlier clicks of
- * the burst were the same scanner's, though each looked like a person on its own. They are marked
- * machine, their points taken back, and value pieces no person engaged with are dropped again.
+ * A click that completes a burst (every link of a message within seconds) shows the hits around it were
+ * the same scanner's, though each looked like a person on its own: the other clicks, and the pixel a
+ * gateway fetched as it rendered the message. They become machine and final. Hits still provisional
+ * never counted; one that had already settled (it reached us unusually late) has its points taken back,
+ * and value pieces no person engaged with are dropped again.
  */
-async function takeBackBurst(ctx: Context, tx: Tx, lead: { id: string; stageEnteredAt: Date }, burst: Row, scoreBase: number, pieces: Set<string>, later: Row[]): Promise<number> {
+async function takeBackBurst(ctx: Context, tx: Tx, lead: { id: string; stageEnteredAt: Date }, burst: Row, scoreBase: number, pieces: Set<string>): Promise<number> {
   const { funnel } = ctx.config;
-  const since = new Date(burst.occurredAt.getTime() - CLICK_BURST_WINDOW_SECONDS * 1000);
-  const flipped = await tx
-    .update(signals)
-    .set({ human: false, reason: 'link_burst' })
-    .where(and(eq(signals.messageId, burst.messageId!), eq(signals.kind, 'click'), eq(signals.human, true), gte(signals.occurredAt, since)))
-    .returning({ sourceId: signals.sourceId, tag: signals.tag, occurredAt: signals.occurredAt });
-  if (!flipped.length) return scoreBase;
-  let score = scoreBase;
-  const notYetCounted = new Map(later.map((r) => [r.sourceId, r]));
-  for (const f of flipped) {
-    // A click of this same batch not yet counted is simply counted as the machine it is.
-    const pending = notYetCounted.get(f.sourceId);
-    if (pending) {
-      pending.human = false;
-      pending.reason = 'link_burst';
-      continue;
-    }
-    if (f.occurredAt < lead.stageEnteredAt) continue;
-    const piece = valuePieceOf(f.tag, burst.messageKind, burst.sequenceId, burst.stepId);
-    score -= addToScore(funnel, 0, { kind: 'click', human: true, valuePiece: piece, at: f.occurredAt });
+  const around = (kind: 'open' | 'click', seconds: number) =>
+    and(
+      eq(signals.kind, kind),
+      gte(signals.occurredAt, new Date(burst.occurredAt.getTime() - seconds * 1000)),
+      lte(signals.occurredAt, new Date(burst.occurredAt.getTime() + seconds * 1000)),
+    );
+  const near = and(
+    eq(signals.messageId, burst.messageId!),
+    eq(signals.human, true),
+    or(around('click', CLICK_BURST_WINDOW_SECONDS), around('open', GATEWAY_RENDER_WINDOW_SECONDS)),
+  );
+  const before = await tx.select({ id: signals.id, kind: signals.kind, tag: signals.tag, occurredAt: signals.occurredAt, settledAt: signals.settledAt }).from(signals).where(near).for('update');
+  if (!before.length) return scoreBase;
+  const now = ctx.now();
+  for (const kind of ['click', 'open'] as const) {
+    const ids = before.filter((b) => b.kind === kind).map((b) => b.id);
+    if (ids.length) await tx.update(signals).set({ human: false, reason: kind === 'click' ? 'link_burst' : 'gateway_render', settledAt: now }).where(inArray(signals.id, ids));
   }
-  // Keep only the pieces a person still engaged with in this stage.
-  const kept = await tx
-    .select({ tag: signals.tag, sequenceId: signals.sequenceId, stepId: signals.stepId, kind: messages.kind })
-    .from(signals)
-    .leftJoin(messages, eq(messages.id, signals.messageId))
-    .where(and(eq(signals.leadId, lead.id), eq(signals.kind, 'click'), eq(signals.human, true), gte(signals.occurredAt, lead.stageEnteredAt)));
-  const still = new Set(kept.map((k) => valuePieceOf(k.tag, k.kind ?? 'value', k.sequenceId, k.stepId)).filter((p): p is string => !!p));
-  for (const p of [...pieces]) if (!still.has(p)) pieces.delete(p);
-  await logActivity(tx, [{ leadId: lead.id, sequenceId: burst.sequenceId, stepId: burst.stepId, kind: 'reclassified', detail: `${flipped.length} earlier click(s) were part of a scanner's burst: now machine, not counted` }]);
+  let score = scoreBase;
+  const counted = before.filter((b) => b.settledAt && b.occurredAt >= lead.stageEnteredAt);
+  for (const f of counted) {
+    const piece = f.kind === 'click' ? valuePieceOf(f.tag, burst.messageKind, burst.sequenceId, burst.stepId) : null;
+    score -= addToScore(funnel, 0, { kind: f.kind as SignalKind, human: true, valuePiece: piece, at: f.occurredAt });
+  }
+  if (counted.some((c) => c.kind === 'click')) {
+    // Keep only the pieces a person still engaged with in this stage.
+    const kept = await tx
+      .select({ tag: signals.tag, sequenceId: signals.sequenceId, stepId: signals.stepId, kind: messages.kind })
+      .from(signals)
+      .leftJoin(messages, eq(messages.id, signals.messageId))
+      .where(and(eq(signals.leadId, lead.id), eq(signals.kind, 'click'), eq(signals.human, true), isNotNull(signals.settledAt), gte(signals.occurredAt, lead.stageEnteredAt)));
+    const still = new Set(kept.map((k) => valuePieceOf(k.tag, k.kind ?? 'value', k.sequenceId, k.stepId)).filter((p): p is string => !!p));
+    for (const p of [...pieces]) if (!still.has(p)) pieces.delete(p);
+  }
+  const what = `${before.length} hit(s) around it were part of a scanner's burst: now machine, never counted${counted.length ? ` (${counted.length} already counted, taken back)` : ''}`;
+  await logActivity(tx, [{ leadId: lead.id, sequenceId: burst.sequenceId, stepId: burst.stepId, kind: 'reclassified', detail: what }]);
   return score;
 }
 
-function describeSignal(r: Row, piece: string | null): string {
-  const who = r.human ? 'human' : `machine (${r.reason})`;
+type Phase = 'provisional' | 'settled' | 'final';
+
+function describeSignal(r: Row, piece: string | null, phase: Phase): string {
+  // A provisional verdict says so: it counts only if no scanner's burst or re-check follows.
+  const who = !r.human ? `machine (${r.reason})` : phase === 'provisional' ? 'looks human, counts once settled' : phase === 'settled' ? 'human, settled and counted' : 'human';
   switch (r.kind) {
     case 'open':
       return `opened — ${who}`;

@@ -1,9 +1,11 @@
 // Pixel hits and clicks in bursts (a newsletter's first minutes, a scanner checking every link):
-// hits arriving within a few milliseconds share one message lookup, one earlier-clicks lookup and one
+// hits arriving within a few milliseconds share one message lookup, one earlier-hits lookup and one
 // multi-row insert, instead of three round trips each. Each caller still gets its own answer.
-import { and, eq, inArray } from 'drizzle-orm';
+import { and, gte, inArray, sql } from 'drizzle-orm';
+import { parseDuration } from '../config/duration.js';
 import type { Context } from '../context.js';
 import { messages, signals } from '../db/schema.js';
+import type { ClassifyOptions, OtherHit } from '../engagement/classification.js';
 import { classifyClick } from '../engagement/clicks.js';
 import { classifyOpen } from '../engagement/opens.js';
 import { verifyToken } from '../mail/tracking.js';
@@ -14,7 +16,15 @@ export interface Hit {
   userAgent: string | null;
   ip: string | null;
   method: string;
+  /** The request headers that tell who is fetching (see TRACKING_HEADERS), names lower-cased. */
+  headers: Record<string, string>;
 }
+
+/** Request headers that speak to who is fetching: prefetch announcements, fetch metadata, proxies. */
+export const TRACKING_HEADERS = ['purpose', 'sec-purpose', 'x-purpose', 'x-moz', 'sec-fetch-mode', 'sec-fetch-dest', 'sec-fetch-site', 'sec-fetch-user', 'accept', 'accept-language', 'via', 'from', 'referer'] as const;
+
+/** Other hits on a message this long before the earliest of a batch are looked at: bursts and re-checks take seconds. */
+const LOOK_BACK_MS = 3_600_000;
 
 type Pending =
   | { kind: 'open'; hit: Hit; at: Date; resolve: (ok: boolean) => void; reject: (e: unknown) => void }
@@ -79,7 +89,7 @@ export class TrackingBatcher {
 export type TrackedHit = { kind: 'open'; hit: Hit; at: Date } | { kind: 'click'; hit: Hit & { linkId: string }; at: Date };
 
 /**
- * Verifies, classifies and records a set of hits with one message lookup, one earlier-clicks lookup and
+ * Verifies, classifies and records a set of hits with one message lookup, one earlier-hits lookup and
  * one multi-row insert. Answers per hit: the link's URL for a click (null when unknown), and for an
  * open '' when the token named a message, null when not.
  */
@@ -89,33 +99,54 @@ export async function trackHits(ctx: Context, batch: TrackedHit[]): Promise<(str
   const known = [...new Set(ids.filter((x): x is string => !!x))];
   const rows = known.length ? await ctx.db.select({ id: messages.id, sentAt: messages.sentAt, links: messages.links }).from(messages).where(inArray(messages.id, known)) : [];
   const byId = new Map(rows.map((r) => [r.id, r]));
-  const clicked = [...new Set(batch.flatMap((p, i) => (p.kind === 'click' && ids[i] && byId.has(ids[i]!) ? [ids[i]!] : [])))];
-  const earlier = clicked.length
-    ? await ctx.db.select({ messageId: signals.messageId, linkId: signals.linkId, at: signals.occurredAt }).from(signals).where(and(inArray(signals.messageId, clicked), eq(signals.kind, 'click')))
+  const found = [...byId.keys()];
+  const since = new Date(Math.min(...batch.map((p) => p.at.getTime())) - LOOK_BACK_MS);
+  const earlier = found.length
+    ? await ctx.db
+        .select({
+          messageId: signals.messageId,
+          kind: signals.kind,
+          linkId: signals.linkId,
+          at: signals.occurredAt,
+          human: signals.human,
+          reason: signals.reason,
+          ip: sql<string | null>`${signals.evidence}->>'ip'`,
+          userAgent: sql<string | null>`${signals.evidence}->>'userAgent'`,
+        })
+        .from(signals)
+        .where(and(inArray(signals.messageId, found), inArray(signals.kind, ['open', 'click']), gte(signals.occurredAt, since)))
     : [];
-  const clicksOf = new Map<string, { linkId: string; at: Date }[]>();
-  for (const e of earlier) clicksOf.set(e.messageId!, [...(clicksOf.get(e.messageId!) ?? []), { linkId: e.linkId ?? '', at: e.at }]);
+  const hitsOf = new Map<string, OtherHit[]>();
+  const remember = (messageId: string, h: OtherHit) => hitsOf.set(messageId, [...(hitsOf.get(messageId) ?? []), h]);
+  for (const e of earlier) remember(e.messageId!, { kind: e.kind as OtherHit['kind'], linkId: e.linkId, at: e.at, ip: e.ip, userAgent: e.userAgent, human: e.human, reason: e.reason });
+  const opts = classifyOptions(ctx);
 
   const inputs: SignalInput[] = [];
   const answers = batch.map((p, i): string | null => {
     const msg = ids[i] ? byId.get(ids[i]!) : undefined;
     const second = Math.floor(p.at.getTime() / 1000);
-    const evidence = { userAgent: p.hit.userAgent, ip: p.hit.ip, method: p.hit.method };
+    const { token: _t, ...request } = p.hit;
+    const seen = { userAgent: p.hit.userAgent, ip: p.hit.ip, method: p.hit.method, ...(Object.keys(p.hit.headers).length ? { headers: p.hit.headers } : {}) };
     if (p.kind === 'open') {
       if (!msg) return null;
-      const c = classifyOpen({ userAgent: p.hit.userAgent, ip: p.hit.ip, method: p.hit.method, at: p.at, sentAt: msg.sentAt });
-      inputs.push({ sourceId: `open-${msg.id}-${p.hit.ip ?? '-'}-${second}`, kind: 'open', messageRowId: msg.id, human: c.human, reason: c.reason, at: p.at, evidence });
+      const c = classifyOpen({ ...request, at: p.at, sentAt: msg.sentAt, otherHits: hitsOf.get(msg.id) ?? [], linkCount: msg.links.length }, opts);
+      // Later hits in this same batch see this one, as they would have one by one.
+      remember(msg.id, { kind: 'open', linkId: null, at: p.at, ip: p.hit.ip, userAgent: p.hit.userAgent, human: c.human, reason: c.reason });
+      inputs.push({ sourceId: `open-${msg.id}-${p.hit.ip ?? '-'}-${second}`, kind: 'open', messageRowId: msg.id, human: c.human, reason: c.reason, at: p.at, evidence: { ...seen, ...(c.evidence ? { verdict: c.evidence } : {}) } });
       return '';
     }
     const link = msg?.links.find((l) => l.id === p.hit.linkId);
     if (!msg || !link) return null;
-    const others = clicksOf.get(msg.id) ?? [];
-    const c = classifyClick({ userAgent: p.hit.userAgent, ip: p.hit.ip, method: p.hit.method, at: p.at, sentAt: msg.sentAt, linkId: link.id, honeypot: link.tag === 'honeypot', otherClicks: [...others], linkCount: msg.links.length });
-    // Later clicks in this same batch see this one, as they would have one by one.
-    clicksOf.set(msg.id, [...others, { linkId: link.id, at: p.at }]);
-    inputs.push({ sourceId: `click-${msg.id}-${link.id}-${p.hit.method}-${p.hit.ip ?? '-'}-${second}`, kind: 'click', messageRowId: msg.id, human: c.human, reason: c.reason, linkId: link.id, tag: link.tag, at: p.at, evidence: { ...evidence, url: link.url } });
+    const c = classifyClick({ ...request, at: p.at, sentAt: msg.sentAt, linkId: link.id, honeypot: link.tag === 'honeypot', otherHits: hitsOf.get(msg.id) ?? [], linkCount: msg.links.length }, opts);
+    remember(msg.id, { kind: 'click', linkId: link.id, at: p.at, ip: p.hit.ip, userAgent: p.hit.userAgent, human: c.human, reason: c.reason });
+    inputs.push({ sourceId: `click-${msg.id}-${link.id}-${p.hit.method}-${p.hit.ip ?? '-'}-${second}`, kind: 'click', messageRowId: msg.id, human: c.human, reason: c.reason, linkId: link.id, tag: link.tag, at: p.at, evidence: { ...seen, url: link.url, ...(c.evidence ? { verdict: c.evidence } : {}) } });
     return link.url;
   });
   await recordSignals(ctx, inputs);
   return answers;
+}
+
+export function classifyOptions(ctx: Context): ClassifyOptions {
+  const { openFloor, clickFloor } = ctx.config.funnel.tracking;
+  return { openFloorSeconds: parseDuration(openFloor) / 1000, clickFloorSeconds: parseDuration(clickFloor) / 1000 };
 }

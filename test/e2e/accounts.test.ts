@@ -44,7 +44,8 @@ async function clickGuide(email: string) {
   const url = [...String(mail.parsed.html).matchAll(/href="([^"]+\/t\/c\/[^"]+\/guide)"/g)][0]![1]!;
   offset += 60_000;
   expect((await fetch(url, { redirect: 'manual', headers: { 'user-agent': CHROME } })).status).toBe(302);
-  await eventually(`${email} engaged`, async () => (await h.ctx.db.select().from(leads).where(eq(leads.email, email)))[0]?.engagedAt);
+  // Engaged once the click has settled (no scanner's walk followed it).
+  await eventually(`${email} engaged`, async () => (await h.ctx.db.select().from(leads).where(eq(leads.email, email)))[0]?.engagedAt, h.settleMs + 30_000);
 }
 
 describe('account coverage', () => {
@@ -53,8 +54,7 @@ describe('account coverage', () => {
       const r = await h.post('/v1/triggers', { type: 'lead.upsert', lead: { email, firstName: email.split('@')[0], persona, owner: { name: 'Sam Rivera', email: 'sam@handrail.example' }, account: { name: 'Acme', domain: 'acme.test' } } });
       expect(r.status).toBe(200);
     }
-    await clickGuide('ana@acme.test');
-    await clickGuide('ben@acme.test');
+    await Promise.all([clickGuide('ana@acme.test'), clickGuide('ben@acme.test')]);
     // Two champions are one voice: not yet a committee.
     expect((await h.ctx.db.select().from(accounts))[0]!.stage).toBeNull();
 

@@ -86,10 +86,11 @@ describe('engagement', () => {
     offset += 60_000;
     const checklist = links(String(followUp.parsed.html)).find((u) => u.endsWith('/checklist'))!;
     expect((await fetch(checklist, { redirect: 'manual', headers: { 'user-agent': CHROME } })).status).toBe(302);
+    // Once both clicks have settled (no scanner's walk followed them), they count.
     const lead = await eventually('advance to interest', async () => {
       const [l] = await h.ctx.db.select().from(leads).where(eq(leads.email, 'clicker@gamma.test'));
       return l?.stage === 'interest' ? l : null;
-    });
+    }, h.settleMs + 30_000);
     expect(lead.stage).toBe('interest');
   });
 

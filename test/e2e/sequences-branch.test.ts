@@ -39,6 +39,8 @@ describe('a branch on a human open', () => {
     expect((await fetch(pixel, { headers: { 'user-agent': CHROME } })).status).toBe(200);
     const open = await eventually('the human open', async () => (await h.ctx.db.select().from(signals).where(and(eq(signals.kind, 'open'), eq(signals.human, true))))[0]);
     expect(open.stepId).toBe('hello');
+    // It counts for the branch once it has settled: no scanner's walk or re-check followed it.
+    await eventually('the open settled', async () => (await h.ctx.db.select().from(signals).where(eq(signals.id, open.id)))[0]!.settledAt, h.settleMs + 30_000);
 
     // The hour's wait passes on the clock; its delayed jobs come due.
     offset += 2 * 3_600_000;

@@ -10,6 +10,7 @@ import { startWorkers, type Workers } from '../../workers/index.js';
 import { closeContext, createContext } from '../../src/app.js';
 import type { Context } from '../../src/context.js';
 import { makeSettings, type Settings } from '../../src/config/env.js';
+import { parseDuration } from '../../src/config/duration.js';
 import { startHttp, type HttpServer } from '../../src/http/server.js';
 import { signedHeaders } from '../../src/http/signing.js';
 
@@ -67,6 +68,8 @@ export interface Harness {
   smtp: SmtpSink;
   databaseUrl: string;
   webhookSecret: string;
+  /** How long a person's open or click stays provisional here: budgets for waiting on one to count derive from it. */
+  settleMs: number;
   /** POSTs a signed webhook body; returns status and JSON. */
   post(path: string, body: unknown, opts?: { id?: string; headers?: Record<string, string>; raw?: string }): Promise<{ status: number; json: any }>;
   close(): Promise<void>;
@@ -77,6 +80,11 @@ export interface HarnessOptions {
   templatesDir?: string;
   now?: () => Date;
   settings?: Partial<Settings>;
+  /**
+   * How long a person's open or click stays provisional. Tests that are not about settling use about the
+   * shortest the config allows (11s), so engagement counts soon; tests of bursts give scanners longer.
+   */
+  settleAfter?: string;
 }
 
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -108,6 +116,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     }),
     ...(opts.now ? { now: opts.now } : {}),
   });
+  ctx.config.funnel.tracking.settleAfter = opts.settleAfter ?? '11s';
   const http = await startHttp(ctx, { host: '127.0.0.1', port: 0 });
   ctx.settings.publicUrl = http.url;
   const workers = await startWorkers(ctx, { concurrency: 5, reconcileEverySeconds: 60 });
@@ -130,6 +139,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     smtp,
     databaseUrl,
     webhookSecret,
+    settleMs: parseDuration(ctx.config.funnel.tracking.settleAfter),
     post,
     close: async () => {
       await http.close();
