@@ -6,6 +6,7 @@ import { readEnv, type Env, type Settings } from '../config/env.js';
 import type { Context } from '../context.js';
 import { startEmbeddedDefaults, type EmbeddedDefaults } from '../dev/index.js';
 import { readRuntimeFile } from './runtimeFile.js';
+import { relayProviderOfUrl } from '../engagement/providers/relay.js';
 
 export interface Runtime {
   env: Env;
@@ -66,6 +67,7 @@ export function settingsFrom(env: Env, dataDir: string): Settings {
       postmarkPassword: env.POSTMARK_WEBHOOK_PASSWORD ?? null,
       mailgunSigningKey: env.MAILGUN_SIGNING_KEY ?? null,
       sesTopicArns: env.SES_TOPIC_ARNS.split(',').map((t) => t.trim()).filter(Boolean),
+      relay: env.SMTP_PROVIDER ? (env.SMTP_PROVIDER === 'none' ? null : env.SMTP_PROVIDER) : relayProviderOfUrl(env.SMTP_URL),
     },
   };
 }

@@ -5,6 +5,12 @@ export const EnvSchema = z.object({
   DATABASE_URL: z.string().optional(),
   REDIS_URL: z.string().optional(),
   SMTP_URL: z.string().optional(),
+  /**
+   * The email service provider behind SMTP_URL, when its host doesn't say (a local smarthost that relays
+   * to it): sendgrid | postmark | mailgun | ses, or none. Decides the custom-argument header set on each
+   * message and how the relay's reply names the provider's message id.
+   */
+  SMTP_PROVIDER: z.enum(['sendgrid', 'postmark', 'mailgun', 'ses', 'none']).optional(),
   NURTURE_CONFIG_DIR: z.string().default('config'),
   NURTURE_TEMPLATES_DIR: z.string().default('templates'),
   NURTURE_DATA_DIR: z.string().default('.nurture'),
@@ -55,6 +61,10 @@ export interface ProviderSettings {
   sesTopicArns: string[];
   /** SNS signing certificates, fetched from a trusted SNS URL once and kept. */
   snsCertificate?: (url: string) => Promise<string>;
+  /** How a SubscriptionConfirmation's (checked, Amazon-hosted) SubscribeURL is fetched; global fetch by default. */
+  snsFetch?: (url: string, init: { signal: AbortSignal }) => Promise<{ ok: boolean; status: number; text(): Promise<string> }>;
+  /** The provider whose SMTP relay sends our mail (from SMTP_PROVIDER or SMTP_URL's host); null for any other relay. */
+  relay?: 'sendgrid' | 'postmark' | 'mailgun' | 'ses' | null;
 }
 
 export interface Settings {

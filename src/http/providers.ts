@@ -20,6 +20,7 @@ import {
 } from '../engagement/providers/index.js';
 import { receiveInbound } from '../usecases/receiveInbound.js';
 import { recordProviderEvents } from '../usecases/recordProviderEvents.js';
+import { confirmSnsSubscription } from '../usecases/confirmSnsSubscription.js';
 import { parseForm } from './forms.js';
 import { HttpError } from './respond.js';
 
@@ -65,7 +66,16 @@ async function verify(ctx: Context, p: ProviderName, req: IncomingMessage, body:
       const url = (payload as { SigningCertURL?: unknown; SigningCertUrl?: unknown }).SigningCertURL ?? (payload as { SigningCertUrl?: unknown }).SigningCertUrl;
       if (!isTrustedSigningCertUrl(url)) return { ok: false, reason: 'SigningCertURL is not an Amazon SNS certificate URL' };
       const fetchCert = s.snsCertificate ?? fetchSnsCertificate;
-      return verifySnsSignature(payload, await fetchCert(String(url))) ? { ok: true } : { ok: false, reason: 'SNS signature does not verify' };
+      let certificate: string;
+      try {
+        certificate = await fetchCert(String(url));
+      } catch (err) {
+        // Amazon's certificate host is away, not a forgery: ask SNS to come back rather than answer 500.
+        const why = err instanceof Error ? err.message : String(err);
+        console.warn(`[providers] could not fetch the SNS signing certificate ${String(url)}: ${why}`);
+        throw HttpError.retryable('sns_certificate_unavailable', `could not fetch the SNS signing certificate to verify the message (${why}); retry shortly`, 60);
+      }
+      return verifySnsSignature(payload, certificate) ? { ok: true } : { ok: false, reason: 'SNS signature does not verify' };
     }
   }
 }
@@ -75,12 +85,21 @@ export async function providerEvents(ctx: Context, name: string, req: IncomingMe
   const payload = await decode(req, body);
   const v = await verify(ctx, p, req, body, payload);
   if (!v.ok) throw new HttpError(401, 'bad_signature', `${p} webhook refused: ${v.reason}`);
-  const sns = payload as { Type?: string; SubscribeURL?: string };
+  const sns = payload as { Type?: string; SubscribeURL?: string; MessageId?: string; TopicArn?: string };
   if (p === 'ses' && sns.Type === 'SubscriptionConfirmation') {
-    // Subscribing nurture to the SES topic: confirm by visiting the (verified, Amazon-hosted) URL.
-    if (!isTrustedSubscribeUrl(sns.SubscribeURL)) throw new HttpError(400, 'untrusted_url', 'SubscribeURL is not an Amazon SNS URL');
-    const r = await fetch(String(sns.SubscribeURL), { signal: AbortSignal.timeout(10_000) });
-    return { confirmed: r.ok };
+    // Subscribing nurture to one of the user's SES topics (verified above: signed, fresh, an allowed
+    // topic): confirm by visiting the Amazon-hosted SubscribeURL, and nothing else.
+    if (!isTrustedSubscribeUrl(sns.SubscribeURL)) throw new HttpError(400, 'untrusted_url', 'SubscribeURL is not an https URL on an Amazon SNS host');
+    const r = await confirmSnsSubscription(ctx, { MessageId: String(sns.MessageId), TopicArn: String(sns.TopicArn), SubscribeURL: String(sns.SubscribeURL) });
+    if (!r.confirmed) {
+      // Retryable: SNS (or a person pressing "Request confirmation") can try again once SNS is reachable.
+      throw HttpError.retryable('subscription_confirm_failed', `could not confirm the SNS subscription to ${r.topicArn}: ${r.why}`, 60);
+    }
+    return r;
+  }
+  if (p === 'ses' && sns.Type === 'UnsubscribeConfirmation') {
+    // The user removed the subscription; SNS asks whether to re-subscribe. Nurture does not.
+    return { confirmed: false, ignored: 'UnsubscribeConfirmation', topicArn: sns.TopicArn ?? null };
   }
   return recordProviderEvents(ctx, providers[p].parseEvents(payload));
 }

@@ -4,8 +4,18 @@ import type { z } from 'zod';
 import { UseCaseError } from '../usecases/errors.js';
 
 export class HttpError extends Error {
+  /** Response headers to send with the error, e.g. Retry-After on a 503 the caller should retry. */
+  headers: Record<string, string> = {};
+
   constructor(readonly status: number, readonly code: string, message: string, readonly field?: string, readonly fields?: { field: string; message: string }[]) {
     super(message);
+  }
+
+  /** A 503 the caller should retry after `seconds`: a dependency of ours is away, not a fault in the request. */
+  static retryable(code: string, message: string, seconds: number): HttpError {
+    const err = new HttpError(503, code, message);
+    err.headers = { 'retry-after': String(seconds) };
+    return err;
   }
 
   static fromZod(err: z.ZodError): HttpError {
@@ -26,7 +36,7 @@ export function sendError(res: ServerResponse, err: unknown): void {
   if (res.headersSent) return void res.end();
   if (err instanceof UseCaseError) return sendError(res, new HttpError(err.status, err.code, err.message, err.field));
   if (err instanceof HttpError) {
-    return sendJson(res, err.status, { error: { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}), ...(err.fields ? { fields: err.fields } : {}) } });
+    return sendJson(res, err.status, { error: { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}), ...(err.fields ? { fields: err.fields } : {}) } }, err.headers);
   }
   const code = (err as { code?: string }).code;
   if (code && DB_DOWN.has(code)) {

@@ -1,10 +1,11 @@
 // ESP webhooks through the real HTTP API: signed provider events land as signals on the right lead;
 // a forged or unconfigured provider is refused and changes nothing.
-import { generateKeyPairSync, sign } from 'node:crypto';
+import { generateKeyPairSync, randomUUID, sign } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { eq } from 'drizzle-orm';
+import { createServer, type Server } from 'node:http';
+import { and, eq, like, or, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { enrollments, leads, signals, suppressions } from '../../src/db/schema.js';
+import { activity, enrollments, leads, messages, signals, suppressions } from '../../src/db/schema.js';
 import { mailgunSignature, snsStringToSign } from '../../src/engagement/providers/index.js';
 import { eventually, startHarness, type Harness } from '../support/harness.js';
 
@@ -14,8 +15,29 @@ const SES_TOPIC = 'arn:aws:sns:us-east-1:123456789012:nurture-ses-events';
 const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const fixture = (p: string) => JSON.parse(readFileSync(`test/fixtures/providers/${p}`, 'utf8'));
 
+// A local server stands in for SNS: the SubscribeURL stays an Amazon URL (that check stays on), and
+// the injected fetch carries it here. eu-west-1 goes to a port nobody listens on: SNS unreachable.
+const snsHits: string[] = [];
+let sns: Server;
+let snsUrl = '';
+let deadUrl = '';
+async function listen(server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  return `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+}
+
 let h: Harness;
 beforeAll(async () => {
+  sns = createServer((req, res) => {
+    snsHits.push(req.url ?? '');
+    const topic = new URL(req.url ?? '/', 'http://x').searchParams.get('TopicArn');
+    res.writeHead(200, { 'content-type': 'text/xml' });
+    res.end(`<ConfirmSubscriptionResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><ConfirmSubscriptionResult><SubscriptionArn>${topic}:7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f</SubscriptionArn></ConfirmSubscriptionResult></ConfirmSubscriptionResponse>`);
+  });
+  snsUrl = await listen(sns);
+  const dead = createServer();
+  deadUrl = await listen(dead);
+  await new Promise((resolve) => dead.close(resolve));
   h = await startHarness({
     configDir: 'test/fixtures/config/e2e',
     settings: {
@@ -27,11 +49,17 @@ beforeAll(async () => {
         sesTopicArns: [SES_TOPIC],
         // The signing certificate is fetched from Amazon in production; here the test's own key stands in.
         snsCertificate: async () => rsa.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+        snsFetch: (url, init) => fetch(url.replace('https://sns.us-east-1.amazonaws.com', snsUrl).replace('https://sns.eu-west-1.amazonaws.com', deadUrl), init),
+        // As if SMTP_URL were smtp.sendgrid.net: every message carries X-SMTPAPI unique_args.
+        relay: 'sendgrid',
       },
     },
   });
 });
-afterAll(async () => h?.close());
+afterAll(async () => {
+  await h?.close();
+  await new Promise((resolve) => sns?.close(resolve));
+});
 
 async function leadWithMail(email: string) {
   await h.post('/v1/triggers', { type: 'lead.upsert', lead: { email, firstName: 'Dana', persona: 'champion', owner: { name: 'Sam Rivera', email: 'sam@handrail.example' }, account: { name: 'Northwind', domain: 'northwind.test' } } });
@@ -150,5 +178,155 @@ describe('ESP webhooks', () => {
     expect((await postJson('/v1/providers/sparkpost/events', [])).status).toBe(404);
     const ses = await postJson('/v1/providers/ses/events', { Type: 'Notification', TopicArn: SES_TOPIC, Timestamp: new Date().toISOString(), SigningCertURL: 'https://evil.example/cert.pem', Message: '{}', SignatureVersion: '1', Signature: 'x' });
     expect(ses.status).toBe(401);
+  });
+});
+
+function signedSendgrid(events: unknown[]) {
+  const body = JSON.stringify(events);
+  const timestamp = String(Math.floor(Date.now() / 1000));
+  const signature = sign('sha256', Buffer.concat([Buffer.from(timestamp), Buffer.from(body)]), privateKey).toString('base64');
+  return postJson('/v1/providers/sendgrid/events', body, { 'x-twilio-email-event-webhook-signature': signature, 'x-twilio-email-event-webhook-timestamp': timestamp });
+}
+
+/** A lead with its first message sent; returns the lead, the message row and the X-SMTPAPI it carried. */
+async function sentMessage(email: string) {
+  const messageId = await leadWithMail(email);
+  const [lead] = await h.ctx.db.select().from(leads).where(eq(leads.email, email));
+  const msg = await eventually(`message to ${email} sent`, async () => (await h.ctx.db.select().from(messages).where(and(eq(messages.messageId, messageId), eq(messages.status, 'sent'))))[0]);
+  const mail = h.smtp.mails.find((m) => m.parsed.messageId?.includes(messageId))!;
+  // The header as it went over the wire (unfolded), not as a mail parser decodes it.
+  const smtpapi = /^X-SMTPAPI: (.*(?:\r\n[ \t].*)*)$/im.exec(mail.raw)?.[1]?.replace(/\r\n[ \t]/g, ' ');
+  return { lead: lead!, msg, smtpapi };
+}
+
+const sg = (over: Record<string, unknown>) => ({ timestamp: Math.floor(Date.now() / 1000), category: ['nurture'], ...over });
+
+describe('provider events attach to the exact message', () => {
+  it('matches SendGrid events by our custom argument, then by the sg_message_id it taught us, though the address got two messages', async () => {
+    const { lead, msg, smtpapi } = await sentMessage('two@northwind.test');
+    // Outgoing mail names its row for SendGrid.
+    expect(JSON.parse(smtpapi!)).toEqual({ unique_args: { nurture_message: msg.id } });
+    // An earlier message to the same address, so the address alone can't tell them apart.
+    const earlierId = randomUUID();
+    await h.ctx.db.insert(messages).values({ id: earlierId, enrollmentId: msg.enrollmentId, leadId: lead.id, sequenceId: msg.sequenceId, stepId: 'an-earlier-step', messageId: `${earlierId}@nurture.test`, templateName: msg.templateName, toAddress: msg.toAddress, status: 'sent', sentAt: new Date(Date.now() - 86_400_000) });
+
+    const sgId = 'Tq8wZ3nB5xRk2mLp7vC4dE';
+    const delivered = sg({ event: 'delivered', email: 'two@northwind.test', sg_event_id: `d-${sgId}`, sg_message_id: `${sgId}.recvd-7c9d8e6f5-m3x8p-1-695C1E00-4.0`, response: '250 2.0.0 OK', nurture_message: msg.id });
+    const r1 = await signedSendgrid([delivered]);
+    expect(r1.status).toBe(200);
+    expect(await r1.json()).toMatchObject({ matched: { custom_arg: 1 }, logged: 1 });
+    expect((await h.ctx.db.select().from(messages).where(eq(messages.id, msg.id)))[0]!.providerMessageId).toBe(sgId);
+
+    // No custom argument and no Message-ID: only SendGrid's own id, with another per-recipient suffix.
+    const open = sg({ event: 'open', email: 'two@northwind.test', sg_event_id: `o-${sgId}`, sg_message_id: `${sgId}.filterdrecv-5bd8b6b5c5-2nq6v-1-695C1E10-2.0`, useragent: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15', ip: '203.0.113.45' });
+    // Nothing but the address: recorded against the lead, and said so.
+    const unsubscribeGroup = sg({ event: 'group_resubscribe', email: 'two@northwind.test', sg_event_id: `g-${sgId}` });
+    const click = sg({ event: 'click', email: 'two@northwind.test', sg_event_id: `c-${sgId}`, url: 'https://nurture.example/x', useragent: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15', ip: '203.0.113.45' });
+    const r2 = await signedSendgrid([open, unsubscribeGroup, click]);
+    expect(await r2.json()).toMatchObject({ recorded: 2, matched: { provider_message_id: 1, address: 1 } });
+    const [o] = await h.ctx.db.select().from(signals).where(eq(signals.sourceId, `sendgrid-sendgrid:o-${sgId}`));
+    expect(o).toMatchObject({ messageId: msg.id, leadId: lead.id });
+    expect(o!.evidence).toMatchObject({ match: 'provider_message_id', provider: 'sendgrid' });
+    const [c] = await h.ctx.db.select().from(signals).where(eq(signals.sourceId, `sendgrid-sendgrid:c-${sgId}`));
+    expect(c).toMatchObject({ messageId: null, leadId: lead.id });
+    expect(c!.evidence).toMatchObject({ match: 'address' });
+    expect(await h.ctx.db.select().from(signals).where(eq(signals.messageId, earlierId))).toHaveLength(0);
+  });
+
+  it('suppresses an address SendGrid dropped as bounced, unsubscribed or reported as spam', async () => {
+    const cases = [
+      ['dropped-bounced@northwind.test', 'Bounced Address', 'bounced'],
+      ['dropped-unsub@northwind.test', 'Unsubscribed Address', 'unsubscribed'],
+      ['dropped-spam@northwind.test', 'Spam Reporting Address', 'complained'],
+    ] as const;
+    const sent = await Promise.all(cases.map(([email]) => sentMessage(email)));
+    const events = cases.map(([email, reason], i) => sg({ event: 'dropped', email, reason, status: '5.0.0', sg_event_id: `drop-${i}-${sent[i]!.msg.id}`, sg_message_id: `Dr0p${i}xYzAbCdEfGhIjKlMn.filterdrecv-1`, nurture_message: sent[i]!.msg.id }));
+    // A drop for the message's content says nothing about the address.
+    const content = await sentMessage('dropped-content@northwind.test');
+    events.push(sg({ event: 'dropped', email: 'dropped-content@northwind.test', reason: 'Spam Content (if spam checker app enabled)', sg_event_id: `drop-c-${content.msg.id}`, nurture_message: content.msg.id }));
+    const res = await signedSendgrid(events);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ recorded: 3, logged: 1, unmatched: 0 });
+    for (const [email, , status] of cases) {
+      expect((await h.ctx.db.select().from(leads).where(eq(leads.email, email)))[0]!.status).toBe(status);
+      expect(await h.ctx.db.select().from(suppressions).where(eq(suppressions.email, email))).toHaveLength(1);
+    }
+    expect((await h.ctx.db.select().from(leads).where(eq(leads.email, 'dropped-content@northwind.test')))[0]!.status).toBe('active');
+    expect(await h.ctx.db.select().from(suppressions).where(eq(suppressions.email, 'dropped-content@northwind.test'))).toHaveLength(0);
+  });
+
+  it('changes nothing, the log included, when the same events are delivered again', async () => {
+    const { lead, msg } = await sentMessage('again@northwind.test');
+    const id = 'Ag4inRedeliveredXyZ12a';
+    const events = [
+      sg({ event: 'delivered', email: 'again@northwind.test', sg_event_id: `a1-${id}`, sg_message_id: `${id}.recvd-1`, nurture_message: msg.id }),
+      sg({ event: 'deferred', email: 'again@northwind.test', sg_event_id: `a2-${id}`, sg_message_id: `${id}.recvd-1`, response: '421 4.7.0 Try again later', nurture_message: msg.id }),
+      sg({ event: 'open', email: 'again@northwind.test', sg_event_id: `a3-${id}`, sg_message_id: `${id}.recvd-1`, sg_machine_open: true, useragent: 'Mozilla/5.0', ip: '17.58.101.12', nurture_message: msg.id }),
+      sg({ event: 'dropped', email: 'again@northwind.test', reason: 'Invalid SMTPAPI header', sg_event_id: `a4-${id}`, nurture_message: msg.id }),
+      sg({ event: 'spamreport', email: 'again@northwind.test', sg_event_id: `a5-${id}`, sg_message_id: `${id}.recvd-1`, nurture_message: msg.id }),
+    ];
+    const ours = () =>
+      h.ctx.db
+        .select({ n: sql<number>`count(*)::int` })
+        .from(activity)
+        .where(and(eq(activity.leadId, lead.id), or(like(activity.kind, 'esp_%'), sql`${activity.data}->>'sourceId' like 'sendgrid-%'`)));
+    const first = await signedSendgrid(events);
+    expect(await first.json()).toMatchObject({ recorded: 2, logged: 3 });
+    const [afterFirst] = await ours();
+    const signalsAfterFirst = await h.ctx.db.select().from(signals).where(eq(signals.leadId, lead.id));
+    const leadAfterFirst = (await h.ctx.db.select().from(leads).where(eq(leads.id, lead.id)))[0]!;
+    expect(afterFirst!.n).toBe(5);
+    expect(leadAfterFirst.status).toBe('complained');
+
+    const again = await signedSendgrid(events);
+    expect(again.status).toBe(200);
+    expect(await again.json()).toMatchObject({ recorded: 0, logged: 0, duplicates: 5 });
+    expect((await ours())[0]!.n).toBe(5);
+    expect(await h.ctx.db.select().from(signals).where(eq(signals.leadId, lead.id))).toEqual(signalsAfterFirst);
+    expect((await h.ctx.db.select().from(leads).where(eq(leads.id, lead.id)))[0]!).toEqual(leadAfterFirst);
+  });
+});
+
+describe('SES subscription confirmation', () => {
+  const confirmation = (topic: string, subscribeHost = 'sns.us-east-1.amazonaws.com') => {
+    const env = fixture('ses/subscription-confirmation.json');
+    env.TopicArn = topic;
+    env.MessageId = randomUUID();
+    env.Timestamp = new Date().toISOString();
+    env.SubscribeURL = `https://${subscribeHost}/?Action=ConfirmSubscription&TopicArn=${topic}&Token=${env.Token}`;
+    env.Signature = sign('sha256', Buffer.from(snsStringToSign(env)), rsa.privateKey).toString('base64');
+    return env;
+  };
+  const sesLog = (kind: string) => h.ctx.db.select().from(activity).where(eq(activity.kind, kind));
+
+  it('confirms a subscription to an allowed topic by visiting its SubscribeURL, once', async () => {
+    const env = confirmation(SES_TOPIC);
+    const res = await postJson('/v1/providers/ses/events', env, { 'content-type': 'text/plain; charset=UTF-8' });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ confirmed: true, topicArn: SES_TOPIC, subscriptionArn: `${SES_TOPIC}:7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f` });
+    expect(snsHits).toHaveLength(1);
+    expect(snsHits[0]).toContain(`Token=${env.Token}`);
+    // SNS redelivers it: answered as before, SNS not asked again, no second log line.
+    const again = await postJson('/v1/providers/ses/events', env);
+    expect(await again.json()).toMatchObject({ confirmed: true, duplicate: true });
+    expect(snsHits).toHaveLength(1);
+    expect(await sesLog('esp_subscription')).toHaveLength(1);
+  });
+
+  it('refuses a confirmation for a topic that is not ours, without visiting it', async () => {
+    const res = await postJson('/v1/providers/ses/events', confirmation('arn:aws:sns:us-east-1:999999999999:someone-else'));
+    expect(res.status).toBe(401);
+    expect(snsHits).toHaveLength(1);
+  });
+
+  it('answers a clear retryable error, and logs why, when the SubscribeURL cannot be reached', async () => {
+    const res = await postJson('/v1/providers/ses/events', confirmation(SES_TOPIC, 'sns.eu-west-1.amazonaws.com'));
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('60');
+    const body = await res.json();
+    expect(body.error.code).toBe('subscription_confirm_failed');
+    expect(body.error.message).toMatch(/could not confirm the SNS subscription to arn:aws:sns:us-east-1:123456789012:nurture-ses-events: could not reach sns\.eu-west-1\.amazonaws\.com/);
+    const [line] = await sesLog('esp_subscription_failed');
+    expect(line!.detail).toContain('could not reach sns.eu-west-1.amazonaws.com');
   });
 });

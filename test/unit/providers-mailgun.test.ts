@@ -27,6 +27,8 @@ type Want = {
   url?: string;
   userAgent?: string;
   ip?: string;
+  messageRowId?: string | null;
+  suppresses?: string;
 };
 
 const table: Record<string, Want | null> = {
@@ -54,6 +56,27 @@ const table: Record<string, Want | null> = {
     email: 'former.buyer@oldco-industries.com',
     at: '2026-01-07T14:01:40.000Z',
     bounce: { permanent: true, status: null, diagnostic: 'Not delivering to previously bounced address' },
+    suppresses: 'bounce',
+  },
+  'failed-suppress-unsubscribe.json': {
+    kind: 'dropped',
+    sourceId: 'mailgun:pV3kR7tYQm2wB9xNc4sLdA:1767794560',
+    messageId: '4d8e2f61-0a3c-4b97-a5d2-9e1f7c3b6a08@mail.nurture.example',
+    messageRowId: '4d8e2f61-0a3c-4b97-a5d2-9e1f7c3b6a08',
+    email: 't.nguyen@crestline-mfg.com',
+    at: '2026-01-07T14:02:40.000Z',
+    bounce: { permanent: true, status: null, diagnostic: 'Not delivering to unsubscribed address' },
+    suppresses: 'unsubscribe',
+  },
+  'failed-suppress-complaint.json': {
+    kind: 'dropped',
+    sourceId: 'mailgun:zL8mQ2wEr5tY1uI7oP3aSg:1767794620',
+    messageId: '3b7e1c95-8d2a-4f60-b9e4-1a6c3d8f5e27@mail.nurture.example',
+    messageRowId: '3b7e1c95-8d2a-4f60-b9e4-1a6c3d8f5e27',
+    email: 'm.lindqvist@polarbay.se',
+    at: '2026-01-07T14:03:40.000Z',
+    bounce: { permanent: true, status: null, diagnostic: 'Not delivering to a user who marked your messages as spam' },
+    suppresses: 'complaint',
   },
   'opened.json': { kind: 'open', sourceId: 'mailgun:Ase7i2zsRYeDXztHGENqRA:1767796800.712835', messageId: DANA, email: 'dana.whitfield@northwind-logistics.com', at: '2026-01-07T14:40:00.713Z', userAgent: CHROME, ip: '203.0.113.45' },
   'clicked.json': {

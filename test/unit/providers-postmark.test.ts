@@ -21,6 +21,7 @@ type Want = {
   url?: string;
   userAgent?: string;
   ip?: string;
+  messageRowId?: string | null;
 };
 
 const table: Record<string, Want | null> = {
@@ -80,6 +81,27 @@ const table: Record<string, Want | null> = {
     at: '2026-01-10T08:05:00.000Z',
   },
   'subscription-change-resubscribe.json': null,
+  // An ISP block says nothing about the address: a soft bounce.
+  'bounce-blocked.json': {
+    kind: 'bounce',
+    sourceId: 'postmark:bounce:4323372036',
+    messageId: null,
+    messageRowId: 'c93e2b18-6f0d-4a72-9e45-1b8d7c6a5f20',
+    providerMessageId: 'c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f',
+    email: 'procurement@meridian-freight.co.uk',
+    at: '2026-01-08T14:15:42.516Z',
+    bounce: { permanent: false, status: '5.7.1' },
+  },
+  // X-PM-Metadata-nurture_message on the way out: our row id in Metadata.
+  'open-custom-arg.json': {
+    kind: 'open',
+    sourceId: /^postmark:h:/,
+    messageId: null,
+    messageRowId: '0b9d5c3e-7f1a-4c2e-9a51-3d2f4e6a8b10',
+    providerMessageId: '8d3a6b1c-2e4f-4a7b-9c5d-1e3f5a7b9c2d',
+    email: 'dana.whitfield@northwind-logistics.com',
+    at: '2026-01-09T08:05:11.345Z',
+  },
 };
 
 describe('Postmark webhooks', () => {

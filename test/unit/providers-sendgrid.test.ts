@@ -204,3 +204,41 @@ describe('SendGrid Inbound Parse', () => {
     expect(providers.sendgrid.inboundToRaw({ email: 'X: y\r\n\r\nbody' })).toBe('X: y\r\n\r\nbody');
   });
 });
+
+describe('SendGrid drops and custom arguments', () => {
+  const dropped = parseSendgridEvents(json('events-dropped.json'));
+
+  it('turns a drop for an address on a suppression list into what put it there', () => {
+    expect(dropped.map((e) => [e.kind, e.email, e.suppresses ?? null])).toEqual([
+      ['dropped', 'left.company@harborline.io', 'bounce'],
+      ['dropped', 't.nguyen@crestline-mfg.com', 'unsubscribe'],
+      ['dropped', 'm.lindqvist@polarbay.se', 'complaint'],
+      ['dropped', 'ops@@harborline.io', 'bounce'],
+      // About the message, not the address: suppresses nothing.
+      ['dropped', 'dana.whitfield@northwind-logistics.com', null],
+      ['dropped', 'j.okafor@brightpath-analytics.com', null],
+    ]);
+    expect(dropped[0]!.bounce?.diagnostic).toBe('Bounced Address');
+  });
+
+  it('reads our row id from unique_args, and a stable id even without sg_event_id', () => {
+    expect(dropped[0]!.messageRowId).toBe('2f6a9c1e-5d3b-4e7a-9c20-8b1d4f6e2a93');
+    expect(dropped[5]!.messageRowId).toBeNull();
+    const invalid = dropped[3]!;
+    expect(invalid.sourceId).toMatch(/^sendgrid:h:[0-9a-f]{40}$/);
+    expect(parseSendgridEvents(json('events-dropped.json'))[3]!.sourceId).toBe(invalid.sourceId);
+    // Not a UUID: not a row id of ours.
+    expect(parseSendgridEvent({ event: 'open', email: 'a@b.example', timestamp: 1, sg_event_id: 'x', nurture_message: 'drop table' })!.messageRowId).toBeNull();
+  });
+
+  it('flags the opens SendGrid itself calls machine opens', () => {
+    const events = parseSendgridEvents(json('events-custom-args.json'));
+    expect(events.map((e) => [e.kind, e.machineOpen ?? false])).toEqual([
+      ['delivered', false],
+      ['open', true],
+      ['open', false],
+      ['click', false],
+    ]);
+    expect(new Set(events.map((e) => e.messageRowId))).toEqual(new Set(['9a7c3e51-0b2d-4f86-a1c4-5e8d2b7f3a06']));
+  });
+});

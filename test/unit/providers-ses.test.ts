@@ -35,6 +35,7 @@ type Want = {
   url?: string;
   userAgent?: string;
   ip?: string;
+  messageRowId?: string | null;
 };
 
 const table: Record<string, Want[]> = {
@@ -96,6 +97,31 @@ const table: Record<string, Want[]> = {
       bounce: { permanent: true, status: null, diagnostic: 'Bad content' },
     },
   ],
+  // X-SES-MESSAGE-TAGS: nurture_message=<row id> comes back under mail.tags.
+  'open-tagged.json': [
+    {
+      kind: 'open',
+      messageId: DANA,
+      messageRowId: '0b9d5c3e-7f1a-4c2e-9a51-3d2f4e6a8b10',
+      providerMessageId: SES_DANA,
+      email: 'dana.whitfield@northwind-logistics.com',
+      at: '2026-01-07T14:20:00.123Z',
+    },
+  ],
+  // The account-level suppression list: SES reports a permanent bounce, never sent.
+  'bounce-suppression-list.json': [
+    {
+      kind: 'bounce',
+      sourceId: 'ses:0100019b9a7f8031-4d5e6f7a-8b9c-4dae-9f10-2b3c4d5e6f70-000000:former.buyer@oldco-industries.com',
+      messageId: 'a41f0c77-9d2b-4e18-b6c3-0e7d5f2a9c41@mail.nurture.example',
+      providerMessageId: '0100019b9a6e5c3b-8f1e2d3c-4b5a-4697-8897-a6b5c4d3e2f1-000000',
+      email: 'former.buyer@oldco-industries.com',
+      at: '2026-01-07T14:02:31.802Z',
+      bounce: { permanent: true, status: '5.1.1' },
+    },
+  ],
+  // List management: the person unsubscribed from everything with the List-Unsubscribe header.
+  'subscription-unsubscribe.json': [{ kind: 'unsubscribe', messageId: DANA, providerMessageId: SES_DANA, email: 'dana.whitfield@northwind-logistics.com', at: '2026-01-07T15:02:11.004Z' }],
   'send.json': [],
   'subscription-confirmation.json': [],
   'inbound-received.json': [],

@@ -26,9 +26,18 @@ export type ProviderEvent = {
   messageId: string | null;
   /** The provider's own message id (e.g. sg_message_id, Postmark MessageID, SES mail.messageId). */
   providerMessageId: string | null;
+  /** Our message row id, from the custom argument we set on the way out (see MESSAGE_ROW_ARG). */
+  messageRowId: string | null;
   email: string | null;
   at: Date;
   bounce?: { permanent: boolean; status: string | null; diagnostic: string | null };
+  /**
+   * A `dropped` event whose reason is the address being on one of the provider's suppression lists:
+   * what put it there, so the drop suppresses the address here as that event would have.
+   */
+  suppresses?: 'bounce' | 'unsubscribe' | 'complaint';
+  /** The provider itself says the open was a machine's (SendGrid `sg_machine_open`, Apple's proxy). */
+  machineOpen?: boolean;
   url?: string | null;
   userAgent?: string | null;
   ip?: string | null;
@@ -42,6 +51,35 @@ export type ProviderEvent = {
  * Mailgun `X-Mailgun-Variables: {"nurture_message_id":"…"}`.
  */
 export const MESSAGE_ID_ARG = 'nurture_message_id';
+
+/**
+ * The custom argument nurture sets on every message sent through a known provider's relay: our message
+ * row id (a UUID, which fits every provider's rules: SES tag values allow only letters, digits, `_` and
+ * `-`; Postmark metadata keys are at most 20 characters). Events carry it back, so they attach to the
+ * exact message even when the provider rewrote the Message-ID (SES does) or the address got several.
+ */
+export const MESSAGE_ROW_ARG = 'nurture_message';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A message row id from a custom argument (a string, or the first of a list as SES tags give it), else null. */
+export function rowIdOf(v: unknown): string | null {
+  const s = str(Array.isArray(v) ? v[0] : v)?.trim();
+  return s && UUID.test(s) ? s.toLowerCase() : null;
+}
+
+/**
+ * The part of a provider's message id that names our message as submitted. SendGrid's events give
+ * `sg_message_id` as the X-Message-Id its relay answered with, a dot, and a per-recipient suffix
+ * (`….filterdrecv-…`, `….recvd-…`); SendGrid's own Email Activity search matches on that prefix.
+ * Other providers' ids are used whole.
+ */
+export function providerMessageKey(provider: ProviderName, id: string | null | undefined): string | null {
+  const s = id?.trim();
+  if (!s) return null;
+  if (provider === 'sendgrid') return s.split('.')[0] || null;
+  return s;
+}
 
 export type ParseOptions = {
   /** Name of the custom arg / metadata key that carries our Message-ID (default MESSAGE_ID_ARG). */

@@ -12,7 +12,9 @@ import { parseSesSnsEnvelope, sesInboundToRaw } from './ses.js';
 
 export * from './common.js';
 export * from './mailgun.js';
+export * from './match.js';
 export * from './postmark.js';
+export * from './relay.js';
 export * from './sendgrid.js';
 export * from './ses.js';
 

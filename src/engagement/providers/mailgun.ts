@@ -10,6 +10,7 @@
 import { createHmac } from 'node:crypto';
 import {
   MESSAGE_ID_ARG,
+  MESSAGE_ROW_ARG,
   OK,
   assembleMessage,
   enhancedStatus,
@@ -21,6 +22,7 @@ import {
   lowerEmail,
   messageIdOf,
   obj,
+  rowIdOf,
   safeEqual,
   str,
   type HeaderPair,
@@ -71,8 +73,15 @@ const SIMPLE: Record<string, ProviderEventKind> = {
   rejected: 'dropped',
 };
 
-/** Permanent failures that are Mailgun refusing to send to a suppressed address, not a new bounce. */
-const SUPPRESSED = new Set(['suppress-bounce', 'suppress-unsubscribe', 'suppress-complaint']);
+/**
+ * Permanent failures that are Mailgun refusing to send to an address on one of its suppression lists,
+ * not a new bounce: the drop suppresses the address here as the original event would have.
+ */
+const SUPPRESSED: Record<string, NonNullable<ProviderEvent['suppresses']>> = {
+  'suppress-bounce': 'bounce',
+  'suppress-unsubscribe': 'unsubscribe',
+  'suppress-complaint': 'complaint',
+};
 
 /** A webhook body (`{ signature, "event-data" }`) or a bare event-data object → our shape. */
 export function parseMailgunEvent(body: unknown, opts: ParseOptions = {}): ProviderEvent | null {
@@ -84,7 +93,7 @@ export function parseMailgunEvent(body: unknown, opts: ParseOptions = {}): Provi
   const reason = str(ed.reason);
   let kind: ProviderEventKind | undefined = SIMPLE[name];
   if (name === 'failed') {
-    kind = severity === 'temporary' ? 'deferred' : reason && SUPPRESSED.has(reason) ? 'dropped' : 'bounce';
+    kind = severity === 'temporary' ? 'deferred' : reason && Object.hasOwn(SUPPRESSED, reason) ? 'dropped' : 'bounce';
   }
   if (!kind) return null;
   const at = fromUnixSeconds(ed.timestamp);
@@ -93,7 +102,8 @@ export function parseMailgunEvent(body: unknown, opts: ParseOptions = {}): Provi
   const headers = obj(obj(ed.message).headers);
   // Mailgun's message id is the Message-ID header (kept as given when sending through SMTP).
   const headerId = messageIdOf(headers['message-id']);
-  const messageId = messageIdOf(obj(ed['user-variables'])[opts.messageIdArg ?? MESSAGE_ID_ARG]) ?? headerId;
+  const variables = obj(ed['user-variables']);
+  const messageId = messageIdOf(variables[opts.messageIdArg ?? MESSAGE_ID_ARG]) ?? headerId;
   const email = lowerEmail(ed.recipient) ?? (name === 'rejected' ? lowerEmail(headers.to) : null);
   const id = str(ed.id);
   const event: ProviderEvent = {
@@ -103,10 +113,13 @@ export function parseMailgunEvent(body: unknown, opts: ParseOptions = {}): Provi
     kind,
     messageId,
     providerMessageId: headerId,
+    // X-Mailgun-Variables (JSON) on the way out come back as event-data.user-variables.
+    messageRowId: rowIdOf(variables[MESSAGE_ROW_ARG]),
     email,
     at,
     raw: body,
   };
+  if (kind === 'dropped' && reason && Object.hasOwn(SUPPRESSED, reason)) event.suppresses = SUPPRESSED[reason]!;
   if (kind === 'bounce' || kind === 'deferred' || kind === 'dropped') {
     const ds = obj(ed['delivery-status']);
     const diagnostic = str(ds.message) ?? str(ds.description) ?? str(obj(ed.reject).reason) ?? reason;

@@ -7,6 +7,7 @@
  */
 import {
   MESSAGE_ID_ARG,
+  MESSAGE_ROW_ARG,
   OK,
   assembleMessage,
   enhancedStatus,
@@ -17,6 +18,7 @@ import {
   lowerEmail,
   messageIdOf,
   obj,
+  rowIdOf,
   safeEqual,
   str,
   type HeaderPair,
@@ -54,6 +56,8 @@ function base(json: Obj, opts: ParseOptions, email: unknown) {
     provider: 'postmark' as const,
     messageId: ours(json, opts),
     providerMessageId: str(json.MessageID) ?? str(json.MessageId),
+    // X-PM-Metadata-<key> headers on the way out come back in every webhook's Metadata.
+    messageRowId: rowIdOf(obj(json.Metadata)[MESSAGE_ROW_ARG]),
     email: lowerEmail(email),
     raw: json as unknown,
   };

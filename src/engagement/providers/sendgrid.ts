@@ -9,6 +9,7 @@
 import { verify } from 'node:crypto';
 import {
   MESSAGE_ID_ARG,
+  MESSAGE_ROW_ARG,
   OK,
   assembleMessage,
   enhancedStatus,
@@ -19,6 +20,7 @@ import {
   isObj,
   lowerEmail,
   messageIdOf,
+  rowIdOf,
   splitHeaderBlock,
   str,
   type ParseOptions,
@@ -80,6 +82,18 @@ const KIND: Record<string, ProviderEventKind> = {
   group_unsubscribe: 'unsubscribe',
 };
 
+/**
+ * `dropped` reasons that mean the address is on one of SendGrid's suppression lists (its documentation
+ * on drops: "Bounced Address", "Unsubscribed Address", "Spam Reporting Address", "Invalid" for the
+ * Invalid Emails list). Other reasons ("Spam Content", "Invalid SMTPAPI header", …) are about the message.
+ */
+const DROPPED_SUPPRESSES: Record<string, NonNullable<ProviderEvent['suppresses']>> = {
+  'bounced address': 'bounce',
+  invalid: 'bounce',
+  'unsubscribed address': 'unsubscribe',
+  'spam reporting address': 'complaint',
+};
+
 /** One SendGrid event → our shape; null for events nurture doesn't record (processed, group_resubscribe, …). */
 export function parseSendgridEvent(ev: unknown, opts: ParseOptions = {}): ProviderEvent | null {
   if (!isObj(ev)) return null;
@@ -100,6 +114,8 @@ export function parseSendgridEvent(ev: unknown, opts: ParseOptions = {}): Provid
     kind,
     messageId,
     providerMessageId,
+    // unique_args set through X-SMTPAPI arrive as top-level keys of every event of the message.
+    messageRowId: rowIdOf(ev[MESSAGE_ROW_ARG]),
     email,
     at,
     raw: ev,
@@ -116,8 +132,13 @@ export function parseSendgridEvent(ev: unknown, opts: ParseOptions = {}): Provid
     const response = str(ev.response) ?? str(ev.reason);
     event.bounce = { permanent: false, status: enhancedStatus(ev.status, response), diagnostic: response };
   } else if (kind === 'dropped') {
-    event.bounce = { permanent: true, status: null, diagnostic: str(ev.reason) };
+    const reason = str(ev.reason);
+    event.bounce = { permanent: true, status: null, diagnostic: reason };
+    const suppresses = reason ? DROPPED_SUPPRESSES[reason.trim().toLowerCase()] : undefined;
+    if (suppresses) event.suppresses = suppresses;
   }
+  // Apple Mail Privacy Protection's proxy fetches every image on delivery; SendGrid flags those opens.
+  if (kind === 'open' && ev.sg_machine_open === true) event.machineOpen = true;
   if (kind === 'open' || kind === 'click') {
     event.userAgent = str(ev.useragent);
     event.ip = str(ev.ip);

@@ -9,12 +9,14 @@
  */
 import { createHash, verify, type KeyLike } from 'node:crypto';
 import {
+  MESSAGE_ROW_ARG,
   enhancedStatus,
   fromIso,
   isObj,
   lowerEmail,
   messageIdOf,
   obj,
+  rowIdOf,
   str,
   type Obj,
   type ProviderEvent,
@@ -152,6 +154,8 @@ export function parseSesNotification(message: unknown): ProviderEvent[] {
   const mail = obj(message.mail);
   const providerMessageId = str(mail.messageId);
   const messageId = originalMessageId(mail, providerMessageId);
+  // X-SES-MESSAGE-TAGS on the way out: event publishing gives each tag as a list under mail.tags.
+  const messageRowId = rowIdOf(obj(mail.tags)[MESSAGE_ROW_ARG]);
   const destination = (Array.isArray(mail.destination) ? mail.destination : []).map(lowerEmail);
   const onlyRecipient = destination.length === 1 ? destination[0]! : null;
 
@@ -169,6 +173,7 @@ export function parseSesNotification(message: unknown): ProviderEvent[] {
           kind,
           messageId,
           providerMessageId,
+          messageRowId,
           email: r.email,
           at,
           raw: message,

@@ -1,0 +1,90 @@
+// Queries for email service providers' events: finding the message an event names, remembering the
+// provider's id for a message, and logging delivery notes exactly once however often an event is redelivered.
+import { and, eq, inArray, isNull, or, type SQL } from 'drizzle-orm';
+import { logActivity, type ActivityEntry } from './activity.js';
+import type { Tx } from './client.js';
+import { messages, webhookReceipts } from './schema.js';
+
+export interface MessageForEvent {
+  id: string;
+  messageId: string;
+  providerMessageId: string | null;
+  leadId: string;
+  toAddress: string;
+  sentAt: Date | null;
+  sequenceId: string;
+  stepId: string;
+}
+
+/** Messages named by any of the row ids, provider message ids (keys) or our Message-IDs, in one query. */
+export async function messagesForEvents(db: Tx, by: { rowIds: string[]; providerKeys: string[]; messageIds: string[] }): Promise<MessageForEvent[]> {
+  const any: SQL[] = [];
+  if (by.rowIds.length) any.push(inArray(messages.id, by.rowIds));
+  if (by.providerKeys.length) any.push(inArray(messages.providerMessageId, by.providerKeys));
+  if (by.messageIds.length) any.push(inArray(messages.messageId, by.messageIds));
+  if (!any.length) return [];
+  return db
+    .select({
+      id: messages.id,
+      messageId: messages.messageId,
+      providerMessageId: messages.providerMessageId,
+      leadId: messages.leadId,
+      toAddress: messages.toAddress,
+      sentAt: messages.sentAt,
+      sequenceId: messages.sequenceId,
+      stepId: messages.stepId,
+    })
+    .from(messages)
+    .where(or(...any));
+}
+
+/**
+ * The provider's id for a message, learnt from the first event that named the message another way.
+ * Only fills an empty column: the id the relay's 250 gave at send time, or an earlier event's, stays.
+ * Writes no log line: it records nothing that happened.
+ */
+export async function rememberProviderMessageIds(db: Tx, pairs: { messageRowId: string; providerMessageId: string }[]): Promise<void> {
+  for (const p of pairs) {
+    await db
+      .update(messages)
+      .set({ providerMessageId: p.providerMessageId })
+      .where(and(eq(messages.id, p.messageRowId), isNull(messages.providerMessageId)));
+  }
+}
+
+/**
+ * Log lines for provider events that record no signal (delivered, deferred, a drop that suppresses
+ * nothing), each written once: the event's id is claimed in webhook_receipts in the same transaction
+ * as its line, so a redelivery (or two deliveries racing) finds it taken and logs nothing.
+ */
+export async function logProviderNotesOnce(db: Tx, notes: (ActivityEntry & { sourceId: string })[]): Promise<number> {
+  if (!notes.length) return 0;
+  const keyOf = (sourceId: string) => `provider-event:${sourceId}`;
+  let logged = 0;
+  await db.transaction(async (tx) => {
+    const claimed = await tx
+      .insert(webhookReceipts)
+      .values([...new Map(notes.map((n) => [keyOf(n.sourceId), { id: keyOf(n.sourceId), response: { providerEvent: n.kind } }])).values()])
+      .onConflictDoNothing()
+      .returning({ id: webhookReceipts.id });
+    const fresh = new Set(claimed.map((c) => c.id));
+    const lines = notes.filter((n) => fresh.delete(keyOf(n.sourceId))).map(({ sourceId: _s, ...entry }) => entry);
+    logged = lines.length;
+    await logActivity(tx, lines);
+  });
+  return logged;
+}
+
+/** Whether an SNS message (by its MessageId) was already handled, and what was answered then. */
+export async function priorSnsAnswer(db: Tx, snsMessageId: string): Promise<unknown | null> {
+  const [r] = await db.select({ response: webhookReceipts.response }).from(webhookReceipts).where(eq(webhookReceipts.id, `sns:${snsMessageId}`));
+  return r?.response ?? null;
+}
+
+/** Records the answer to an SNS message once handled; a second record of the same message keeps the first. */
+export async function rememberSnsAnswer(db: Tx, snsMessageId: string, response: Record<string, unknown>, log: ActivityEntry[]): Promise<void> {
+  await db.transaction(async (tx) => {
+    const r = await tx.insert(webhookReceipts).values({ id: `sns:${snsMessageId}`, response }).onConflictDoNothing().returning({ id: webhookReceipts.id });
+    if (r.length) await logActivity(tx, log);
+  });
+}
