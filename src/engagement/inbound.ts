@@ -4,7 +4,8 @@
 import { convert } from 'html-to-text';
 import { simpleParser, type AddressObject, type ParsedMail } from 'mailparser';
 import { detectAutoReply, type AutoReply } from './autoreply.js';
-import { normaliseMessageId, parseBounce, type Bounce } from './bounces.js';
+import { normaliseMessageId, parseBounce, SUCCESS_ACTIONS, type Bounce } from './bounces.js';
+import { parseComplaint, type Complaint } from './complaints.js';
 import { extractNewText } from './quotes.js';
 
 export type InboundMail = {
@@ -15,7 +16,10 @@ export type InboundMail = {
   from: { address: string; name: string } | null;
   to: string[];
   subject: string;
+  /** The Date header, or null when it is missing or unreadable. */
   date: Date | null;
+  /** The sender's UTC offset in minutes, from the Date header (null without one). */
+  utcOffsetMinutes: number | null;
   text: string;
   /** The person's own words: quoted history, signature and mobile footers removed. */
   newText: string;
@@ -26,9 +30,20 @@ export type InboundMail = {
   /** Parts of a delivery status notification, when the message is one (see parseBounce). */
   deliveryStatus: string | null;
   returnedHeaders: string | null;
+  /** Body of a message/feedback-report part (RFC 5965 complaint), when the message is one. */
+  feedbackReport: string | null;
 };
 
-export type InboundKind = 'reply' | 'auto_reply' | 'bounce' | 'delayed';
+/**
+ * `notice`: a machine's notice that changes nothing: a success DSN (Action: delivered / relayed / expanded),
+ * a read receipt (RFC 8098), a feedback report that is not a complaint (not-spam, auth-failure).
+ */
+export type InboundKind = 'reply' | 'auto_reply' | 'bounce' | 'delayed' | 'complaint' | 'notice';
+
+export type ParseOptions = {
+  /** When the mail arrived: the reference for an out-of-office's partial dates if it has no Date header. */
+  receivedAt?: Date | null;
+};
 
 function headerMap(parsed: ParsedMail): Record<string, string> {
   const headers: Record<string, string> = {};
@@ -67,22 +82,62 @@ function partText(content: Buffer | string): string {
   return typeof content === 'string' ? content : content.toString('utf8');
 }
 
-function dsnParts(parsed: ParsedMail): Pick<InboundMail, 'deliveryStatus' | 'returnedHeaders'> {
+const REPORT_PART_TYPES = ['message/delivery-status', 'message/global-delivery-status', 'message/feedback-report', 'message/rfc822', 'text/rfc822-headers', 'message/global-headers'] as const;
+
+/**
+ * Report parts straight from the raw MIME: mailparser renders a message/rfc822 part marked inline into the
+ * body text (losing its Message-ID), as many feedback loops and some MTAs mark it. Only the part's first
+ * block is read (its header section, or the report's fields), which is all that is needed.
+ */
+function rawParts(raw: string): Map<string, string> {
+  const found = new Map<string, string>();
+  const re = /^Content-Type:[ \t]*([a-z0-9.+-]+\/[a-z0-9.+-]+)[^\n]*(?:\r?\n[ \t][^\n]*)*\r?\n((?:[^\r\n]+\r?\n)*?)\r?\n/gim;
+  for (const m of raw.matchAll(re)) {
+    const type = m[1]!.toLowerCase();
+    if (!(REPORT_PART_TYPES as readonly string[]).includes(type) || found.has(type)) continue;
+    // Skip the part's own headers (Content-Disposition, Content-Description…), then read its content.
+    const start = (m.index ?? 0) + m[0].length;
+    const rest = raw.slice(start);
+    const content = type === 'message/delivery-status' || type === 'message/global-delivery-status' ? rest.split(/\r?\n--/)[0]! : rest.split(/\r?\n\r?\n/)[0]!;
+    found.set(type, content);
+  }
+  return found;
+}
+
+function dsnParts(parsed: ParsedMail, raw: string): Pick<InboundMail, 'deliveryStatus' | 'returnedHeaders' | 'feedbackReport'> {
   let deliveryStatus: string | null = null;
   let returnedHeaders: string | null = null;
+  let feedbackReport: string | null = null;
   for (const attachment of parsed.attachments) {
     const type = attachment.contentType.toLowerCase();
     if (type === 'message/delivery-status' || type === 'message/global-delivery-status') {
       deliveryStatus ??= partText(attachment.content);
+    } else if (type === 'message/feedback-report') {
+      feedbackReport ??= partText(attachment.content);
     } else if (type === 'message/rfc822' || type === 'text/rfc822-headers' || type === 'message/global-headers') {
       // Only the header section matters: it carries the Message-ID we sent.
       returnedHeaders ??= partText(attachment.content).split(/\r?\n\r?\n/)[0] ?? null;
     }
   }
-  return { deliveryStatus, returnedHeaders };
+  const contentType = (parsed.headers.get('content-type') as { value?: string } | undefined)?.value?.toLowerCase() ?? '';
+  if ((!returnedHeaders || (!deliveryStatus && !feedbackReport)) && (contentType.startsWith('multipart/') || /message\/rfc822/i.test(raw))) {
+    const parts = rawParts(raw);
+    deliveryStatus ??= parts.get('message/delivery-status') ?? parts.get('message/global-delivery-status') ?? null;
+    feedbackReport ??= parts.get('message/feedback-report') ?? null;
+    returnedHeaders ??= parts.get('message/rfc822') ?? parts.get('text/rfc822-headers') ?? parts.get('message/global-headers') ?? null;
+  }
+  return { deliveryStatus, returnedHeaders, feedbackReport };
 }
 
-export async function parseInboundMail(raw: string | Buffer): Promise<InboundMail> {
+/** "Mon, 5 Jan 2026 22:15:00 -0800" → -480; null without a numeric zone. */
+function utcOffsetOf(dateHeader: string | undefined): number | null {
+  const m = /([+-])(\d{2})(\d{2})\s*(?:\([^)]*\))?\s*$/.exec(dateHeader ?? '');
+  if (!m) return null;
+  const minutes = Number(m[2]) * 60 + Number(m[3]);
+  return m[1] === '-' ? -minutes : minutes;
+}
+
+export async function parseInboundMail(raw: string | Buffer, options: ParseOptions = {}): Promise<InboundMail> {
   // keepDeliveryStatus: keep DSN parts as attachments so they can be read field by field.
   const parsed = await simpleParser(raw, { keepDeliveryStatus: true, skipHtmlToText: true, skipTextToHtml: true });
   const headers = headerMap(parsed);
@@ -91,7 +146,11 @@ export async function parseInboundMail(raw: string | Buffer): Promise<InboundMai
   const newText = extractNewText(text);
   const sender = parsed.from?.value[0];
   const subject = parsed.subject ?? '';
-  const date = parsed.date && !Number.isNaN(parsed.date.getTime()) ? parsed.date : null;
+  const date = headers['date'] && parsed.date && !Number.isNaN(parsed.date.getTime()) ? parsed.date : null;
+  const utcOffsetMinutes = date ? utcOffsetOf(headers['date']) : null;
+  // Without a Date header, the out-of-office was written about when it arrived.
+  const reference = date ?? options.receivedAt ?? null;
+  const rawText = typeof raw === 'string' ? raw : raw.toString('latin1');
   return {
     messageId: normaliseMessageId(parsed.messageId),
     inReplyTo: ids(parsed.inReplyTo)[0] ?? null,
@@ -100,11 +159,12 @@ export async function parseInboundMail(raw: string | Buffer): Promise<InboundMai
     to: addresses(parsed.to),
     subject,
     date,
+    utcOffsetMinutes,
     text,
     newText,
-    autoReply: detectAutoReply({ headers, subject, text: newText, date }),
+    autoReply: detectAutoReply({ headers, subject, text: newText, date: reference, utcOffsetMinutes }),
     headers,
-    ...dsnParts(parsed),
+    ...dsnParts(parsed, rawText),
   };
 }
 
@@ -113,11 +173,28 @@ export function bounceOf(mail: InboundMail): Bounce {
   return parseBounce(mail);
 }
 
-/** A notification about delivery wins over the auto-reply headers it also carries (Postfix sets Auto-Submitted). */
+/** The feedback-loop report in `mail`, if any (isReport false otherwise). */
+export function complaintOf(mail: InboundMail): Complaint {
+  return parseComplaint(mail);
+}
+
+/** RFC 8098 read receipts: the person's client answered by itself, nothing the person wrote. */
+function isReadReceipt(mail: InboundMail): boolean {
+  const type = mail.headers['content-type']?.toLowerCase() ?? '';
+  return type.includes('multipart/report') && type.includes('disposition-notification');
+}
+
+/**
+ * Reports about the message win over the auto-reply headers they also carry (Postfix sets
+ * Auto-Submitted on its DSNs, feedback loops on their reports).
+ */
 export function inboundKind(mail: InboundMail): InboundKind {
+  const complaint = parseComplaint(mail);
+  if (complaint.isReport) return complaint.isComplaint ? 'complaint' : 'notice';
   const bounce = parseBounce(mail);
   if (bounce.isBounce) return 'bounce';
-  if (bounce.isDsn) return 'delayed';
+  if (bounce.isDsn) return bounce.action && SUCCESS_ACTIONS.has(bounce.action) ? 'notice' : 'delayed';
+  if (isReadReceipt(mail)) return 'notice';
   if (mail.autoReply.isAuto) return 'auto_reply';
   return 'reply';
 }

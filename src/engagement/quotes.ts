@@ -3,7 +3,7 @@
  * "> " quoting), the RFC 3676 signature ("-- ") and mobile-client footers. Pure, line based.
  */
 
-const WRITE_VERBS = String.raw`(wrote|schrieb|a écrit|escribió|ha scritto|escreveu|schreef|skrev|skreiv|kirjoitti|napisał)`;
+const WRITE_VERBS = String.raw`(wrote|schrieb|a écrit|escribió|ha scritto|escreveu|schreef|skrev|skreiv|kirjoitti|napisał|pisze)`;
 
 /** Attribution lines that start the quoted history, per client and language. */
 const ATTRIBUTION: readonly RegExp[] = [
@@ -16,6 +16,7 @@ const ATTRIBUTION: readonly RegExp[] = [
   /^Il\b.{4,300}\bha scritto\s*:$/i, // it
   /^(Em|No dia)\b.{4,300}\bescreveu\s*:$/i, // pt
   /^(Den|D\.)\b.{4,300}\b(skrev|skreiv)\b.{0,200}:$/i, // sv, no, da
+  /^W dniu\b.{4,300}\b(pisze|napisał[a]?)\s*:$/iu, // pl (Thunderbird)
   new RegExp(String.raw`^.{0,200}<[^<>\s]+@[^<>\s]+>.{0,80}\b${WRITE_VERBS}\s*:?$`, 'i'), // any order, with an address
 ];
 
@@ -37,7 +38,7 @@ const MOBILE_FOOTER =
 const SIGNATURE_DELIMITER = /^-- ?$/;
 
 /** Lines a wrapped attribution can start with: a language's opener, or the quoted sender's address. */
-const ATTRIBUTION_START = /^(On|Am|Le|El|Op|Il|Em|No dia|Den|D\.)\s|<[^<>\s]+@[^<>\s]+>/i;
+const ATTRIBUTION_START = /^(On|Am|Le|El|Op|Il|Em|No dia|Den|D\.|W dniu)\s|<[^<>\s]+@[^<>\s]+>/i;
 
 function isAttributionAt(lines: readonly string[], i: number): boolean {
   const first = (lines[i] ?? '').trim();
@@ -66,23 +67,48 @@ function isOutlookHeaderBlockAt(lines: readonly string[], i: number): boolean {
 /** Index of the first line of quoted history, or lines.length when there is none. */
 export function findQuoteStart(lines: readonly string[]): number {
   for (let i = 0; i < lines.length; i++) {
-    const line = (lines[i] ?? '').trim();
-    if (!line) continue;
-    if (SEPARATOR.test(line)) return i;
-    if (UNDERSCORE_RULE.test(line)) {
-      const next = lines.slice(i + 1, i + 4).findIndex((l) => HEADER_FROM.test(l.trim()));
-      if (next >= 0) return i;
-    }
-    if (isOutlookHeaderBlockAt(lines, i)) return i;
-    if (line.startsWith('>')) {
-      // An attribution quoted by the client itself (iOS Mail: "> On …, at …, X wrote:") starts the history.
-      const unquoted = line.replace(/^(>\s?)+/, '');
-      if (isAttributionAt([unquoted, ...lines.slice(i + 1).map((l) => l.replace(/^(>\s?)+/, ''))], 0)) return i;
-      continue;
-    }
-    if (isAttributionAt(lines, i)) return i;
+    const kind = historyAt(lines, i);
+    if (kind) return i;
   }
   return lines.length;
+}
+
+/**
+ * What starts at line i: `cut` (history that runs to the end unmarked: Outlook's separators and header
+ * blocks, an attribution over unquoted text), `quoted` (an attribution over "> " lines, which may be
+ * followed by the person's own words: bottom-posting, inline answers), or null.
+ */
+function historyAt(lines: readonly string[], i: number): { kind: 'cut' } | { kind: 'quoted'; length: number } | null {
+  const line = (lines[i] ?? '').trim();
+  if (!line) return null;
+  if (SEPARATOR.test(line)) return { kind: 'cut' };
+  if (UNDERSCORE_RULE.test(line) && lines.slice(i + 1, i + 4).some((l) => HEADER_FROM.test(l.trim()))) return { kind: 'cut' };
+  if (isOutlookHeaderBlockAt(lines, i)) return { kind: 'cut' };
+  if (line.startsWith('>')) {
+    // An attribution quoted by the client itself (iOS Mail: "> On …, at …, X wrote:") starts the history.
+    const unquoted = line.replace(/^(>\s?)+/, '');
+    return isAttributionAt([unquoted, ...lines.slice(i + 1).map((l) => l.replace(/^(>\s?)+/, ''))], 0) ? { kind: 'quoted', length: 1 } : null;
+  }
+  const length = attributionLength(lines, i);
+  if (!length) return null;
+  // "> " quoting after the attribution: what follows the quoted block is the person's again.
+  const next = lines.slice(i + length).find((l) => l.trim());
+  return next?.trimStart().startsWith('>') ? { kind: 'quoted', length } : { kind: 'cut' };
+}
+
+/** How many lines the attribution at i spans (Gmail wraps it over two or three), or 0. */
+function attributionLength(lines: readonly string[], i: number): number {
+  const first = (lines[i] ?? '').trim();
+  if (ATTRIBUTION.some((re) => re.test(first))) return 1;
+  if (!ATTRIBUTION_START.test(first)) return 0;
+  let joined = first;
+  for (let k = i + 1; k < Math.min(lines.length, i + 3); k++) {
+    const next = (lines[k] ?? '').trim();
+    if (!next) return 0;
+    joined = `${joined} ${next}`;
+    if (ATTRIBUTION.some((re) => re.test(joined))) return k - i + 1;
+  }
+  return 0;
 }
 
 function cutAt(lines: string[], pattern: RegExp): string[] {
@@ -90,15 +116,47 @@ function cutAt(lines: string[], pattern: RegExp): string[] {
   return index >= 0 ? lines.slice(0, index) : lines;
 }
 
-/** The reply's new text: what the person typed above (or between) the quoted history. */
+/** Gateways append these below everything, quoted history included: never the person's words. */
+const DISCLAIMER =
+  /^(confidentiality notice|disclaimer|this (e-?mail|message)( and any (files|attachments).{0,40})? (is|are|may be) (confidential|intended)|the information (contained )?in this (e-?mail|message)|diese (e-?mail|nachricht) (enthält|kann) vertrauliche|dit (e-?mail)?bericht is (uitsluitend|vertrouwelijk)|ce message (et toutes les pièces jointes )?(est|sont) confidentiel)/i;
+
+const GREETING = /^(hi|hello|hey|dear|good (morning|afternoon)|hallo|hoi|moin|liebe[rs]?|sehr geehrte[rs]?|bonjour|salut|hola|buenos días|ciao|buongiorno|olá|bom dia|hej|cześć|dzień dobry|beste|goedemiddag|goedemorgen)\b.{0,60}$/iu;
+
+/** Did the person write more than a greeting before the first quoted block? */
+function wroteAbove(lines: readonly string[]): boolean {
+  const words = lines.map((l) => l.trim()).filter((l) => l && !l.startsWith('>'));
+  if (!words.length) return false;
+  return !(words.length === 1 && (GREETING.test(words[0]!) || /^[^.!?]{1,40},$/.test(words[0]!)));
+}
+
+/**
+ * The reply's new text: what the person typed, above, between or below the quoted history, without
+ * attribution lines, quoted lines, signatures or mobile footers.
+ */
 export function extractNewText(text: string): string {
   const normalised = text.replace(/\r\n?/g, '\n').replace(/[\u00a0\u202f]/g, ' ').replace(/\ufeff/g, '');
-  let lines = normalised.split('\n');
-  lines = lines.slice(0, findQuoteStart(lines));
-  lines = cutAt(lines, SIGNATURE_DELIMITER);
+  const all = normalised.split('\n');
+  const kept: string[] = [];
+  for (let i = 0; i < all.length; i++) {
+    const history = historyAt(all, i);
+    if (history?.kind === 'cut') break;
+    if (history?.kind === 'quoted') {
+      // Someone who answered above the history left it whole below: whatever follows the quote
+      // (lines a client re-wrapped without "> ", a gateway's footer) is not theirs. Only a reply that
+      // opens with the quote (bottom-posting, inline answers) goes on below it.
+      if (wroteAbove(kept)) break;
+      // Mark where the quote stood, so the words either side stay separate paragraphs.
+      kept.push('');
+      i += history.length - 1;
+      continue;
+    }
+    kept.push(all[i]!);
+  }
+  let lines = cutAt(kept, SIGNATURE_DELIMITER);
   lines = cutAt(lines, MOBILE_FOOTER);
-  // Inline answers between quoted lines are kept; the quoted lines are not.
-  lines = lines.filter((l) => !l.trimStart().startsWith('>'));
+  lines = cutAt(lines, DISCLAIMER);
+  // Inline answers between quoted lines are kept, each its own paragraph; the quoted lines are not.
+  lines = lines.map((l) => (l.trimStart().startsWith('>') ? '' : l));
   // A horizontal rule left above the cut (Outlook's <hr> before its header block) is not the person's.
   while (lines.length && /^\s*([-_=*]{3,}\s*)?$/.test(lines[lines.length - 1] ?? '')) lines.pop();
   return lines

@@ -5,31 +5,32 @@
  */
 
 const MONTHS: Record<string, number> = {};
+// English, German, French, Spanish, Dutch, Italian, Portuguese, Swedish, Polish (Polish in the genitive a date uses).
 const MONTH_NAMES: readonly (readonly string[])[] = [
-  ['january', 'jan', 'januar', 'jänner', 'janvier', 'janv', 'enero', 'ene'],
-  ['february', 'feb', 'februar', 'février', 'févr', 'fevrier', 'febrero'],
-  ['march', 'mar', 'märz', 'märz', 'mars', 'marzo'],
-  ['april', 'apr', 'avril', 'avr', 'abril', 'abr'],
-  ['may', 'mai', 'mayo'],
-  ['june', 'jun', 'juni', 'juin', 'junio'],
-  ['july', 'jul', 'juli', 'juillet', 'juil', 'julio'],
-  ['august', 'aug', 'août', 'aout', 'agosto', 'ago'],
-  ['september', 'sep', 'sept', 'septembre', 'septiembre'],
-  ['october', 'oct', 'oktober', 'okt', 'octobre', 'octubre'],
-  ['november', 'nov', 'novembre', 'noviembre'],
-  ['december', 'dec', 'dezember', 'dez', 'décembre', 'decembre', 'diciembre', 'dic'],
+  ['january', 'jan', 'januar', 'jänner', 'janvier', 'janv', 'enero', 'ene', 'januari', 'gennaio', 'gen', 'janeiro', 'stycznia', 'styczeń', 'sty'],
+  ['february', 'feb', 'februar', 'février', 'févr', 'fevrier', 'febrero', 'februari', 'febbraio', 'fevereiro', 'fev', 'lutego', 'luty', 'lut'],
+  ['march', 'mar', 'märz', 'mars', 'marzo', 'maart', 'mrt', 'março', 'marco', 'marca', 'marzec'],
+  ['april', 'apr', 'avril', 'avr', 'abril', 'abr', 'aprile', 'kwietnia', 'kwiecień', 'kwi'],
+  ['may', 'mai', 'mayo', 'mei', 'maggio', 'mag', 'maio', 'maj', 'maja'],
+  ['june', 'jun', 'juni', 'juin', 'junio', 'giugno', 'giu', 'junho', 'czerwca', 'czerwiec', 'cze'],
+  ['july', 'jul', 'juli', 'juillet', 'juil', 'julio', 'luglio', 'lug', 'julho', 'lipca', 'lipiec', 'lip'],
+  ['august', 'aug', 'août', 'aout', 'agosto', 'ago', 'augustus', 'augusti', 'sierpnia', 'sierpień', 'sie'],
+  ['september', 'sep', 'sept', 'septembre', 'septiembre', 'settembre', 'setembro', 'września', 'wrzesień', 'wrz'],
+  ['october', 'oct', 'oktober', 'okt', 'octobre', 'octubre', 'ottobre', 'ott', 'outubro', 'października', 'październik', 'paź'],
+  ['november', 'nov', 'novembre', 'noviembre', 'novembro', 'listopada', 'listopad', 'lis'],
+  ['december', 'dec', 'dezember', 'dez', 'décembre', 'decembre', 'diciembre', 'dic', 'dicembre', 'dezembro', 'grudnia', 'grudzień', 'gru'],
 ];
 MONTH_NAMES.forEach((names, index) => names.forEach((n) => (MONTHS[n] = index)));
 
 const WEEKDAYS: Record<string, number> = {};
 const WEEKDAY_NAMES: readonly (readonly string[])[] = [
-  ['sunday', 'sonntag', 'dimanche', 'domingo'],
-  ['monday', 'montag', 'lundi', 'lunes'],
-  ['tuesday', 'dienstag', 'mardi', 'martes'],
-  ['wednesday', 'mittwoch', 'mercredi', 'miércoles', 'miercoles'],
-  ['thursday', 'donnerstag', 'jeudi', 'jueves'],
-  ['friday', 'freitag', 'vendredi', 'viernes'],
-  ['saturday', 'samstag', 'samedi', 'sábado', 'sabado'],
+  ['sunday', 'sonntag', 'dimanche', 'domingo', 'zondag', 'domenica', 'söndag', 'niedziela', 'niedzielę'],
+  ['monday', 'montag', 'lundi', 'lunes', 'maandag', 'lunedì', 'lunedi', 'segunda-feira', 'måndag', 'poniedziałek'],
+  ['tuesday', 'dienstag', 'mardi', 'martes', 'dinsdag', 'martedì', 'martedi', 'terça-feira', 'tisdag', 'wtorek'],
+  ['wednesday', 'mittwoch', 'mercredi', 'miércoles', 'miercoles', 'woensdag', 'mercoledì', 'mercoledi', 'quarta-feira', 'onsdag', 'środa', 'środę'],
+  ['thursday', 'donnerstag', 'jeudi', 'jueves', 'donderdag', 'giovedì', 'giovedi', 'quinta-feira', 'torsdag', 'czwartek'],
+  ['friday', 'freitag', 'vendredi', 'viernes', 'vrijdag', 'venerdì', 'venerdi', 'sexta-feira', 'fredag', 'piątek'],
+  ['saturday', 'samstag', 'samedi', 'sábado', 'sabado', 'zaterdag', 'sabato', 'lördag', 'sobota', 'sobotę'],
 ];
 WEEKDAY_NAMES.forEach((names, index) => names.forEach((n) => (WEEKDAYS[n] = index)));
 
@@ -37,19 +38,41 @@ WEEKDAY_NAMES.forEach((names, index) => names.forEach((n) => (WEEKDAYS[n] = inde
 const MONTH = `(?<!\\p{L})(${Object.keys(MONTHS).sort((a, b) => b.length - a.length).join('|')})(?!\\p{L})\\.?`;
 const WEEKDAY = `(?<!\\p{L})(${Object.keys(WEEKDAYS).join('|')})(?!\\p{L})`;
 
-const DATE_PATTERNS: readonly { re: RegExp; kind: 'iso' | 'numeric' | 'dayMonth' | 'monthDay' | 'weekday' | 'tomorrow' }[] = [
+type DateKind = 'iso' | 'numeric' | 'dayMonth' | 'monthDay' | 'weekday' | 'tomorrow' | 'dayOnly';
+
+const DATE_PATTERNS: readonly { re: RegExp; kind: DateKind }[] = [
   { kind: 'iso', re: /\b(\d{4})-(\d{2})-(\d{2})\b/iu },
-  { kind: 'numeric', re: /\b(\d{1,2})([./])(\d{1,2})(?:\2(\d{4}|\d{2}))?\b/iu },
-  { kind: 'dayMonth', re: new RegExp(`\\b(\\d{1,2})(?:st|nd|rd|th|er|\\.)?\\s+(?:of\\s+|de\\s+)?${MONTH}(?:\\s+(?:de\\s+)?(\\d{4}))?`, 'iu') },
+  { kind: 'numeric', re: /(?<![\d.\/])(\d{1,2})([./])(\d{1,2})(?:\2(\d{4}|\d{2}))?(?![\d\/]|\.\d)/iu },
+  { kind: 'dayMonth', re: new RegExp(`\\b(\\d{1,2})(?:st|nd|rd|th|er|e|º|\\.)?\\s+(?:of\\s+|de\\s+)?${MONTH}(?:\\s+(?:de\\s+)?(\\d{4}))?`, 'iu') },
   { kind: 'monthDay', re: new RegExp(`${MONTH}\\s+(\\d{1,2})(?:st|nd|rd|th)?\\b(?:,?\\s+(\\d{4}))?`, 'iu') },
   { kind: 'weekday', re: new RegExp(`${WEEKDAY}`, 'iu') },
-  { kind: 'tomorrow', re: /\b(tomorrow|morgen|demain|mañana)\b/iu },
+  { kind: 'tomorrow', re: /(?<!\p{L})(tomorrow|morgen|demain|mañana|domani|amanhã|imorgon|jutro)(?!\p{L})/iu },
+  // "on the 14th", "am 14.", "le 14", "den 14:e": a day of the month, the next one from the mail's date.
+  { kind: 'dayOnly', re: /(?<!\p{L})(?:the|am|le|el|il|den|op de|dia|dnia)\s+(\d{1,2})(?:st|nd|rd|th|:e|e|º|\.(?!\d))(?![\d\p{L}])/iu },
 ];
 
-/** Phrases that introduce a return date, in the languages the subject patterns cover. */
+/**
+ * Phrases that state the return itself ("I will be back on …"): preferred over the end of the absence.
+ * English, German, French, Spanish, Dutch, Italian, Portuguese, Swedish, Polish.
+ */
 const RETURN_PHRASE =
-  /\b(back|return(?:ing|s)?|in the office|until|till)\b|zurück|wieder|\bbis\b|de retour|\bretour\b|jusqu['’]?au|regres\w*|volver\w*|de vuelta|\bhasta\b/giu;
+  /\b(back|return(?:ing|s)?|in the office|available again|reachable again)\b|zurück|wieder|de retour|\bretour\b|regres\w*|volver\w*|de vuelta|\bterug\b|\bweer\b|rientr\w*|di nuovo|de volta|\bretorn\w*|tillbaka|\båter\b|z powrotem|wracam|powr[oó]t\w*|będę (?:dostępn\w*|w biurze)/giu;
+
+/** Phrases that end the absence ("out until …"): used when no return is stated. */
+const UNTIL_PHRASE =
+  /\b(until|till|through|thru|up to and including)\b|\bbis\b|jusqu['’]?(?:au|à)|\bhasta\b|tot en met|\bt\/m\b|\btot\b|fino (?:al|a|all['’])|\baté\b|till och med|\bt\.o\.m\.|\bdo(?=\s+\d)/giu;
+
+/** "from 5 to 16 January", "vom 5. bis 16. Januar", "du 5 au 16 janvier": the absence ends on the second day. */
+const RANGE = new RegExp(
+  `(?<!\\p{L})(?:from|vom|du|del|dal|van|från|od|de)\\s+(?:the\\s+)?\\d{1,2}(?:st|nd|rd|th|er|e|\\.)?(?:\\s*${MONTH})?\\s*(?:-|–|—|to|bis|au|al|tot(?: en met)?|t\\/m|till|do|a|até)\\s*`,
+  'giu',
+);
+
+/** "Ab dem 14.01. bin ich wieder im Büro": a start of presence before the return word. */
+const FROM_WORD = /(?<!\p{L})(?:ab|vanaf|from|a partire d\w*|a partir d\w*|à partir d\w*|från och med|från|fr\.o\.m\.|od)\s+(?:dem\s+|de\s+|del\s+|dal\s+|den\s+|the\s+|on\s+)?$/iu;
+
 const LOOKAHEAD_CHARS = 90;
+const LOOKBEHIND_CHARS = 70;
 const MAX_DAYS_AHEAD_NO_YEAR = 300;
 const MAX_DAYS_AHEAD_WITH_YEAR = 400;
 const MAX_DAYS_AHEAD_AMBIGUOUS = 120;
@@ -84,7 +107,7 @@ function withYear(year: number, month: number, day: number, ref: Date): Date | n
   return candidate && inWindow(candidate, ref, MAX_DAYS_AHEAD_WITH_YEAR) ? candidate : null;
 }
 
-function resolve(kind: string, m: RegExpExecArray, ref: Date): Date | null {
+function resolve(kind: DateKind, m: RegExpExecArray, ref: Date): Date | null {
   const num = (i: number) => Number(m[i]);
   switch (kind) {
     case 'iso':
@@ -120,38 +143,88 @@ function resolve(kind: string, m: RegExpExecArray, ref: Date): Date | null {
     }
     case 'tomorrow':
       return new Date(startOfUtcDay(ref).getTime() + DAY_MS);
+    case 'dayOnly': {
+      const start = startOfUtcDay(ref);
+      for (let k = 0; k < 3; k++) {
+        const months = start.getUTCMonth() + k;
+        // utcDay refuses the 31st of a 30-day month: the next month that has the day is meant.
+        const candidate = utcDay(start.getUTCFullYear() + Math.floor(months / 12), months % 12, num(1));
+        if (candidate && candidate.getTime() >= start.getTime()) return candidate;
+      }
+      return null;
+    }
     default:
       return null;
   }
 }
 
+type Found = { index: number; end: number; date: Date | null; kind: DateKind };
+
 /** Earliest date expression in `snippet`; a weekday only counts when no explicit date follows it closely. */
-function firstDateIn(snippet: string, ref: Date): Date | null {
-  let best: { index: number; date: Date | null; kind: string } | null = null;
+function firstDateIn(snippet: string, ref: Date): Found | null {
+  let best: Found | null = null;
   for (const { re, kind } of DATE_PATTERNS) {
     const m = re.exec(snippet);
     if (!m) continue;
-    if (!best || m.index < best.index) best = { index: m.index, date: resolve(kind, m, ref), kind };
+    if (!best || m.index < best.index) best = { index: m.index, end: m.index + m[0].length, date: resolve(kind, m, ref), kind };
   }
   if (best?.kind === 'weekday') {
     // "Monday 12 January": prefer the explicit date right after the weekday name.
     const rest = snippet.slice(best.index);
     for (const { re, kind } of DATE_PATTERNS.slice(0, 4)) {
       const m = re.exec(rest);
-      if (m && m.index <= 20) return resolve(kind, m, ref);
+      if (m && m.index <= 20) return { ...best, date: resolve(kind, m, ref) };
     }
   }
-  return best?.date ?? null;
+  return best;
 }
 
-/** Return date named in an out-of-office text, as a UTC calendar day, or null when unsure. */
-export function parseReturnDate(text: string, mailDate: Date | null): Date | null {
-  if (!mailDate || Number.isNaN(mailDate.getTime())) return null;
-  for (const phrase of text.matchAll(RETURN_PHRASE)) {
-    const start = (phrase.index ?? 0) + phrase[0].length;
-    const snippet = text.slice(start, start + LOOKAHEAD_CHARS).split(/\n\s*\n/)[0] ?? '';
-    const date = firstDateIn(snippet, mailDate);
-    if (date) return date;
+/** The last date expression ending right before a return word ("ab dem 14.01. bin ich wieder"). */
+function dateBefore(text: string, at: number, ref: Date): Date | null {
+  const from = Math.max(0, at - LOOKBEHIND_CHARS);
+  const window = text.slice(from, at).split(/\n\s*\n/).pop() ?? '';
+  for (let i = 0; i < window.length; i++) {
+    if (!FROM_WORD.test(window.slice(0, i))) continue;
+    const found = firstDateIn(window.slice(i), ref);
+    if (found?.date && found.index === 0) return found.date;
   }
   return null;
+}
+
+function datesAfter(text: string, phrase: RegExp, ref: Date): { index: number; date: Date }[] {
+  const out: { index: number; date: Date }[] = [];
+  for (const m of text.matchAll(phrase)) {
+    const start = (m.index ?? 0) + m[0].length;
+    const snippet = text.slice(start, start + LOOKAHEAD_CHARS).split(/\n\s*\n/)[0] ?? '';
+    const found = firstDateIn(snippet, ref);
+    if (found?.date) out.push({ index: m.index ?? 0, date: found.date });
+  }
+  return out;
+}
+
+export type ReturnDateOptions = {
+  /** The sender's UTC offset (from the Date header): "tomorrow" is the sender's tomorrow. */
+  utcOffsetMinutes?: number | null;
+};
+
+/**
+ * Return date named in an out-of-office text, as a UTC calendar day, or null when unsure. A stated return
+ * ("back in the office on Monday 19 January") wins over the end of the absence ("out from 5 to 16
+ * January"); partial dates resolve from `mailDate` (the mail's Date, or when it was received).
+ */
+export function parseReturnDate(text: string, mailDate: Date | null, options: ReturnDateOptions = {}): Date | null {
+  if (!mailDate || Number.isNaN(mailDate.getTime())) return null;
+  // The sender's own calendar day: a reply written late on Monday in California is Tuesday in UTC.
+  const ref = new Date(mailDate.getTime() + (options.utcOffsetMinutes ?? 0) * 60_000);
+  const flat = text.replace(/[\u00a0\u202f]/g, ' ');
+
+  const stated = datesAfter(flat, RETURN_PHRASE, ref);
+  for (const m of flat.matchAll(RETURN_PHRASE)) {
+    const before = dateBefore(flat, m.index ?? 0, ref);
+    if (before) stated.push({ index: m.index ?? 0, date: before });
+  }
+  if (stated.length) return stated.sort((a, b) => a.index - b.index)[0]!.date;
+
+  const ends = [...datesAfter(flat, UNTIL_PHRASE, ref), ...datesAfter(flat, RANGE, ref)];
+  return ends.length ? ends.sort((a, b) => a.index - b.index)[0]!.date : null;
 }

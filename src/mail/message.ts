@@ -12,6 +12,11 @@ export interface OutgoingMessage {
   from: Address;
   to: Address;
   replyTo?: string | null;
+  /**
+   * SMTP MAIL FROM (the Return-Path the receiver records): the per-message VERP address, so a bounce names
+   * its message without a Reply-To hiding the rep. Absent, nodemailer uses the From address.
+   */
+  envelopeFrom?: string | null;
   subject: string;
   html: string;
   text: string;
@@ -20,6 +25,8 @@ export interface OutgoingMessage {
   unsubscribeUrl: string;
   /** This message's DKIM key (see dkim.ts); absent, it goes unsigned. */
   dkim?: Mail.Options['dkim'];
+  /** Extra headers, e.g. the relay provider's custom-argument header carrying our message row id. */
+  headers?: Record<string, string>;
 }
 
 const bracket = (id: string) => `<${id}>`;
@@ -30,6 +37,8 @@ export function toMailOptions(m: OutgoingMessage): Mail.Options {
     from: { name: m.from.name ?? '', address: m.from.email },
     to: { name: m.to.name ?? '', address: m.to.email },
     ...(m.replyTo ? { replyTo: m.replyTo } : {}),
+    // nodemailer takes a custom envelope whole: it needs the recipient as well as the sender.
+    ...(m.envelopeFrom ? { envelope: { from: m.envelopeFrom, to: [m.to.email] } } : {}),
     subject: m.subject,
     html: m.html,
     text: m.text,
@@ -37,7 +46,9 @@ export function toMailOptions(m: OutgoingMessage): Mail.Options {
     ...(m.references?.length ? { references: m.references.map(bracket) } : {}),
     // RFC 8058: a one-click POST to this URL unsubscribes; mailbox providers show their own button for it.
     list: { unsubscribe: m.unsubscribeUrl },
-    headers: { 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },
+    // Extra headers go out exactly as given: a provider parses its header as JSON or name=value, and
+    // nodemailer would otherwise MIME-encode one with quotes in it (=?UTF-8?Q?…?=), which it can't read.
+    headers: { ...Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, { prepared: true, value: v }])), 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },
     ...(m.dkim ? { dkim: m.dkim } : {}),
   };
 }

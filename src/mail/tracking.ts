@@ -49,24 +49,47 @@ export function trackingUrls(publicUrl: string, secret: string, messageId: strin
  * some mail systems lower-case the local part on the way.
  */
 export function replyAddress(secret: string, messageId: string, domain: string): string {
-  return `reply+${replyToken(secret, messageId)}@${domain}`;
+  return `reply+${addressToken(secret, 'reply', messageId)}@${domain}`;
 }
 
-function replyToken(secret: string, messageId: string): string {
+/**
+ * The per-message envelope sender (VERP): `bounce+<hex id><hex mac>@<domain>`, the SMTP MAIL FROM and so
+ * the Return-Path. Bounces (and RFC 3834 auto-replies, which answer the Return-Path) come back to it and
+ * name their message, while the visible From and Reply-To stay the rep's. Same token shape as the reply
+ * address, with its own purpose in the MAC.
+ */
+export function bounceAddress(secret: string, messageId: string, domain: string): string {
+  return `bounce+${addressToken(secret, 'bounce', messageId)}@${domain}`;
+}
+
+export type AddressPurpose = 'reply' | 'bounce';
+
+function addressToken(secret: string, purpose: AddressPurpose, messageId: string): string {
   const hex = messageId.replace(/-/g, '');
-  return `${hex}${createHmac('sha256', secret).update(`reply.${messageId}`).digest('hex').slice(0, 16)}`;
+  return `${hex}${createHmac('sha256', secret).update(`${purpose}.${messageId}`).digest('hex').slice(0, 16)}`;
+}
+
+/**
+ * The message row named by a signed reply or bounce address among `addresses`, and which kind of address
+ * it was; null when none verifies. Finds the token anywhere in an address, so an SRS-rewritten envelope
+ * (`SRS0=…=bounce+<token>@forwarder`) still names its message.
+ */
+export function messageFromTokenAddress(secret: string, addresses: string[]): { id: string; purpose: AddressPurpose } | null {
+  for (const a of addresses) {
+    for (const m of a.matchAll(/(reply|bounce)\+([0-9a-f]{48})(?![0-9a-f])/gi)) {
+      const purpose = m[1]!.toLowerCase() as AddressPurpose;
+      const token = m[2]!.toLowerCase();
+      const hex = token.slice(0, 32);
+      const id = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+      const expected = addressToken(secret, purpose, id);
+      if (expected.length === token.length && timingSafeEqual(Buffer.from(expected), Buffer.from(token))) return { id, purpose };
+    }
+  }
+  return null;
 }
 
 /** The message row named by a reply address among `addresses`, or null. */
 export function messageFromReplyAddress(secret: string, addresses: string[]): string | null {
-  for (const a of addresses) {
-    const m = /\+([0-9a-f]{48})@/i.exec(a);
-    if (!m) continue;
-    const token = m[1]!.toLowerCase();
-    const hex = token.slice(0, 32);
-    const id = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-    const expected = replyToken(secret, id);
-    if (expected.length === token.length && timingSafeEqual(Buffer.from(expected), Buffer.from(token))) return id;
-  }
-  return null;
+  const found = messageFromTokenAddress(secret, addresses);
+  return found?.purpose === 'reply' ? found.id : null;
 }

@@ -1,46 +1,212 @@
-// An inbound email (a reply, an out-of-office, a bounce notice) matched to the message it answers.
-import { eq, inArray, or } from 'drizzle-orm';
-import { messageFromReplyAddress } from '../mail/tracking.js';
+// An inbound email (a reply, an out-of-office, a bounce, a complaint) matched to the message it answers,
+// checked against the address that message went to, and recorded as a signal with how it was matched.
+import { and, count, desc, eq, gte, inArray, isNotNull, or } from 'drizzle-orm';
+import { parseDuration } from '../config/duration.js';
 import type { Context } from '../context.js';
-import { messages } from '../db/schema.js';
-import { bounceOf, inboundKind, parseInboundMail } from '../engagement/inbound.js';
-import { recordSignals } from './recordSignals.js';
+import { logActivity } from '../db/activity.js';
+import { leads, messages, signals } from '../db/schema.js';
+import { bounceVerdict } from '../delivery/policy.js';
+import { bounceSeverity, type Bounce } from '../engagement/bounces.js';
+import type { Complaint } from '../engagement/complaints.js';
+import { bounceOf, complaintOf, inboundKind, parseInboundMail, type InboundKind, type InboundMail } from '../engagement/inbound.js';
+import { messageFromTokenAddress } from '../mail/tracking.js';
+import { recordSignals, type SignalInput } from './recordSignals.js';
+
+/** How the inbound mail was tied to its message; kept in the signal's evidence as `match`. */
+export type MatchMethod = 'returned_headers' | 'verp' | 'reply_address' | 'in_reply_to' | 'references' | 'dsn_recipient' | 'sender_recent';
 
 export type InboundResult =
-  | { matched: false; reason: string }
-  | { matched: true; kind: string; messageId: string; recorded: boolean };
+  | { matched: false; kind: InboundKind; reason: string }
+  | { matched: true; kind: InboundKind; messageId: string; match: MatchMethod; recorded: boolean };
 
-export async function receiveInbound(ctx: Context, raw: string | Buffer): Promise<InboundResult> {
-  const mail = await parseInboundMail(raw);
+export type ReceiveOptions = {
+  /** SMTP envelope recipients, when the relay or provider passes them beside the message (RCPT TO). */
+  envelopeTo?: string[];
+};
+
+const DEFAULT_MATCH_WINDOW = '30d';
+const DEFAULT_SOFT_BOUNCES = 3;
+
+type MessageRow = { id: string; messageId: string; to: string; leadId: string; sequenceId: string; stepId: string };
+const messageColumns = { id: messages.id, messageId: messages.messageId, to: messages.toAddress, leadId: messages.leadId, sequenceId: messages.sequenceId, stepId: messages.stepId };
+
+export async function receiveInbound(ctx: Context, raw: string | Buffer, options: ReceiveOptions = {}): Promise<InboundResult> {
+  const receivedAt = ctx.now();
+  const mail = await parseInboundMail(raw, { receivedAt });
   const kind = inboundKind(mail);
-  const bounce = kind === 'bounce' || kind === 'delayed' ? bounceOf(mail) : null;
-  // A reply names what it answers in In-Reply-To and References (RFC 5322 §3.6.4); a bounce in its returned headers.
-  const candidates = [...new Set([bounce?.originalMessageId, mail.inReplyTo, ...[...mail.references].reverse()].filter((x): x is string => !!x))];
-  // Failing that, a reply sent to our per-message reply address (some clients drop In-Reply-To).
-  const recipients = [...mail.to, ...['cc', 'delivered-to', 'x-original-to'].flatMap((h) => (mail.headers[h] ?? '').split(','))];
-  const byToken = messageFromReplyAddress(ctx.settings.trackingSecret, recipients);
-  if (!candidates.length && !byToken) return { matched: false, reason: 'no In-Reply-To, References or reply address of ours' };
-  const rows = await ctx.db
-    .select({ id: messages.id, messageId: messages.messageId, to: messages.toAddress })
-    .from(messages)
-    .where(byToken ? or(inArray(messages.messageId, candidates.length ? candidates : ['-']), eq(messages.id, byToken)) : inArray(messages.messageId, candidates));
-  const msg = candidates.map((c) => rows.find((r) => r.messageId === c)).find(Boolean) ?? rows.find((r) => r.id === byToken);
-  if (!msg) return { matched: false, reason: 'does not answer any message nurture sent' };
-  if (kind === 'delayed') return { matched: true, kind, messageId: msg.messageId, recorded: false };
+  const bounce = kind === 'bounce' || kind === 'delayed' || kind === 'notice' ? bounceOf(mail) : null;
+  const complaint = kind === 'complaint' || kind === 'notice' ? complaintOf(mail) : null;
 
-  const sourceId = `inbound-${mail.messageId ?? `${msg.id}-${mail.date?.getTime() ?? ctx.now().getTime()}`}`;
-  const at = mail.date && mail.date <= ctx.now() ? mail.date : ctx.now();
-  const evidence = { from: mail.from?.address ?? null, subject: mail.subject, newText: mail.newText.slice(0, 4000), headers: pick(mail.headers) };
-  const signal =
-    kind === 'bounce'
-      ? { kind: 'bounce' as const, human: false, reason: bounce!.status?.startsWith('5.1.') ? 'hard_bounce' : 'soft_bounce', evidence: { ...evidence, smtp: bounce!.diagnostic, status: bounce!.status } }
-      : kind === 'auto_reply'
-        ? { kind: 'auto_reply' as const, human: false, reason: mail.autoReply.reason ?? 'auto_reply', returnDate: mail.autoReply.returnDate, evidence }
-        : { kind: 'reply' as const, human: true, reason: 'reply', evidence };
+  const found = await findMessage(ctx, mail, kind, bounce, complaint, options, receivedAt);
+  if ('reason' in found) return { matched: false, kind, reason: found.reason };
+  const { msg, match } = found;
+
+  // Whoever claims to report on a message must name the address it went to: a notice about another
+  // address (a forwarder's target, a forgery) moves and suppresses no one.
+  const named = bounce?.recipient ?? complaint?.recipient ?? null;
+  if ((kind === 'bounce' || kind === 'delayed' || kind === 'complaint') && named && !sameAddress(named, msg.to)) {
+    return { matched: false, kind, reason: `the ${kind} names ${named}, not ${msg.to} to whom the message went` };
+  }
+  if (kind === 'delayed' || kind === 'notice') {
+    if (kind === 'delayed') await logDelay(ctx, msg, bounce!, match);
+    return { matched: true, kind, messageId: msg.messageId, match, recorded: false };
+  }
+
+  const sourceId = `inbound-${mail.messageId ?? `${msg.id}-${mail.date?.getTime() ?? receivedAt.getTime()}`}`;
+  const at = mail.date && mail.date <= receivedAt ? mail.date : receivedAt;
+  const evidence: Record<string, unknown> = {
+    match,
+    from: mail.from?.address ?? null,
+    // A reply matched by its headers may come from someone else at the account (a colleague, an alias).
+    sender: mail.from?.address && sameAddress(mail.from.address, msg.to) ? 'lead' : 'other',
+    subject: mail.subject,
+    newText: mail.newText.slice(0, 4000),
+    headers: pick(mail.headers),
+    ...(mail.date ? {} : { dateFrom: 'received' }),
+  };
+  const signal = await signalFor(ctx, kind, mail, msg, bounce, complaint, evidence);
   const r = await recordSignals(ctx, [{ sourceId, messageRowId: msg.id, at, ...signal }]);
   if (kind === 'bounce') await ctx.db.update(messages).set({ status: 'bounced', error: bounce!.diagnostic }).where(eq(messages.id, msg.id));
-  return { matched: true, kind, messageId: msg.messageId, recorded: r.recorded > 0 };
+  return { matched: true, kind, messageId: msg.messageId, match, recorded: r.recorded > 0 };
 }
 
-const KEEP = ['from', 'to', 'subject', 'date', 'message-id', 'in-reply-to', 'auto-submitted', 'x-autoreply', 'precedence', 'x-auto-response-suppress'];
+async function signalFor(
+  ctx: Context,
+  kind: InboundKind,
+  mail: InboundMail,
+  msg: MessageRow,
+  bounce: Bounce | null,
+  complaint: Complaint | null,
+  evidence: Record<string, unknown>,
+): Promise<Omit<SignalInput, 'sourceId' | 'messageRowId' | 'at'>> {
+  if (kind === 'bounce') {
+    const b = bounce!;
+    const bounceEvidence = { ...evidence, smtp: b.diagnostic, status: b.status, recipient: b.recipient, format: b.format };
+    if (bounceSeverity(b) === 'hard') return { kind: 'bounce', human: false, reason: 'hard_bounce', evidence: bounceEvidence };
+    // A full mailbox or a policy block: counted, and suppresses only once it keeps happening.
+    const threshold = ctx.config.funnel.sending?.suppressAfterSoftBounces ?? DEFAULT_SOFT_BOUNCES;
+    const [earlier] = await ctx.db.select({ n: count() }).from(signals).where(and(eq(signals.leadId, msg.leadId), eq(signals.kind, 'bounce'), eq(signals.reason, 'soft_bounce')));
+    const verdict = bounceVerdict(b.status, false, earlier?.n ?? 0, threshold);
+    return verdict.suppress
+      ? { kind: 'bounce', human: false, reason: 'hard_bounce', evidence: { ...bounceEvidence, why: verdict.why } }
+      : { kind: 'bounce', human: false, reason: 'soft_bounce', evidence: { ...bounceEvidence, softBounces: verdict.softBounces } };
+  }
+  if (kind === 'complaint') {
+    const c = complaint!;
+    // A person pressed "this is spam": the same as a provider's complaint event.
+    return { kind: 'complaint', human: true, reason: `arf_${c.feedbackType ?? 'abuse'}`, evidence: { ...evidence, feedbackType: c.feedbackType, userAgent: c.userAgent, sourceIp: c.sourceIp } };
+  }
+  if (kind === 'auto_reply') {
+    return { kind: 'auto_reply', human: false, reason: mail.autoReply.reason ?? 'auto_reply', returnDate: mail.autoReply.returnDate, evidence };
+  }
+  return { kind: 'reply', human: true, reason: 'reply', evidence };
+}
+
+/**
+ * The message the inbound mail is about, strongest evidence first: the Message-ID quoted back to us, our
+ * signed envelope or reply address, the threading headers; failing all of those, the address (the failed
+ * recipient of a notice, the sender of a reply) and that lead's latest message within the match window.
+ */
+async function findMessage(
+  ctx: Context,
+  mail: InboundMail,
+  kind: InboundKind,
+  bounce: Bounce | null,
+  complaint: Complaint | null,
+  options: ReceiveOptions,
+  now: Date,
+): Promise<{ msg: MessageRow; match: MatchMethod } | { reason: string }> {
+  const byId: [MatchMethod, string][] = [];
+  const returned = complaint?.originalMessageId ?? bounce?.originalMessageId ?? null;
+  if (returned) byId.push(['returned_headers', returned]);
+  if (mail.inReplyTo) byId.push(['in_reply_to', mail.inReplyTo]);
+  for (const ref of [...mail.references].reverse()) byId.push(['references', ref]);
+
+  const recipients = [
+    ...mail.to,
+    ...(options.envelopeTo ?? []),
+    ...['cc', 'delivered-to', 'x-original-to', 'envelope-to', 'x-envelope-to', 'x-rcpt-to'].flatMap((h) => (mail.headers[h] ?? '').split(',')),
+    // The complained-about message's Return-Path is our envelope sender, token included.
+    ...(complaint?.originalReturnPath ? [complaint.originalReturnPath] : []),
+  ];
+  const token = messageFromTokenAddress(ctx.settings.trackingSecret, recipients);
+  const ids = [...new Set(byId.map(([, id]) => id))];
+  if (ids.length || token) {
+    const rows = await ctx.db
+      .select(messageColumns)
+      .from(messages)
+      .where(token ? or(inArray(messages.messageId, ids.length ? ids : ['-']), eq(messages.id, token.id)) : inArray(messages.messageId, ids));
+    // The quoted Message-ID first, then our signed address (it cannot be guessed), then threading headers.
+    const quoted = returned ? rows.find((r) => r.messageId === returned) : undefined;
+    if (quoted) return { msg: quoted, match: 'returned_headers' };
+    const signed = token ? rows.find((r) => r.id === token.id) : undefined;
+    if (signed) return { msg: signed, match: token!.purpose === 'bounce' ? 'verp' : 'reply_address' };
+    for (const [method, id] of byId) {
+      const row = rows.find((r) => r.messageId === id);
+      if (row) return { msg: row, match: method };
+    }
+  }
+
+  if (kind === 'notice') return { reason: 'a notice that names no message nurture sent' };
+  const windowMs = parseDuration(ctx.config.funnel.inbound?.matchWindow ?? DEFAULT_MATCH_WINDOW);
+  const since = new Date(now.getTime() - windowMs);
+  if (kind === 'bounce' || kind === 'delayed' || kind === 'complaint') {
+    const recipient = bounce?.recipient ?? complaint?.recipient ?? null;
+    if (!recipient) return { reason: `a ${kind} that names neither a message nurture sent nor its recipient` };
+    const msg = await latestMessageTo(ctx, recipient, since);
+    return msg ? { msg, match: 'dsn_recipient' } : { reason: `a ${kind} for ${recipient}, to whom nurture sent nothing in the last ${ctx.config.funnel.inbound?.matchWindow ?? DEFAULT_MATCH_WINDOW}` };
+  }
+  // A reply or auto-reply whose client dropped the threading headers: the sender's latest message.
+  const sender = mail.from?.address;
+  if (!sender) return { reason: 'no In-Reply-To, References, address of ours or sender' };
+  if (senderAuthFailed(mail.headers)) return { reason: `the sender ${sender} failed authentication (Authentication-Results), so it is not matched by address` };
+  const msg = await latestMessageTo(ctx, sender, since);
+  return msg ? { msg, match: 'sender_recent' } : { reason: `does not answer any message nurture sent (nothing to ${sender} in the last ${ctx.config.funnel.inbound?.matchWindow ?? DEFAULT_MATCH_WINDOW})` };
+}
+
+/** The lead's most recent message actually handed over (sent, or bounced later) since `since`. */
+async function latestMessageTo(ctx: Context, address: string, since: Date): Promise<MessageRow | null> {
+  const [lead] = await ctx.db.select({ id: leads.id }).from(leads).where(eq(leads.email, address.toLowerCase()));
+  if (!lead) return null;
+  const [msg] = await ctx.db
+    .select(messageColumns)
+    .from(messages)
+    .where(and(eq(messages.leadId, lead.id), isNotNull(messages.sentAt), gte(messages.sentAt, since)))
+    .orderBy(desc(messages.sentAt))
+    .limit(1);
+  return msg ?? null;
+}
+
+/**
+ * Matching by sender trusts the From address, which anyone can write: refuse it when our own receiving
+ * server (the topmost Authentication-Results) says the sender's domain failed DMARC, or failed SPF with no
+ * DKIM signature that passed.
+ */
+function senderAuthFailed(headers: Record<string, string>): boolean {
+  const results = headers['authentication-results']?.toLowerCase();
+  if (!results) return false;
+  if (/\bdmarc=fail\b/.test(results)) return true;
+  return /\bspf=(fail|softfail)\b/.test(results) && !/\bdkim=pass\b/.test(results);
+}
+
+function sameAddress(a: string, b: string): boolean {
+  return a.trim().toLowerCase() === b.trim().toLowerCase();
+}
+
+/** A delay changes nothing, but whoever follows `nurture logs` sees the MTA is still trying. */
+async function logDelay(ctx: Context, msg: MessageRow, bounce: Bounce, match: MatchMethod): Promise<void> {
+  await logActivity(ctx.db, [
+    {
+      leadId: msg.leadId,
+      email: msg.to,
+      sequenceId: msg.sequenceId,
+      stepId: msg.stepId,
+      kind: 'delayed',
+      detail: `delivery delayed${bounce.status ? ` (${bounce.status})` : ''}: ${bounce.diagnostic ?? 'the receiving side is still trying'}`,
+      data: { messageRowId: msg.id, status: bounce.status, diagnostic: bounce.diagnostic, match },
+    },
+  ]);
+}
+
+const KEEP = ['from', 'to', 'subject', 'date', 'message-id', 'in-reply-to', 'auto-submitted', 'x-autoreply', 'precedence', 'x-auto-response-suppress', 'authentication-results'];
 const pick = (h: Record<string, string>) => Object.fromEntries(KEEP.filter((k) => h[k] !== undefined).map((k) => [k, h[k]]));

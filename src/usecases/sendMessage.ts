@@ -15,8 +15,9 @@ import { nextWindowOpen } from '../engine/time.js';
 import { afterTemporaryFailure, bounceVerdict } from '../delivery/policy.js';
 import { dkimKeys, dkimOptionFor } from '../mail/dkim.js';
 import { replySubject, toMailOptions, type Address } from '../mail/message.js';
+import { customArgHeaders, providerMessageIdFromReply } from '../engagement/providers/relay.js';
 import { SendError, sendTracked } from '../mail/transport.js';
-import { trackingUrls } from '../mail/tracking.js';
+import { bounceAddress, trackingUrls } from '../mail/tracking.js';
 import type { SendJob } from '../queue/index.js';
 import { loadTemplateSource, renderMessage, RenderError, type RenderedMessage } from '../render/index.js';
 import { loadLeadAndAccount } from './engineInput.js';
@@ -153,12 +154,15 @@ export async function sendMessage(ctx: Context, job: SendJob, attempt: SendAttem
         from: sender.from,
         to: { name: [lead.firstName, lead.lastName].filter(Boolean).join(' ') || null, email: lead.email },
         replyTo: sender.replyTo,
+        envelopeFrom: envelopeSender(ctx, msg.id, sender.from.email),
         subject,
         html: rendered.html,
         text: rendered.text,
         inReplyTo: thread?.messageId ?? null,
         references: thread ? [...thread.references, thread.messageId] : [],
         unsubscribeUrl: urls.unsubscribe,
+        // The relay's provider echoes our row id in its events: they attach to this exact message.
+        headers: customArgHeaders(ctx.settings.providers.relay, msg.id),
         ...(dkim ? { dkim } : {}),
       }),
     );
@@ -209,7 +213,9 @@ export async function sendMessage(ctx: Context, job: SendJob, attempt: SendAttem
   // failover) rather than leave the row to become 'uncertain'. A 250 that arrives after reconcile
   // called the row uncertain still makes it sent.
   const sentAt = ctx.now();
-  await persistently(() => finish(ctx, msg.id, ['sending', 'uncertain'], { status: 'sent', sentAt, relayResponse: String(info.response ?? ''), error: null }, { ...base, kind: 'sent', detail: `sent "${subject}" from ${sender.from.email}`, data: { messageId: msg.messageId, relay: info.response } }));
+  // A known provider's relay names its own message id in the 250: its events can be matched by it.
+  const providerMessageId = providerMessageIdFromReply(ctx.settings.providers.relay, info.response);
+  await persistently(() => finish(ctx, msg.id, ['sending', 'uncertain'], { status: 'sent', sentAt, relayResponse: String(info.response ?? ''), error: null, ...(providerMessageId ? { providerMessageId } : {}) }, { ...base, kind: 'sent', detail: `sent "${subject}" from ${sender.from.email}`, data: { messageId: msg.messageId, relay: info.response } }));
   return { status: 'sent' };
 }
 
@@ -267,6 +273,13 @@ async function finish(ctx: Context, id: string, from: string | string[], set: Pa
     const done = await tx.update(messages).set(set).where(and(eq(messages.id, id), inArray(messages.status, [from].flat()))).returning({ id: messages.id });
     if (done.length) await logActivity(tx, [entry]);
   });
+}
+
+/** The per-message envelope sender (VERP), or null to let the From address stand (inbound.verp: false). */
+function envelopeSender(ctx: Context, messageRowId: string, fromEmail: string): string | null {
+  const inbound = ctx.config.funnel.inbound;
+  if (inbound && !inbound.verp) return null;
+  return bounceAddress(ctx.settings.trackingSecret, messageRowId, inbound?.bounceDomain ?? domainOf(fromEmail));
 }
 
 function senderFor(ctx: Context, seq: Sequence, step: { sender?: string | undefined }, owner: { name: string; email: string } | null): { from: Address; replyTo: string | null } {

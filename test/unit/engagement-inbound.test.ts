@@ -1,22 +1,26 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { autoReplyReason, detectAutoReply } from '../../src/engagement/autoreply.js';
-import { parseBounce, type BounceSource } from '../../src/engagement/bounces.js';
-import { htmlToPlain, inboundKind, parseInboundMail } from '../../src/engagement/inbound.js';
+import { bounceSeverity, combineStatus, parseBounce, type BounceSource } from '../../src/engagement/bounces.js';
+import { parseComplaint } from '../../src/engagement/complaints.js';
+import { htmlToPlain, inboundKind, parseInboundMail, type InboundKind } from '../../src/engagement/inbound.js';
 import { extractNewText } from '../../src/engagement/quotes.js';
 import { parseReturnDate } from '../../src/engagement/return-date.js';
 
 type MailFixture = {
   file: string;
-  kind: 'reply' | 'auto_reply' | 'bounce' | 'delayed';
+  kind: InboundKind;
   from?: string;
   inReplyTo: string | null;
   autoReason?: string;
   returnDate?: string | null;
+  /** When the mail arrived (the reference for a return date when it has no Date header). */
+  receivedAt?: string;
   newTextEquals?: string;
   newTextContains?: string[];
   newTextNotContains?: string[];
-  bounce?: { action: string; status: string; recipient: string; originalMessageId: string; diagnosticContains: string };
+  bounce?: { action: string; status: string; recipient: string | null; originalMessageId: string | null; diagnosticContains: string; severity?: 'hard' | 'soft'; format?: 'report' | 'text' };
+  complaint?: { feedbackType: string; recipient: string | null; originalMessageId: string | null; returnPathContains?: string };
 };
 
 const mailDir = new URL('../fixtures/mail/', import.meta.url);
@@ -25,12 +29,15 @@ const raw = (file: string) => readFileSync(new URL(file, mailDir));
 
 describe('parseInboundMail on real-client fixtures', () => {
   it('covers every kind', () => {
-    expect(new Set(index.map((f) => f.kind))).toEqual(new Set(['reply', 'auto_reply', 'bounce', 'delayed']));
-    expect(index.length).toBeGreaterThanOrEqual(14);
+    expect(new Set(index.map((f) => f.kind))).toEqual(new Set(['reply', 'auto_reply', 'bounce', 'delayed', 'complaint', 'notice']));
+    expect(index.length).toBeGreaterThanOrEqual(50);
+    // Every fixture is listed, and every listed fixture exists.
+    const files = readdirSync(mailDir).filter((f) => f.endsWith('.eml')).sort();
+    expect(index.map((f) => f.file).sort()).toEqual(files);
   });
 
   it.each(index.map((f) => [f.file, f] as const))('%s', async (_file, fixture) => {
-    const mail = await parseInboundMail(raw(fixture.file));
+    const mail = await parseInboundMail(raw(fixture.file), fixture.receivedAt ? { receivedAt: new Date(fixture.receivedAt) } : {});
     expect(inboundKind(mail)).toBe(fixture.kind);
     expect(mail.inReplyTo).toBe(fixture.inReplyTo);
     // Zimbra's autoresponder sends In-Reply-To without References, as many autoresponders do.
@@ -60,8 +67,24 @@ describe('parseInboundMail on real-client fixtures', () => {
         originalMessageId: fixture.bounce.originalMessageId,
       });
       expect(bounce.diagnostic).toContain(fixture.bounce.diagnosticContains);
+      if (fixture.bounce.severity) expect(bounceSeverity(bounce)).toBe(fixture.bounce.severity);
+      if (fixture.bounce.format) expect(bounce.format).toBe(fixture.bounce.format);
     } else {
       expect(bounce.isDsn).toBe(false);
+    }
+
+    const complaint = parseComplaint(mail);
+    if (fixture.complaint) {
+      expect(complaint).toMatchObject({
+        isReport: true,
+        isComplaint: fixture.kind === 'complaint',
+        feedbackType: fixture.complaint.feedbackType,
+        recipient: fixture.complaint.recipient,
+        originalMessageId: fixture.complaint.originalMessageId,
+      });
+      if (fixture.complaint.returnPathContains) expect(complaint.originalReturnPath).toContain(fixture.complaint.returnPathContains);
+    } else {
+      expect(complaint.isReport).toBe(false);
     }
   });
 
@@ -155,13 +178,29 @@ describe('detectAutoReply', () => {
     expect(autoReplyReason(headers, 'Re: hello')).toBe(reason);
   });
 
-  it.each(['Out of Office: Q1 review', 'Automatic reply: hello', 'Autosvar: hej', 'Réponse automatique : bonjour', 'Respuesta automática: hola', 'Away from the office'])(
-    'recognises the subject %s',
+  it.each(['Automatic reply: hello', 'Autosvar: hej', 'Réponse automatique : bonjour', 'Respuesta automática: hola', 'Automatisch antwoord: hallo', 'Automatyczna odpowiedź: dzień dobry'])(
+    'recognises the generated subject %s on its own',
     (subject) => expect(autoReplyReason({}, subject)).toBe('subject'),
   );
 
+  it.each(['Out of Office: Q1 review', 'Away from the office', 'Afwezig', 'Fuori sede'])('recognises the absence subject %s with an absence notice below it', (subject) => {
+    expect(autoReplyReason({}, subject, 'I am out of the office until 12 January with limited access to email.')).toBe('subject');
+    // The subject alone is not enough: a person may write it.
+    expect(autoReplyReason({}, subject)).toBeNull();
+  });
+
   it('does not treat a person asking about an absence as an autoresponder', () => {
     expect(autoReplyReason({}, 'Re: Out of office next week?')).toBeNull();
+    expect(autoReplyReason({}, 'Re: out of office next week?', "I'm out of office next week. Could we talk on the 20th?")).toBeNull();
+    expect(autoReplyReason({}, 'Out of office next week - can we move our call?', "I'm out of the office next week. Could we move to Monday?")).toBeNull();
+    expect(autoReplyReason({}, "Back from OOO — let's talk", 'I was out of the office over the holidays. Can you call me?')).toBeNull();
+  });
+
+  it('recognises an autoresponder by its body when it carries neither headers nor subject', () => {
+    const text = 'This is an automatic reply. I am currently out of the office and will be back on 13 January.';
+    expect(autoReplyReason({}, 'Re: Batch records', text)).toBe('body');
+    // A person saying they are away, in their own words, is still a person.
+    expect(autoReplyReason({}, 'Re: Batch records', "I'm on vacation until the 12th but yes, let's talk after that.")).toBeNull();
   });
 });
 
@@ -176,18 +215,43 @@ describe('parseReturnDate', () => {
     ['I return on January 20th, 2026.', '2026-01-20'],
     ['Estaré de vuelta el 15 de enero.', '2026-01-15'],
     ['Je serai de retour le lundi 19 janvier.', '2026-01-19'],
-    ['Ab dem 14.01. bin ich wieder im Büro.', null],
+    ['Ab dem 14.01. bin ich wieder im Büro.', '2026-01-14'],
     ['Ich bin bis 16. Januar 2026 nicht erreichbar.', '2026-01-16'],
     ['Back on Thursday.', '2026-01-08'],
     ['I am back tomorrow.', '2026-01-06'],
     ['Back in the office on 02/03.', null],
     ['I am out of the office with no fixed return.', null],
+    // A stated return wins over the end of the absence, wherever it stands.
+    ['I am out of the office from 5 to 16 January and will be back in the office on Monday 19 January.', '2026-01-19'],
+    ['Out until 9 January. I will be back on 12 January.', '2026-01-12'],
+    ['I am out from 7 to 16 January.', '2026-01-16'],
+    ['I will be back Monday.', '2026-01-12'],
+    ['I am travelling and back in the office on the 14th.', '2026-01-14'],
+    ['Ik ben afwezig tot en met vrijdag 16 januari en ben weer aanwezig op maandag 19 januari.', '2026-01-19'],
+    ['Vanaf 22 januari ben ik weer op kantoor.', '2026-01-22'],
+    ['Ik ben tot 14 januari afwezig.', '2026-01-14'],
+    ['Sarò fuori ufficio fino al 9 gennaio. Rientrerò in ufficio lunedì 12 gennaio.', '2026-01-12'],
+    ['Estarei de volta a 14 de janeiro.', '2026-01-14'],
+    ['Jag är tillbaka på kontoret den 13 januari.', '2026-01-13'],
+    ['Jestem na urlopie do 9 stycznia.', '2026-01-09'],
+    ['Wracam do biura 15 stycznia.', '2026-01-15'],
   ])('%s → %s', (text, expected) => {
     expect(day(parseReturnDate(text, monday))).toBe(expected);
   });
 
   it('rolls a yearless date over the new year', () => {
     expect(day(parseReturnDate('Back on 7 January.', new Date('2025-12-22T10:00:00Z')))).toBe('2026-01-07');
+  });
+
+  it('reads "tomorrow" in the sender\'s own time zone', () => {
+    // Monday 22:15 in California is already Tuesday in UTC.
+    const late = new Date('2026-01-06T06:15:00Z');
+    expect(day(parseReturnDate('Back tomorrow.', late, { utcOffsetMinutes: -480 }))).toBe('2026-01-06');
+    expect(day(parseReturnDate('Back tomorrow.', late))).toBe('2026-01-07');
+  });
+
+  it('resolves a day of the month to the next one after the mail\'s date', () => {
+    expect(day(parseReturnDate('Back on the 3rd.', new Date('2026-01-20T10:00:00Z')))).toBe('2026-02-03');
   });
 
   it('returns null without the mail\'s own date to anchor it', () => {
@@ -210,5 +274,57 @@ describe('parseBounce without a DSN part', () => {
 
   it('does not call a person\'s message about an undeliverable parcel a bounce', () => {
     expect(parseBounce({ ...base, headers: { from: 'Ana <ana@x.test>' }, subject: 'Undeliverable parcel' }).isDsn).toBe(false);
+  });
+});
+
+describe('combineStatus: the Status field and the diagnostic read together', () => {
+  it.each([
+    ['5.0.0', 'smtp; 550 5.1.1 user unknown', '5.1.1'],
+    ['5.0.0', '550 unknown user account', '5.1.1'],
+    ['5.0.0', "554 delivery error: dd This user doesn't have a yahoo.com account", '5.1.1'],
+    ['5.0.0', '552 Mailbox is full', '5.2.2'],
+    ['5.1.0', '550 5.1.1 <a@x.test>... User unknown', '5.1.1'],
+    ['5.1.10', '550 5.1.10 RESOLVER.ADR.RecipientNotFound', '5.1.10'],
+    ['5.7.1', '550 5.7.1 Message rejected as spam', '5.7.1'],
+    // The report knows the MTA gave up: a 4xx diagnostic under a 5.x.x status is a failure with its detail.
+    ['5.0.0', '452 4.2.2 Mailbox over quota', '5.2.2'],
+    [null, '550 5.1.1 No such user', '5.1.1'],
+    ['4.4.1', 'connect to mx.x.test[192.0.2.1]:25: Connection timed out', '4.4.1'],
+    [null, null, null],
+  ])('Status %s with %s → %s', (status, diagnostic, expected) => {
+    expect(combineStatus(status, diagnostic)).toBe(expected);
+  });
+});
+
+describe('parseComplaint', () => {
+  it('is not a complaint unless the report says abuse, fraud or other', () => {
+    const headers = { 'content-type': 'multipart/report; report-type=feedback-report; boundary=x' };
+    for (const [type, complaint] of [['abuse', true], ['fraud', true], ['other', true], ['not-spam', false], ['virus', false], ['auth-failure', false]] as const) {
+      expect(parseComplaint({ headers, feedbackReport: `Feedback-Type: ${type}\nVersion: 1\n`, returnedHeaders: null }).isComplaint).toBe(complaint);
+    }
+  });
+
+  it('does not take a redacted address for the recipient', () => {
+    const headers = { 'content-type': 'multipart/report; report-type=feedback-report' };
+    for (const rcpt of ['redacted@yahoo.com', '<xxxxxxxx@aol.com>', 'e3b0c44298fc1c149afbf4c8996fb924@example.test']) {
+      expect(parseComplaint({ headers, feedbackReport: `Feedback-Type: abuse\nOriginal-Rcpt-To: ${rcpt}\n`, returnedHeaders: null }).recipient).toBeNull();
+    }
+  });
+});
+
+describe('extractNewText: bottom-posting and inline answers', () => {
+  it('keeps what the person wrote below the quote', () => {
+    const text = ['On Mon, 5 Jan 2026 at 10:00, Marta <marta@lumen.test> wrote:', '> Would Thursday work?', '> Marta', '', 'Thursday works.', '', '-- ', 'Ana'].join('\n');
+    expect(extractNewText(text)).toBe('Thursday works.');
+  });
+
+  it('keeps a greeting, the answers between quotes and the sign-off', () => {
+    const text = ['Hi Marta,', '', 'On 5 Jan 2026, at 10:00, Marta <marta@lumen.test> wrote:', '> Which ERP?', 'SAP.', '> How many sites?', 'Four.', '', 'Ana'].join('\n');
+    expect(extractNewText(text)).toBe('Hi Marta,\n\nSAP.\n\nFour.\n\nAna');
+  });
+
+  it('leaves what follows the history alone when the person answered above it', () => {
+    const text = ['Sounds good.', '', 'On Mon, 5 Jan 2026 at 10:00, Marta <marta@lumen.test> wrote:', '> Would Thursday work? It is a long line that a client', 're-wrapped without its quote marker', '', 'CONFIDENTIALITY NOTICE: this e-mail is confidential.'].join('\n');
+    expect(extractNewText(text)).toBe('Sounds good.');
   });
 });

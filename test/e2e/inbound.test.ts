@@ -1,0 +1,197 @@
+// Inbound mail as the real world sends it, through POST /v1/inbound and into Postgres: a reply whose client
+// dropped every threading header, bounces that arrive at the per-message envelope sender (VERP) or only in
+// plain text, a feedback-loop complaint, and an out-of-office that states when the person is back.
+import { readFileSync } from 'node:fs';
+import { and, eq } from 'drizzle-orm';
+import { simpleParser } from 'mailparser';
+import { SMTPServer } from 'smtp-server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { enrollments, leads, messages, signals, suppressions } from '../../src/db/schema.js';
+import { bounceAddress } from '../../src/mail/tracking.js';
+import { createTransport } from '../../src/mail/transport.js';
+import { eventually, startHarness, type Harness } from '../support/harness.js';
+
+// The fixtures were written in January 2026: run the clock from then.
+const started = Date.now();
+const clock = () => new Date(Date.UTC(2026, 0, 5, 9, 30) + (Date.now() - started));
+let h: Harness;
+/** What reached SMTP, envelope sender included (the harness's own sink does not keep MAIL FROM). */
+const sent: { mailFrom: string; rcptTo: string[]; from: string; replyTo: string | null }[] = [];
+let relay: SMTPServer;
+beforeAll(async () => {
+  relay = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['AUTH', 'STARTTLS'],
+    logger: false,
+    onData(stream, session, cb) {
+      simpleParser(stream).then((parsed) => {
+        sent.push({
+          mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          rcptTo: session.envelope.rcptTo.map((r) => r.address),
+          from: parsed.from?.value[0]?.address ?? '',
+          replyTo: parsed.replyTo?.value[0]?.address ?? null,
+        });
+        cb();
+      }, cb);
+    },
+  });
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', () => resolve()));
+  h = await startHarness({ configDir: 'test/fixtures/config/e2e', now: clock });
+  const original = h.ctx.transport;
+  h.ctx.transport = createTransport(`smtp://127.0.0.1:${(relay.server.address() as { port: number }).port}?tls=off`);
+  original?.close();
+});
+afterAll(async () => {
+  await h?.close();
+  await new Promise<void>((resolve) => (relay ? relay.close(() => resolve()) : resolve()));
+});
+
+const fixture = (file: string) => readFileSync(`test/fixtures/mail/${file}`, 'utf8');
+
+/** A lead in the one-to-one sequence, and the intro the rep's address sent them. */
+async function leadWithIntro(email: string, firstName: string) {
+  await h.post('/v1/triggers', {
+    type: 'lead.upsert',
+    lead: { email, firstName, persona: 'champion', owner: { name: 'Sam Rivera', email: 'sam@handrail.example' }, account: { name: `${firstName}'s company`, domain: email.split('@')[1] } },
+  });
+  await eventually(`intro to ${email}`, async () => sent.find((m) => m.rcptTo.includes(email)));
+  const msg = await eventually(`sent row for ${email}`, async () => (await h.ctx.db.select().from(messages).where(and(eq(messages.toAddress, email), eq(messages.stepId, 'intro'))))[0]);
+  return msg;
+}
+
+async function signalOf(messageRowId: string, kind: string) {
+  return eventually(`${kind} signal`, async () => (await h.ctx.db.select().from(signals).where(and(eq(signals.messageId, messageRowId), eq(signals.kind, kind))))[0]);
+}
+
+describe('inbound mail, matched and read right', () => {
+  it('matches a reply with no In-Reply-To or References to the sender\'s latest message', async () => {
+    const email = 'w.hoekstra@hoekstra-bouw.test';
+    const intro = await leadWithIntro(email, 'Willem');
+    const raw = fixture('outlook-ios-reply-no-threading.eml');
+    expect(raw).not.toMatch(/^(In-Reply-To|References):/im);
+
+    const r = await h.post('/v1/inbound', null, { raw });
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({ matched: true, kind: 'reply', match: 'sender_recent', recorded: true });
+    const reply = await signalOf((await latestTo(email)).id, 'reply');
+    expect(reply).toMatchObject({ human: true });
+    expect(reply.evidence).toMatchObject({ match: 'sender_recent', sender: 'lead' });
+    expect(String(reply.evidence.newText)).toContain('pricing for 25 foremen');
+    expect(String(reply.evidence.newText)).not.toContain('Get Outlook');
+    const [run] = await h.ctx.db.select().from(enrollments).where(eq(enrollments.leadId, intro.leadId));
+    expect(run).toMatchObject({ state: 'exited', exitReason: 'replied' });
+  });
+
+  it('does not match by sender when our server says the sender failed DMARC', async () => {
+    const raw = fixture('outlook-ios-reply-no-threading.eml')
+      .replace(/^Authentication-Results: .*$/m, 'Authentication-Results: mx.handrail.example; dkim=none; spf=fail smtp.mailfrom=hoekstra-bouw.test; dmarc=fail header.from=hoekstra-bouw.test')
+      .replace(/^Message-ID: .*$/m, 'Message-ID: <forged-1@elsewhere.test>');
+    const r = await h.post('/v1/inbound', null, { raw });
+    expect(r.json).toMatchObject({ matched: false, kind: 'reply' });
+    expect(r.json.reason).toContain('failed authentication');
+  });
+
+  it('matches a bounce at the VERP address by its token, and suppresses the unknown user', async () => {
+    const email = 'p.lindqvist@oakridge-dental.test';
+    const intro = await leadWithIntro(email, 'Per');
+    const verp = bounceAddress(h.ctx.settings.trackingSecret, intro.id, 'handrail.example');
+    // The notice quotes nothing we can use: no Message-ID of ours, only our signed envelope sender.
+    const raw = fixture('qmail-failure-notice.eml')
+      .replaceAll(/bounce\+[0-9a-f]{48}@handrail\.example/g, verp)
+      .replace(/^Message-ID: <msg-0101-qmail@nurture\.test>$/m, 'Message-ID: <rewritten-by-a-gateway@oakridge-hosting.test>');
+
+    // It went out with that envelope sender, while From stays the rep and no Reply-To hides them.
+    expect(sent.find((m) => m.rcptTo.includes(email))).toEqual({ mailFrom: verp, rcptTo: [email], from: 'sam@handrail.example', replyTo: null });
+
+    const r = await h.post('/v1/inbound', null, { raw });
+    expect(r.json).toMatchObject({ matched: true, kind: 'bounce', match: 'verp', messageId: intro.messageId, recorded: true });
+    const bounce = await signalOf(intro.id, 'bounce');
+    expect(bounce).toMatchObject({ reason: 'hard_bounce', human: false });
+    expect(bounce.evidence).toMatchObject({ match: 'verp', status: '5.1.1', format: 'text' });
+    const [suppressed] = await h.ctx.db.select().from(suppressions).where(eq(suppressions.email, email));
+    expect(suppressed).toMatchObject({ reason: 'hard_bounce' });
+    const [lead] = await h.ctx.db.select().from(leads).where(eq(leads.email, email));
+    expect(lead!.status).toBe('bounced');
+    const [row] = await h.ctx.db.select().from(messages).where(eq(messages.id, intro.id));
+    expect(row!.status).toBe('bounced');
+  });
+
+  it('matches a plain-text bounce by the Message-ID it quotes, and by its recipient when it quotes none', async () => {
+    const rosa = await leadWithIntro('rosa.pellegrini@yahoo.com', 'Rosa');
+    const quoted = fixture('yahoo-failure-notice.eml').replace('msg-0103-yahoo@nurture.test', rosa.messageId);
+    const r1 = await h.post('/v1/inbound', null, { raw: quoted });
+    expect(r1.json).toMatchObject({ matched: true, kind: 'bounce', match: 'returned_headers', messageId: rosa.messageId, recorded: true });
+    expect((await signalOf(rosa.id, 'bounce')).reason).toBe('hard_bounce');
+
+    const accounts = await leadWithIntro('accounts@grainger-print.test', 'Accounts');
+    const unquoted = fixture('exim-plaintext-bounce.eml').replace(/^Message-ID:\n <msg-0102-exim@nurture\.test>\n/m, '');
+    expect(unquoted).not.toContain('msg-0102-exim');
+    const r2 = await h.post('/v1/inbound', null, { raw: unquoted });
+    expect(r2.json).toMatchObject({ matched: true, kind: 'bounce', match: 'dsn_recipient', messageId: (await latestTo('accounts@grainger-print.test')).messageId });
+    const [suppressed] = await h.ctx.db.select().from(suppressions).where(eq(suppressions.email, 'accounts@grainger-print.test'));
+    expect(suppressed).toMatchObject({ reason: 'hard_bounce' });
+    expect(accounts.toAddress).toBe('accounts@grainger-print.test');
+  });
+
+  it('refuses a bounce that names another recipient than the message went to', async () => {
+    const intro = await leadWithIntro('n.achterberg@westbrook-clinics.test', 'Nienke');
+    const raw = fixture('o365-ndr-flattened-text.eml')
+      .replace('msg-0106-o365-text@nurture.test', intro.messageId)
+      .replaceAll('n.achterberg@westbrook-clinics.test', 'someone.else@westbrook-clinics.test');
+    const r = await h.post('/v1/inbound', null, { raw });
+    expect(r.json).toMatchObject({ matched: false, kind: 'bounce' });
+    expect(await h.ctx.db.select().from(suppressions).where(eq(suppressions.email, 'n.achterberg@westbrook-clinics.test'))).toHaveLength(0);
+  });
+
+  it('records an ARF complaint and suppresses the address', async () => {
+    const intro = await leadWithIntro('bill.okafor@aol.com', 'Bill');
+    const raw = fixture('aol-arf-headers-only.eml').replace('msg-0115-aol-arf@nurture.test', intro.messageId);
+    const r = await h.post('/v1/inbound', null, { raw });
+    expect(r.json).toMatchObject({ matched: true, kind: 'complaint', match: 'returned_headers', recorded: true });
+    const complaint = await signalOf(intro.id, 'complaint');
+    expect(complaint).toMatchObject({ reason: 'arf_abuse' });
+    expect(complaint.evidence).toMatchObject({ feedbackType: 'abuse', userAgent: 'AOL SComp' });
+    const [suppressed] = await h.ctx.db.select().from(suppressions).where(eq(suppressions.email, 'bill.okafor@aol.com'));
+    expect(suppressed).toMatchObject({ reason: 'complaint' });
+    const [lead] = await h.ctx.db.select().from(leads).where(eq(leads.email, 'bill.okafor@aol.com'));
+    expect(lead!.status).toBe('complained');
+  });
+
+  it('matches a redacted complaint by the VERP Return-Path of the message it quotes', async () => {
+    const intro = await leadWithIntro('jmrp.reader@hotmail.test', 'Reader');
+    const verp = bounceAddress(h.ctx.settings.trackingSecret, intro.id, 'handrail.example');
+    const raw = fixture('microsoft-jmrp-arf.eml').replaceAll(/bounce\+[0-9a-f]{48}@handrail\.example/g, verp);
+    const r = await h.post('/v1/inbound', null, { raw });
+    expect(r.json).toMatchObject({ matched: true, kind: 'complaint', match: 'verp', messageId: intro.messageId });
+    expect((await h.ctx.db.select().from(suppressions).where(eq(suppressions.email, 'jmrp.reader@hotmail.test')))[0]).toMatchObject({ reason: 'complaint' });
+  });
+
+  it('postpones the sequence to the stated return date of an out-of-office, not the end of the absence', async () => {
+    const intro = await leadWithIntro('s.kelly@corrib-logistics.test', 'Siobhan');
+    const raw = fixture('outlook-oof-range-and-return.eml').replaceAll('msg-0122-oof-range@nurture.test', intro.messageId);
+    const r = await h.post('/v1/inbound', null, { raw });
+    expect(r.json).toMatchObject({ matched: true, kind: 'auto_reply', match: 'in_reply_to', recorded: true });
+    const auto = await signalOf(intro.id, 'auto_reply');
+    expect(auto.evidence.returnDate).toBe('2026-01-19T00:00:00.000Z');
+    const run = await eventually('postponed enrollment', async () => {
+      const [e] = await h.ctx.db.select().from(enrollments).where(eq(enrollments.leadId, intro.leadId));
+      return e?.nextDueAt?.toISOString() === '2026-01-19T00:00:00.000Z' ? e : null;
+    });
+    expect(run.state).toBe('active');
+  });
+
+  it('ignores success notices: a delivered DSN is neither a bounce nor a reply', async () => {
+    const intro = await leadWithIntro('m.ferreira@azulejo-studio.test', 'Marta');
+    const raw = fixture('postfix-success-delivered.eml').replace('msg-0110-delivered@nurture.test', intro.messageId);
+    const r = await h.post('/v1/inbound', null, { raw });
+    expect(r.json).toMatchObject({ matched: true, kind: 'notice', recorded: false });
+    expect(await h.ctx.db.select().from(signals).where(eq(signals.messageId, intro.id))).toHaveLength(0);
+    const [lead] = await h.ctx.db.select().from(leads).where(eq(leads.email, 'm.ferreira@azulejo-studio.test'));
+    expect(lead!.status).toBe('active');
+  });
+});
+
+async function latestTo(email: string) {
+  const rows = await h.ctx.db.select().from(messages).where(eq(messages.toAddress, email));
+  return rows.filter((m) => m.sentAt).sort((a, b) => b.sentAt!.getTime() - a.sentAt!.getTime())[0]!;
+}
