@@ -2,6 +2,11 @@
 // (`nurture schema`) is generated from it, so editors and the engine never disagree.
 import { z } from 'zod';
 import { isDuration, parseDuration } from './duration.js';
+import { CLICK_BURST_WINDOW_SECONDS } from '../engagement/clicks.js';
+import { GATEWAY_RENDER_WINDOW_SECONDS } from '../engagement/opens.js';
+
+/** A verdict can change for this long after a hit: the widest window in which a scanner's walk is recognised. */
+const VERDICT_WINDOW_MS = Math.max(CLICK_BURST_WINDOW_SECONDS, GATEWAY_RENDER_WINDOW_SECONDS) * 1000;
 
 const slug = z
   .string()
@@ -177,13 +182,35 @@ export const TrackingSchema = z.strictObject({
    * a scanner's walk over the message's links, a gateway's re-check. Longer than the burst window plus the
    * time a hit can take to be recorded under load.
    */
-  settleAfter: duration.refine((d) => !isDuration(d) || parseDuration(d) >= 10_000, { message: 'expected at least 10s (longer than a scanner burst)' }).default('2m'),
-  /** A pixel fetched sooner than this after the relay's 250 is the receiving side scanning, not a person reading. */
-  openFloor: duration.default('3s'),
-  /** A click sooner than this after the relay's 250 is a gateway following links in transit. */
-  clickFloor: duration.default('10s'),
+  settleAfter: duration
+    .refine((d) => !isDuration(d) || parseDuration(d) > VERDICT_WINDOW_MS, { message: `expected more than ${VERDICT_WINDOW_MS / 1000}s (the longest a scanner's walk can take to be recognised)` })
+    .default('2m'),
+  /**
+   * A pixel fetched sooner than this after the relay's 250 is the receiving side scanning or prefetching, not a
+   * person reading: delivery, noticing and opening take longer (docs/engagement.md has the figures).
+   */
+  openFloor: duration.default('5s'),
+  /** A click sooner than this after the relay's 250 is a gateway following links in transit, not a person who opened, read and chose. */
+  clickFloor: duration.default('15s'),
 });
 export type Tracking = z.infer<typeof TrackingSchema>;
+
+/** How inbound mail (replies, out-of-office, bounces, complaints) finds the message it answers; documented in docs/engagement.md. */
+export const InboundSchema = z.strictObject({
+  /**
+   * Send each message with its own envelope sender, `bounce+<signed token>@<bounceDomain>`, so a bounce
+   * names its message even when it quotes nothing of it. The visible From and Reply-To are unchanged.
+   */
+  verp: z.boolean().default(true),
+  /** Where those bounces go; route `bounce+*` there to POST /v1/inbound. Default: the sender's own domain (keeps SPF aligned). */
+  bounceDomain: domainName.optional(),
+  /**
+   * Mail that names no message (a client dropped In-Reply-To, a bounce that quotes nothing) is matched by
+   * address to the lead's latest message sent within this long.
+   */
+  matchWindow: duration.default('30d'),
+});
+export type Inbound = z.infer<typeof InboundSchema>;
 
 export const FunnelSchema = z.strictObject({
   $schema: z.string().optional(),
@@ -248,6 +275,8 @@ export const FunnelSchema = z.strictObject({
         .default({}),
     })
     .default({ engagedWhen: { any: [{ replied: true }, { valuePieces: { gte: 1 } }] }, stages: {} }),
+  /** Envelope sender (VERP) and how inbound mail is matched when it names no message; everything has a default. */
+  inbound: InboundSchema.default(InboundSchema.parse({})),
   /** The user's CRM hears about these, signed the Standard Webhooks way. */
   webhooks: z
     .array(
