@@ -51,6 +51,13 @@ export async function receiveInbound(ctx: Context, raw: string | Buffer, options
     if (kind === 'delayed') await logDelay(ctx, msg, bounce!, match);
     return { matched: true, kind, messageId: msg.messageId, match, recorded: false };
   }
+  // A notice that names only an address proves nothing: anyone can write "Undeliverable" or an ARF report
+  // naming a lead. It is shown, and suppresses no one; one that arrives at our signed envelope sender, or
+  // quotes our Message-ID, does.
+  if ((kind === 'bounce' || kind === 'complaint') && match === 'dsn_recipient') {
+    await logUnverified(ctx, msg, kind, bounce?.diagnostic ?? complaint?.feedbackType ?? null);
+    return { matched: true, kind, messageId: msg.messageId, match, recorded: false };
+  }
 
   const sourceId = `inbound-${mail.messageId ?? `${msg.id}-${mail.date?.getTime() ?? receivedAt.getTime()}`}`;
   const at = mail.date && mail.date <= receivedAt ? mail.date : receivedAt;
@@ -159,7 +166,7 @@ async function findMessage(
   // A reply or auto-reply whose client dropped the threading headers: the sender's latest message.
   const sender = mail.from?.address;
   if (!sender) return { reason: 'no In-Reply-To, References, address of ours or sender' };
-  if (senderAuthFailed(mail.headers)) return { reason: `the sender ${sender} failed authentication (Authentication-Results), so it is not matched by address` };
+  if (senderAuthFailed(mail.headers)) return { reason: `the sender ${sender} failed authentication, or our server recorded none (Authentication-Results), so it is not matched by address` };
   const msg = await latestMessageTo(ctx, sender, since);
   return msg ? { msg, match: 'sender_recent' } : { reason: `does not answer any message nurture sent (nothing to ${sender} in the last ${ctx.config.funnel.inbound?.matchWindow ?? DEFAULT_MATCH_WINDOW})` };
 }
@@ -178,19 +185,35 @@ async function latestMessageTo(ctx: Context, address: string, since: Date): Prom
 }
 
 /**
- * Matching by sender trusts the From address, which anyone can write: refuse it when our own receiving
- * server (the topmost Authentication-Results) says the sender's domain failed DMARC, or failed SPF with no
- * DKIM signature that passed.
+ * Matching by sender trusts the From address, which anyone can write: only a sender our own receiving
+ * server vouched for (the topmost Authentication-Results, RFC 8601) is matched by address. DMARC pass, or
+ * DKIM or SPF pass with no DMARC fail; a missing header vouches for nothing.
  */
 function senderAuthFailed(headers: Record<string, string>): boolean {
   const results = headers['authentication-results']?.toLowerCase();
-  if (!results) return false;
+  if (!results) return true;
   if (/\bdmarc=fail\b/.test(results)) return true;
-  return /\bspf=(fail|softfail)\b/.test(results) && !/\bdkim=pass\b/.test(results);
+  if (/\bdmarc=pass\b/.test(results)) return false;
+  return !/\b(dkim|spf)=pass\b/.test(results);
 }
 
 function sameAddress(a: string, b: string): boolean {
   return a.trim().toLowerCase() === b.trim().toLowerCase();
+}
+
+/** An unverifiable bounce or complaint changes nothing, but whoever follows `nurture logs` sees it. */
+async function logUnverified(ctx: Context, msg: MessageRow, kind: 'bounce' | 'complaint', what: string | null): Promise<void> {
+  await logActivity(ctx.db, [
+    {
+      leadId: msg.leadId,
+      email: msg.to,
+      sequenceId: msg.sequenceId,
+      stepId: msg.stepId,
+      kind: 'unverified',
+      detail: `a ${kind} naming only this address${what ? ` (${what.slice(0, 200)})` : ''}: it quotes no message of ours and did not come to our envelope sender, so nobody is suppressed`,
+      data: { kind, match: 'dsn_recipient' },
+    },
+  ]);
 }
 
 /** A delay changes nothing, but whoever follows `nurture logs` sees the MTA is still trying. */

@@ -6,7 +6,7 @@ import { and, eq } from 'drizzle-orm';
 import { simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { enrollments, leads, messages, signals, suppressions } from '../../src/db/schema.js';
+import { activity, enrollments, leads, messages, signals, suppressions } from '../../src/db/schema.js';
 import { bounceAddress } from '../../src/mail/tracking.js';
 import { createTransport } from '../../src/mail/transport.js';
 import { eventually, startHarness, type Harness } from '../support/harness.js';
@@ -82,6 +82,16 @@ describe('inbound mail, matched and read right', () => {
     expect(run).toMatchObject({ state: 'exited', exitReason: 'replied' });
   });
 
+  it('does not match by sender when our server recorded no authentication for it (a forged From)', async () => {
+    const raw = fixture('outlook-ios-reply-no-threading.eml')
+      .replace(/^Authentication-Results: .*\r?\n/m, '')
+      .replace(/^Message-ID: .*$/m, 'Message-ID: <forged-0@elsewhere.test>');
+    expect(raw).not.toMatch(/^Authentication-Results:/im);
+    const r = await h.post('/v1/inbound', null, { raw });
+    expect(r.json).toMatchObject({ matched: false, kind: 'reply' });
+    expect(r.json.reason).toContain('failed authentication');
+  });
+
   it('does not match by sender when our server says the sender failed DMARC', async () => {
     const raw = fixture('outlook-ios-reply-no-threading.eml')
       .replace(/^Authentication-Results: .*$/m, 'Authentication-Results: mx.handrail.example; dkim=none; spf=fail smtp.mailfrom=hoekstra-bouw.test; dmarc=fail header.from=hoekstra-bouw.test')
@@ -127,9 +137,14 @@ describe('inbound mail, matched and read right', () => {
     const unquoted = fixture('exim-plaintext-bounce.eml').replace(/^Message-ID:\n <msg-0102-exim@nurture\.test>\n/m, '');
     expect(unquoted).not.toContain('msg-0102-exim');
     const r2 = await h.post('/v1/inbound', null, { raw: unquoted });
-    expect(r2.json).toMatchObject({ matched: true, kind: 'bounce', match: 'dsn_recipient', messageId: (await latestTo('accounts@grainger-print.test')).messageId });
-    const [suppressed] = await h.ctx.db.select().from(suppressions).where(eq(suppressions.email, 'accounts@grainger-print.test'));
-    expect(suppressed).toMatchObject({ reason: 'hard_bounce' });
+    // Found by its recipient alone, it is shown but proves nothing (anyone can write such a notice naming a
+    // lead): nobody is suppressed. Bounces that come to the VERP address, or quote our Message-ID, are acted on.
+    expect(r2.json).toMatchObject({ matched: true, kind: 'bounce', match: 'dsn_recipient', messageId: (await latestTo('accounts@grainger-print.test')).messageId, recorded: false });
+    expect(await h.ctx.db.select().from(suppressions).where(eq(suppressions.email, 'accounts@grainger-print.test'))).toEqual([]);
+    const [lead] = await h.ctx.db.select().from(leads).where(eq(leads.email, 'accounts@grainger-print.test'));
+    expect(lead!.status).toBe('active');
+    const shown = await h.ctx.db.select().from(activity).where(and(eq(activity.leadId, lead!.id), eq(activity.kind, 'unverified')));
+    expect(shown).toHaveLength(1);
     expect(accounts.toAddress).toBe('accounts@grainger-print.test');
   });
 
