@@ -75,14 +75,27 @@ export function burstLinksNeeded(linkCount: number): number {
   return Math.max(CLICK_BURST_MIN_LINKS, Math.ceil(linkCount * CLICK_BURST_LINK_SHARE));
 }
 
-/** Distinct links clicked within the burst window around (and including) this click, previews and prefetches aside. */
+/**
+ * The walk a click belongs to: the clicks on the message chained to it no more than the burst window
+ * apart, before and after (previews and prefetches aside, which happen beside a reader). A scanner's walk
+ * a second or two a link can take longer than the window, but never pauses longer between two links.
+ */
+export function walkAround(click: Pick<ClickHit, 'at' | 'linkId' | 'otherHits'>, windowSeconds = CLICK_BURST_WINDOW_SECONDS): { from: Date; to: Date; links: Set<string> } {
+  const clicks = [
+    { at: click.at, linkId: click.linkId },
+    ...click.otherHits.filter((o) => o.kind === 'click' && o.linkId !== null && !BESIDE_A_READER.has(o.reason)).map((o) => ({ at: o.at, linkId: o.linkId! })),
+  ].sort((a, b) => a.at.getTime() - b.at.getTime());
+  let lo = clicks.findIndex((c) => c.at.getTime() === click.at.getTime() && c.linkId === click.linkId);
+  let hi = lo;
+  while (lo > 0 && secondsApart(clicks[lo - 1]!.at, clicks[lo]!.at) <= windowSeconds) lo--;
+  while (hi < clicks.length - 1 && secondsApart(clicks[hi]!.at, clicks[hi + 1]!.at) <= windowSeconds) hi++;
+  const walk = clicks.slice(lo, hi + 1);
+  return { from: walk[0]!.at, to: walk[walk.length - 1]!.at, links: new Set(walk.map((c) => c.linkId)) };
+}
+
+/** Distinct links in the walk this click belongs to. */
 export function linksInBurst(click: Pick<ClickHit, 'at' | 'linkId' | 'otherHits'>, windowSeconds = CLICK_BURST_WINDOW_SECONDS): number {
-  const links = new Set<string>([click.linkId]);
-  for (const other of click.otherHits) {
-    if (other.kind !== 'click' || other.linkId === null || BESIDE_A_READER.has(other.reason)) continue;
-    if (secondsApart(click.at, other.at) <= windowSeconds) links.add(other.linkId);
-  }
-  return links.size;
+  return walkAround(click, windowSeconds).links.size;
 }
 
 export function isLinkBurst(click: Pick<ClickHit, 'at' | 'linkId' | 'otherHits' | 'linkCount'>): boolean {

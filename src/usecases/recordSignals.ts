@@ -70,7 +70,9 @@ export async function recordSignals(ctx: Context, inputs: SignalInput[]): Promis
         evidence: { ...(i.evidence ?? {}), ...(i.returnDate ? { returnDate: i.returnDate.toISOString() } : {}) },
         settledAt: provisional ? null : now,
         // From when it reached us, not when it happened: a late-delivered provider event still waits its turn.
-        settlesAt: provisional ? new Date(Math.max(i.at.getTime(), now.getTime()) + settleAfterMs) : null,
+        // Every click has one, a machine's too: while a walk may still go on, its message is not quiet, and
+        // the person-like hits on it wait (settleSignals).
+        settlesAt: provisional || i.kind === 'click' ? new Date(Math.max(i.at.getTime(), now.getTime()) + settleAfterMs) : null,
         messageKind: m?.kind ?? 'value',
       };
     })
@@ -85,7 +87,8 @@ export async function recordSignals(ctx: Context, inputs: SignalInput[]): Promis
   const insertedInert = inert.length ? await insertSignals(ctx.db, inert) : new Set<string>();
   const fresh = inert.filter((r) => insertedInert.has(r.sourceId));
   await logInert(ctx, fresh);
-  // Crash here and reconcile finds the provisional rows and settles them all the same.
+  // Crash here and reconcile finds the provisional rows and settles them all the same. A machine click
+  // schedules one too: it may have held back the person-like hits on its message past their own jobs.
   await enqueueSettles(ctx.queues, fresh.filter((r) => r.settlesAt).map((r) => ({ job: { leadId: r.leadId! }, at: r.settlesAt! })), now);
   const byLead = new Map<string, typeof rows>();
   for (const r of rows) if (!changesNothing(r)) byLead.set(r.leadId!, [...(byLead.get(r.leadId!) ?? []), r]);

@@ -5,7 +5,8 @@ import { and, gte, inArray, sql } from 'drizzle-orm';
 import { parseDuration } from '../config/duration.js';
 import type { Context } from '../context.js';
 import { messages, signals } from '../db/schema.js';
-import type { ClassifyOptions, OtherHit } from '../engagement/classification.js';
+import type { Classification, ClassifyOptions, HitRequest, OtherHit } from '../engagement/classification.js';
+import type { Db, Tx } from '../db/client.js';
 import { classifyClick } from '../engagement/clicks.js';
 import { classifyOpen } from '../engagement/opens.js';
 import { verifyToken } from '../mail/tracking.js';
@@ -101,24 +102,8 @@ export async function trackHits(ctx: Context, batch: TrackedHit[]): Promise<(str
   const byId = new Map(rows.map((r) => [r.id, r]));
   const found = [...byId.keys()];
   const since = new Date(Math.min(...batch.map((p) => p.at.getTime())) - LOOK_BACK_MS);
-  const earlier = found.length
-    ? await ctx.db
-        .select({
-          messageId: signals.messageId,
-          kind: signals.kind,
-          linkId: signals.linkId,
-          at: signals.occurredAt,
-          human: signals.human,
-          reason: signals.reason,
-          ip: sql<string | null>`${signals.evidence}->>'ip'`,
-          userAgent: sql<string | null>`${signals.evidence}->>'userAgent'`,
-        })
-        .from(signals)
-        .where(and(inArray(signals.messageId, found), inArray(signals.kind, ['open', 'click']), gte(signals.occurredAt, since)))
-    : [];
-  const hitsOf = new Map<string, OtherHit[]>();
+  const hitsOf = await hitsOnMessages(ctx.db, [...byId.keys()], since);
   const remember = (messageId: string, h: OtherHit) => hitsOf.set(messageId, [...(hitsOf.get(messageId) ?? []), h]);
-  for (const e of earlier) remember(e.messageId!, { kind: e.kind as OtherHit['kind'], linkId: e.linkId, at: e.at, ip: e.ip, userAgent: e.userAgent, human: e.human, reason: e.reason });
   const opts = classifyOptions(ctx);
 
   const inputs: SignalInput[] = [];
@@ -129,7 +114,7 @@ export async function trackHits(ctx: Context, batch: TrackedHit[]): Promise<(str
     const seen = { userAgent: p.hit.userAgent, ip: p.hit.ip, method: p.hit.method, ...(Object.keys(p.hit.headers).length ? { headers: p.hit.headers } : {}) };
     if (p.kind === 'open') {
       if (!msg) return null;
-      const c = classifyOpen({ ...request, at: p.at, sentAt: msg.sentAt, otherHits: hitsOf.get(msg.id) ?? [], linkCount: msg.links.length }, opts);
+      const c = judgeHit({ kind: 'open', request, at: p.at, linkId: null }, msg, hitsOf.get(msg.id) ?? [], opts);
       // Later hits in this same batch see this one, as they would have one by one.
       remember(msg.id, { kind: 'open', linkId: null, at: p.at, ip: p.hit.ip, userAgent: p.hit.userAgent, human: c.human, reason: c.reason });
       inputs.push({ sourceId: `open-${msg.id}-${p.hit.ip ?? '-'}-${second}`, kind: 'open', messageRowId: msg.id, human: c.human, reason: c.reason, at: p.at, evidence: { ...seen, ...(c.evidence ? { verdict: c.evidence } : {}) } });
@@ -137,13 +122,46 @@ export async function trackHits(ctx: Context, batch: TrackedHit[]): Promise<(str
     }
     const link = msg?.links.find((l) => l.id === p.hit.linkId);
     if (!msg || !link) return null;
-    const c = classifyClick({ ...request, at: p.at, sentAt: msg.sentAt, linkId: link.id, honeypot: link.tag === 'honeypot', otherHits: hitsOf.get(msg.id) ?? [], linkCount: msg.links.length }, opts);
+    const c = judgeHit({ kind: 'click', request, at: p.at, linkId: link.id }, msg, hitsOf.get(msg.id) ?? [], opts);
     remember(msg.id, { kind: 'click', linkId: link.id, at: p.at, ip: p.hit.ip, userAgent: p.hit.userAgent, human: c.human, reason: c.reason });
     inputs.push({ sourceId: `click-${msg.id}-${link.id}-${p.hit.method}-${p.hit.ip ?? '-'}-${second}`, kind: 'click', messageRowId: msg.id, human: c.human, reason: c.reason, linkId: link.id, tag: link.tag, at: p.at, evidence: { ...seen, url: link.url, ...(c.evidence ? { verdict: c.evidence } : {}) } });
     return link.url;
   });
   await recordSignals(ctx, inputs);
   return answers;
+}
+
+type MessageForHits = { sentAt: Date | null; links: { id: string; tag: string | null }[] };
+
+/** One open or click judged against its message and the message's other hits: on arrival, and again when it settles. */
+export function judgeHit(hit: { kind: 'open' | 'click'; request: HitRequest; at: Date; linkId: string | null }, msg: MessageForHits, otherHits: OtherHit[], opts: ClassifyOptions): Classification {
+  const base = { ...hit.request, at: hit.at, sentAt: msg.sentAt, otherHits, linkCount: msg.links.length };
+  if (hit.kind === 'open') return classifyOpen(base, opts);
+  const link = msg.links.find((l) => l.id === hit.linkId);
+  return classifyClick({ ...base, linkId: hit.linkId ?? '', honeypot: link?.tag === 'honeypot' }, opts);
+}
+
+/** The opens and clicks recorded on these messages since `since`, with their verdicts, by message. */
+export async function hitsOnMessages(db: Db | Tx, messageIds: string[], since: Date): Promise<Map<string, (OtherHit & { signalId?: number })[]>> {
+  const rows = messageIds.length
+    ? await db
+        .select({
+          signalId: signals.id,
+          messageId: signals.messageId,
+          kind: signals.kind,
+          linkId: signals.linkId,
+          at: signals.occurredAt,
+          human: signals.human,
+          reason: signals.reason,
+          ip: sql<string | null>`${signals.evidence}->>'ip'`,
+          userAgent: sql<string | null>`${signals.evidence}->>'userAgent'`,
+        })
+        .from(signals)
+        .where(and(inArray(signals.messageId, messageIds), inArray(signals.kind, ['open', 'click']), gte(signals.occurredAt, since)))
+    : [];
+  const out = new Map<string, (OtherHit & { signalId?: number })[]>();
+  for (const { messageId, kind, ...r } of rows) out.set(messageId!, [...(out.get(messageId!) ?? []), { ...r, kind: kind as OtherHit['kind'] }]);
+  return out;
 }
 
 export function classifyOptions(ctx: Context): ClassifyOptions {

@@ -3,7 +3,7 @@
 // burst window, the walk is unmasked before anything counted, so no lead advances and no gate opens.
 // Real Postgres, the real recording and settling use cases, on a clock the test moves.
 import { randomUUID } from 'node:crypto';
-import { eq } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDuration } from '../../src/config/duration.js';
@@ -53,12 +53,13 @@ async function leadWithMessage(linkCount: number) {
   return { lead: lead!, message: message!, token: signToken(h.ctx.settings.trackingSecret, 'track', message!.id) };
 }
 
-const click = (token: string, linkId: string, at: number, ip = '203.0.113.7'): TrackedHit => ({
+const SCANNER = 'Mozilla/5.0 (compatible; Barracuda Sentinel)';
+const click = (token: string, linkId: string, at: number, ip = '203.0.113.7', userAgent = CHROME): TrackedHit => ({
   kind: 'click',
-  hit: { token, linkId, userAgent: CHROME, ip, method: 'GET', headers: {} },
+  hit: { token, linkId, userAgent, ip, method: 'GET', headers: {} },
   at: new Date(at),
 });
-const pixel = (token: string, at: number, ip = '203.0.113.7'): TrackedHit => ({ kind: 'open', hit: { token, userAgent: CHROME, ip, method: 'GET', headers: {} }, at: new Date(at) });
+const pixelHit = (token: string, at: number, ip = '203.0.113.7'): TrackedHit => ({ kind: 'open', hit: { token, userAgent: CHROME, ip, method: 'GET', headers: {} }, at: new Date(at) });
 
 /** Records `hits` in the given batches, each arriving `latency` ms after its last hit; then lets everything settle. */
 async function play(batches: TrackedHit[][], latency: number[]) {
@@ -99,28 +100,31 @@ describe('settling', () => {
   it('never lets a scanner walking every link advance anyone, whatever the order, spacing and batches', async () => {
     const windowMs = CLICK_BURST_WINDOW_SECONDS * 1000;
     const walk = fc
-      .integer({ min: 2, max: 6 })
+      .integer({ min: 2, max: 10 })
       .chain((n) =>
         fc.record({
           order: fc.shuffledSubarray([...Array(n).keys()], { minLength: n, maxLength: n }),
-          // Gaps that keep the whole walk inside the burst window.
-          gaps: fc.array(fc.integer({ min: 0, max: Math.floor((windowMs - 1) / Math.max(1, n - 1)) }), { minLength: n - 1, maxLength: n - 1 }),
-          cuts: fc.array(fc.boolean(), { minLength: n - 1, maxLength: n - 1 }),
+          // A second or two a link, or all at once: never a pause longer than the window between two links,
+          // but the whole walk may well take longer than the window.
+          gaps: fc.array(fc.integer({ min: 0, max: windowMs }), { minLength: n - 1, maxLength: n - 1 }),
+          cuts: fc.array(fc.boolean(), { minLength: n, maxLength: n }),
           // How late each batch is recorded: a busy API, a slow database.
-          latency: fc.array(fc.integer({ min: 0, max: 3_000 }), { minLength: n, maxLength: n }),
-          // A gateway rendering the message fetches the pixel too, somewhere in the walk.
-          pixelAt: fc.option(fc.integer({ min: 0, max: n - 1 })),
+          latency: fc.array(fc.integer({ min: 0, max: 3_000 }), { minLength: n + 1, maxLength: n + 1 }),
+          // A gateway renders the message (the pixel) just before or during the walk…
+          pixel: fc.option(fc.record({ before: fc.integer({ min: 0, max: n - 1 }), lead: fc.integer({ min: 0, max: 3_000 }) })),
+          // …and some of its clicks may give it away by agent, some not.
+          named: fc.array(fc.boolean(), { minLength: n, maxLength: n }),
         }),
       );
     await fc.assert(
-      fc.asyncProperty(walk, async ({ order, gaps, cuts, latency, pixelAt }) => {
+      fc.asyncProperty(walk, async ({ order, gaps, cuts, latency, pixel, named }) => {
         const { lead, token } = await leadWithMessage(order.length);
-        let at = now() + 1_000;
+        let at = now() + 5_000;
         const hits = order.map((link, i) => {
           if (i > 0) at += gaps[i - 1]!;
-          return click(token, `l${link}`, at);
+          return click(token, `l${link}`, at, '203.0.113.7', named[i] ? SCANNER : CHROME);
         });
-        if (pixelAt !== null) hits.splice(pixelAt, 0, pixel(token, hits[pixelAt]!.at.getTime()));
+        if (pixel) hits.splice(pixel.before, 0, pixelHit(token, hits[pixel.before]!.at.getTime() - pixel.lead));
         const batches: TrackedHit[][] = [[]];
         hits.forEach((hit, i) => {
           batches[batches.length - 1]!.push(hit);
@@ -134,10 +138,24 @@ describe('settling', () => {
         expect(after.valuePieces).toEqual([]);
         expect(after.scoreBase).toBeCloseTo(0, 9);
         // What gates and branches read: nothing a person did.
-        expect(engagement).toMatchObject({ score: 0, valuePieces: 0, clickedTags: [] });
+        expect(engagement).toMatchObject({ score: 0, valuePieces: 0, clickedTags: [], openedSteps: [] });
       }),
-      { numRuns: 25 },
+      { numRuns: 40 },
     );
+  });
+
+  it('does not count a pixel the gateway fetched just before its first click', async () => {
+    const { lead, token } = await leadWithMessage(3);
+    const t = now() + 5_000;
+    // The render looks like a person; the one click after it names the gateway.
+    await play([[pixelHit(token, t)], [click(token, 'l1', t + 2_000, '203.0.113.9', SCANNER)]], [100, 100]);
+    await settleAll(lead.id);
+    const { lead: after, engagement } = await outcome(lead.id);
+    expect(after.scoreBase).toBeCloseTo(0, 9);
+    expect(engagement.openedSteps).toEqual([]);
+    const [open] = await h.ctx.db.select().from(signals).where(and(eq(signals.leadId, lead.id), eq(signals.kind, 'open')));
+    expect(open).toMatchObject({ human: false, reason: 'gateway_render' });
+    expect(open!.evidence).toMatchObject({ judgedAgain: expect.any(String) });
   });
 
   it('settles what Redis lost: reconcile finds provisional signals past their time', async () => {

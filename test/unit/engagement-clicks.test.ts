@@ -238,6 +238,22 @@ const PEOPLE_AGENTS = [
   'Mozilla/5.0 (Windows NT 6.1; WOW64; Trident/7.0; rv:11.0) like Gecko',
 ];
 
+describe('walks longer than the burst window', () => {
+  it('a scanner taking a second or two a link over ten links is one walk, though it lasts longer than the window', () => {
+    const others = Array.from({ length: 9 }, (_, i) => earlier(`l${i}`, 3600 + i * 1.5));
+    const last = click({ linkId: 'l9', at: after(3600 + 9 * 1.5), otherHits: others, linkCount: 10 });
+    expect(linksInBurst(last)).toBe(10);
+    expect(classifyClick(last)).toMatchObject({ human: false, reason: 'link_burst' });
+  });
+
+  it('a pause longer than the window ends a walk: a person reading between clicks is no burst', () => {
+    const others = [earlier('l0', 3600), earlier('l1', 3600 + 2), earlier('l2', 3600 + 30)];
+    const next = click({ linkId: 'l3', at: after(3600 + 60), otherHits: others, linkCount: 4 });
+    expect(linksInBurst(next)).toBe(1);
+    expect(classifyClick(next)).toEqual({ human: true, reason: 'human' });
+  });
+});
+
 describe('people stay people (properties)', () => {
   it('an ordinary browser from an address on no vendor list, an hour or more after send, is human', () => {
     fc.assert(
