@@ -4,7 +4,7 @@ import { and, count, desc, eq, gte, inArray, isNotNull, or } from 'drizzle-orm';
 import { parseDuration } from '../config/duration.js';
 import type { Context } from '../context.js';
 import { logActivity } from '../db/activity.js';
-import { leads, messages, signals } from '../db/schema.js';
+import { accounts, leads, messages, signals } from '../db/schema.js';
 import { bounceVerdict } from '../delivery/policy.js';
 import { bounceSeverity, type Bounce } from '../engagement/bounces.js';
 import type { Complaint } from '../engagement/complaints.js';
@@ -64,7 +64,6 @@ export async function receiveInbound(ctx: Context, raw: string | Buffer, options
   const evidence: Record<string, unknown> = {
     match,
     from: mail.from?.address ?? null,
-    // A reply matched by its headers may come from someone else at the account (a colleague, an alias).
     sender: mail.from?.address && sameAddress(mail.from.address, msg.to) ? 'lead' : 'other',
     subject: mail.subject,
     newText: mail.newText.slice(0, 4000),
@@ -72,7 +71,13 @@ export async function receiveInbound(ctx: Context, raw: string | Buffer, options
     ...(mail.date ? {} : { dateFrom: 'received' }),
   };
   const signal = await signalFor(ctx, kind, mail, msg, bounce, complaint, evidence);
-  const r = await recordSignals(ctx, [{ sourceId, messageRowId: msg.id, at, ...signal }]);
+  // Only the lead moves the lead: a reply from anyone else is recorded as who it is from.
+  const author = kind === 'reply' ? await authorOf(ctx, mail.from?.address ?? null, msg) : null;
+  const input =
+    author && author.is !== 'lead'
+      ? { ...signal, reason: author.is === 'colleague' ? 'colleague_reply' : author.is === 'new_colleague' ? 'new_colleague_reply' : 'stranger_reply', leadId: author.is === 'colleague' ? author.leadId : msg.leadId, evidence: { ...evidence, sender: author.is } }
+      : signal;
+  const r = await recordSignals(ctx, [{ sourceId, messageRowId: msg.id, at, ...input }]);
   if (kind === 'bounce') await ctx.db.update(messages).set({ status: 'bounced', error: bounce!.diagnostic }).where(eq(messages.id, msg.id));
   return { matched: true, kind, messageId: msg.messageId, match, recorded: r.recorded > 0 };
 }
@@ -197,8 +202,28 @@ function senderAuthFailed(headers: Record<string, string>): boolean {
   return !/\b(dkim|spf)=pass\b/.test(results);
 }
 
+/** One mailbox however it is written: case, and a `+tag` subaddress (RFC 5233) some clients reply from. */
 function sameAddress(a: string, b: string): boolean {
-  return a.trim().toLowerCase() === b.trim().toLowerCase();
+  const norm = (x: string) => x.trim().toLowerCase().replace(/\+[^@]*@/, '@');
+  return norm(a) === norm(b);
+}
+
+type Author = { is: 'lead' } | { is: 'colleague'; leadId: string } | { is: 'new_colleague' } | { is: 'stranger' };
+
+/**
+ * Who wrote a reply to `msg`: the lead; a colleague at the same account (a lead of it, or an address at its
+ * domain nurture does not know yet); or someone else. Threading headers can be copied by anyone who saw the
+ * mail (a forward, a cc), so only the lead's own address answers for the lead.
+ */
+async function authorOf(ctx: Context, from: string | null, msg: MessageRow): Promise<Author> {
+  if (from && sameAddress(from, msg.to)) return { is: 'lead' };
+  if (!from) return { is: 'stranger' };
+  const [lead] = await ctx.db.select({ accountId: leads.accountId, domain: accounts.domain }).from(leads).innerJoin(accounts, eq(accounts.id, leads.accountId)).where(eq(leads.id, msg.leadId));
+  const [known] = await ctx.db.select({ id: leads.id, accountId: leads.accountId }).from(leads).where(eq(leads.email, from.toLowerCase()));
+  if (known && lead && known.accountId === lead.accountId) return { is: 'colleague', leadId: known.id };
+  const domain = from.split('@')[1]?.toLowerCase();
+  if (!known && domain && lead?.domain && domain === lead.domain.toLowerCase()) return { is: 'new_colleague' };
+  return { is: 'stranger' };
 }
 
 /** An unverifiable bounce or complaint changes nothing, but whoever follows `nurture logs` sees it. */

@@ -121,6 +121,8 @@ function changesNothing(r: Row): boolean {
   // Machines never count; a person's open or click counts once it settles.
   if (r.kind === 'open' || r.kind === 'click') return true;
   if (r.kind === 'bounce') return r.reason !== 'hard_bounce';
+  // Someone else answering the lead's mail moves nobody: a colleague not yet in nurture, or a stranger.
+  if (r.kind === 'reply') return r.reason === 'new_colleague_reply' || r.reason === 'stranger_reply';
   if (r.kind === 'auto_reply') return typeof r.evidence.returnDate !== 'string';
   return false;
 }
@@ -309,6 +311,9 @@ function describeSignal(r: Row, piece: string | null, phase: Phase): string {
     case 'click':
       return `clicked ${r.linkId ?? 'a link'}${piece ? ` [value ${piece}]` : ''} — ${who}`;
     case 'reply':
+      if (r.reason === 'colleague_reply') return `replied in a thread sent to a colleague (${String(r.evidence.from ?? '')} answered mail to another lead)`;
+      if (r.reason === 'new_colleague_reply') return `${String(r.evidence.from ?? 'someone')} at this account replied, not yet in nurture: a new person to nurture (not counted for this lead)`;
+      if (r.reason === 'stranger_reply') return `a reply from ${String(r.evidence.from ?? 'an unknown sender')}, outside the account: recorded, moves no one`;
       return 'replied';
     case 'auto_reply':
       return `auto-reply (${r.reason})${r.evidence.returnDate ? `, back ${String(r.evidence.returnDate).slice(0, 10)}` : ''}`;

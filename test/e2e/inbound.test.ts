@@ -204,6 +204,73 @@ describe('inbound mail, matched and read right', () => {
     const [lead] = await h.ctx.db.select().from(leads).where(eq(leads.email, 'm.ferreira@azulejo-studio.test'));
     expect(lead!.status).toBe('active');
   });
+
+  describe('only the lead moves the lead', () => {
+    /** A plain reply to `intro`, written by `from`, with the real threading headers. */
+    const replyFrom = (from: string, intro: { messageId: string }, id: string) =>
+      [
+        `From: ${from}`,
+        'To: Sam Rivera <sam@handrail.example>',
+        'Subject: Re: a quick question',
+        // The Date header has whole seconds: one ahead, so the reply is never dated before the lead's stage began.
+        `Date: ${new Date(clock().getTime() + 1000).toUTCString()}`,
+        `Message-ID: <${id}@mail.test>`,
+        `In-Reply-To: <${intro.messageId}>`,
+        `References: <${intro.messageId}>`,
+        'Content-Type: text/plain; charset=utf-8',
+        '',
+        'Thanks Sam, this is useful. Can we talk next week?',
+        '',
+      ].join('\r\n');
+    const leadRow = async (email: string) => (await h.ctx.db.select().from(leads).where(eq(leads.email, email)))[0]!;
+    const runOf = async (email: string) => (await h.ctx.db.select().from(enrollments).where(eq(enrollments.leadId, (await leadRow(email)).id)))[0]!;
+
+    it("records a stranger's reply to the lead's mail and moves no one", async () => {
+      const intro = await leadWithIntro('m.okafor@larch-logistics.test', 'Mara');
+      const r = await h.post('/v1/inbound', null, { raw: replyFrom('someone@elsewhere.test', intro, 'stranger-1') });
+      expect(r.json).toMatchObject({ matched: true, kind: 'reply', match: 'in_reply_to', recorded: true });
+      const signal = await signalOf(intro.id, 'reply');
+      expect(signal).toMatchObject({ reason: 'stranger_reply', leadId: intro.leadId });
+      expect(signal.evidence).toMatchObject({ sender: 'stranger', from: 'someone@elsewhere.test' });
+      expect(await leadRow('m.okafor@larch-logistics.test')).toMatchObject({ repliedAt: null, stage: 'awareness' });
+      expect(await runOf('m.okafor@larch-logistics.test')).toMatchObject({ state: 'active' });
+    });
+
+    it("records a reply from a colleague not yet in nurture as the account's, says so, and does not move the lead", async () => {
+      const intro = await leadWithIntro('t.berg@fjord-freight.test', 'Tove');
+      const r = await h.post('/v1/inbound', null, { raw: replyFrom('Ola Nilsen <ola.nilsen@fjord-freight.test>', intro, 'colleague-1') });
+      expect(r.json).toMatchObject({ matched: true, kind: 'reply', recorded: true });
+      expect((await signalOf(intro.id, 'reply')).reason).toBe('new_colleague_reply');
+      const lead = await leadRow('t.berg@fjord-freight.test');
+      expect(lead.repliedAt).toBeNull();
+      expect(await runOf('t.berg@fjord-freight.test')).toMatchObject({ state: 'active' });
+      const [line] = await h.ctx.db.select().from(activity).where(and(eq(activity.leadId, lead.id), eq(activity.kind, 'reply')));
+      expect(line!.accountId).toBe(lead.accountId);
+      expect(line!.detail).toContain('a new person to nurture');
+    });
+
+    it('counts a reply from a colleague who is a lead for that colleague, not for the lead it answered', async () => {
+      const intro = await leadWithIntro('a.silva@tejo-retail.test', 'Ana');
+      await leadWithIntro('b.costa@tejo-retail.test', 'Bruno');
+      const r = await h.post('/v1/inbound', null, { raw: replyFrom('b.costa@tejo-retail.test', intro, 'colleague-2') });
+      expect(r.json).toMatchObject({ matched: true, kind: 'reply', recorded: true });
+      // Bruno's own reply: it counts for him (a reply meets the awareness threshold, so he moves on)…
+      const bruno = await leadRow('b.costa@tejo-retail.test');
+      expect(bruno).toMatchObject({ stage: 'interest' });
+      expect(bruno.engagedAt).toBeInstanceOf(Date);
+      // …and Ana, whose mail he answered, is where she was.
+      expect(await leadRow('a.silva@tejo-retail.test')).toMatchObject({ repliedAt: null, stage: 'awareness', engagedAt: null });
+      expect(await runOf('a.silva@tejo-retail.test')).toMatchObject({ state: 'active' });
+      expect((await signalOf(intro.id, 'reply')).reason).toBe('colleague_reply');
+    });
+
+    it("counts the lead's own reply from a +tag subaddress", async () => {
+      const intro = await leadWithIntro('k.meyer@rhein-bau.test', 'Kai');
+      await h.post('/v1/inbound', null, { raw: replyFrom('k.meyer+work@rhein-bau.test', intro, 'own-1') });
+      expect((await signalOf(intro.id, 'reply')).reason).toBe('reply');
+      expect(await runOf('k.meyer@rhein-bau.test')).toMatchObject({ state: 'exited', exitReason: 'replied' });
+    });
+  });
 });
 
 async function latestTo(email: string) {

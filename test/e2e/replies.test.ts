@@ -16,10 +16,13 @@ beforeAll(async () => {
 });
 afterAll(async () => h?.close());
 
-const answering = (file: string, messageId: string) =>
-  readFileSync(`test/fixtures/mail/${file}`, 'utf8')
+/** A captured mail made to answer `messageId`, written by `from` (only the lead's own reply moves the lead). */
+const answering = (file: string, messageId: string, from?: string) => {
+  const raw = readFileSync(`test/fixtures/mail/${file}`, 'utf8')
     .replace(/^In-Reply-To: .*$/m, `In-Reply-To: <${messageId}>`)
     .replace(/^References: .*$/m, `References: <${messageId}>`);
+  return from ? raw.replace(/^From: .*$/m, `From: ${from}`) : raw;
+};
 
 describe('replies and out-of-office', () => {
   it('holds the sequence until an out-of-office return date, then stops it on a real reply', async () => {
@@ -47,7 +50,7 @@ describe('replies and out-of-office', () => {
     expect(h.smtp.mails).toHaveLength(1);
 
     // A person's real reply (Gmail) ends the one-to-one sequence.
-    const reply = await h.post('/v1/inbound', null, { raw: answering('gmail-web-reply.eml', introId) });
+    const reply = await h.post('/v1/inbound', null, { raw: answering('gmail-web-reply.eml', introId, 'Henrik Larsen <henrik.larsen@nordhavn-shipping.test>') });
     expect(reply.json).toMatchObject({ matched: true, kind: 'reply', recorded: true });
     const [ended] = await h.ctx.db.select().from(enrollments).where(eq(enrollments.sequenceId, 'awareness-notes'));
     expect(ended).toMatchObject({ state: 'exited', exitReason: 'replied' });
