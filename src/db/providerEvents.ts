@@ -14,6 +14,7 @@ export interface MessageForEvent {
   sentAt: Date | null;
   sequenceId: string;
   stepId: string;
+  links: { id: string; url: string; tag: string | null }[];
 }
 
 /** Messages named by any of the row ids, provider message ids (keys) or our Message-IDs, in one query. */
@@ -33,6 +34,7 @@ export async function messagesForEvents(db: Tx, by: { rowIds: string[]; provider
       sentAt: messages.sentAt,
       sequenceId: messages.sequenceId,
       stepId: messages.stepId,
+      links: messages.links,
     })
     .from(messages)
     .where(or(...any));

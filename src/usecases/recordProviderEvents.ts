@@ -8,10 +8,12 @@ import type { Context } from '../context.js';
 import type { ActivityEntry } from '../db/activity.js';
 import { logProviderNotesOnce, messagesForEvents, rememberProviderMessageIds, type MessageForEvent } from '../db/providerEvents.js';
 import { leads } from '../db/schema.js';
-import { classifyClick } from '../engagement/clicks.js';
-import { classifyOpen } from '../engagement/opens.js';
 import { indexCandidates, lookupKeys, matchEvent, providerMessageKey, type MatchMethod, type ProviderEvent } from '../engagement/providers/index.js';
 import { recordSignals, type SignalInput } from './recordSignals.js';
+import { classifyOptions, hitsOnMessages, judgeHit } from './trackBatch.js';
+
+/** Other hits this long before the earliest event are looked at: bursts and re-checks take seconds. */
+const LOOK_BACK_MS = 3_600_000;
 
 export interface ProviderEventsResult {
   /** Signals newly recorded (a redelivered event records none). */
@@ -34,6 +36,12 @@ export async function recordProviderEvents(ctx: Context, events: ProviderEvent[]
   const candidates = indexCandidates(msgRows);
   const byEmail = new Map(leadRows.map((l) => [l.email, l.id]));
 
+  // The messages' other hits, so a provider's opens and clicks are judged as ours are: bursts, renders, re-checks.
+  const since = new Date(Math.min(...events.map((e) => e.at.getTime())) - LOOK_BACK_MS);
+  const hitsOf = await hitsOnMessages(ctx.db, msgRows.map((m) => m.id), since);
+  // A provider reports the hit, not the request: no headers to read, so no rule may rely on their absence.
+  const opts = { ...classifyOptions(ctx), headersKnown: false };
+
   const signals: SignalInput[] = [];
   const notes: (ActivityEntry & { sourceId: string })[] = [];
   const learnt = new Map<string, string>();
@@ -55,18 +63,22 @@ export async function recordProviderEvents(ctx: Context, events: ProviderEvent[]
     const sourceId = `${e.provider}-${e.sourceId}`;
     const evidence = { provider: e.provider, providerMessageId: e.providerMessageId, match: m.method, raw: e.raw };
     const base = { sourceId, messageRowId: msg?.id ?? null, leadId, at: e.at, evidence };
-    // A provider reports the hit, not the request: no headers, and no view of the message's other hits.
-    const hit = { userAgent: e.userAgent ?? null, ip: e.ip ?? null, method: 'GET', headers: {}, at: e.at, sentAt: msg?.sentAt ?? null, otherHits: [], linkCount: 0 };
+    const request = { userAgent: e.userAgent ?? null, ip: e.ip ?? null, method: 'GET', headers: {} };
+    const seen = { userAgent: request.userAgent, ip: request.ip };
     switch (e.kind) {
       case 'open': {
         // The provider's own machine-open flag (Apple's proxy) outranks what the user agent suggests.
-        const c = e.machineOpen ? { human: false, reason: 'apple_mpp' } : classifyOpen(hit);
-        signals.push({ ...base, kind: 'open', human: c.human, reason: c.reason, evidence: { ...evidence, ...(e.machineOpen ? { providerMachineOpen: true } : {}), ...('evidence' in c && c.evidence ? { classification: c.evidence } : {}) } });
+        const c = e.machineOpen ? { human: false, reason: 'apple_mpp', evidence: { rule: 'Provider machine-open flag' } } : msg ? judgeHit({ kind: 'open', request, at: e.at, linkId: null }, msg, hitsOf.get(msg.id) ?? [], opts) : judgeHit({ kind: 'open', request, at: e.at, linkId: null }, { sentAt: null, links: [] }, [], opts);
+        if (msg) hitsOf.set(msg.id, [...(hitsOf.get(msg.id) ?? []), { kind: 'open', linkId: null, at: e.at, ...seen, human: c.human, reason: c.reason }]);
+        signals.push({ ...base, kind: 'open', human: c.human, reason: c.reason, evidence: { ...evidence, ...seen, ...(e.machineOpen ? { providerMachineOpen: true } : {}), ...(c.evidence ? { verdict: c.evidence } : {}) } });
         break;
       }
       case 'click': {
-        const c = classifyClick({ ...hit, linkId: e.url ?? '', honeypot: false });
-        signals.push({ ...base, kind: 'click', human: c.human, reason: c.reason, evidence: { ...evidence, url: e.url, ...(c.evidence ? { classification: c.evidence } : {}) } });
+        // The provider names the URL; our link of that URL is the link (a walk is counted over our links).
+        const linkId = msg?.links.find((l) => l.url === e.url)?.id ?? e.url ?? null;
+        const c = judgeHit({ kind: 'click', request, at: e.at, linkId }, msg ?? { sentAt: null, links: [] }, msg ? (hitsOf.get(msg.id) ?? []) : [], opts);
+        if (msg) hitsOf.set(msg.id, [...(hitsOf.get(msg.id) ?? []), { kind: 'click', linkId, at: e.at, ...seen, human: c.human, reason: c.reason }]);
+        signals.push({ ...base, kind: 'click', human: c.human, reason: c.reason, linkId, evidence: { ...evidence, ...seen, url: e.url, ...(c.evidence ? { verdict: c.evidence } : {}) } });
         break;
       }
       case 'bounce':

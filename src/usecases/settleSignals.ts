@@ -45,11 +45,11 @@ async function claimDue(ctx: Context, tx: Tx, leadId: string): Promise<Row[]> {
     const msg = d.messageId ? msgOf.get(d.messageId) : undefined;
     const ev = d.evidence as { userAgent?: string | null; ip?: string | null; method?: string; headers?: Record<string, string>; provider?: string };
     let verdict: { human: boolean; reason: string; evidence?: Record<string, unknown> } = { human: d.human, reason: d.reason };
-    // Hits that came through our own tracking carry their request; a provider's event carries none.
-    if (msg && ev.method && !ev.provider) {
-      const request: HitRequest = { userAgent: ev.userAgent ?? null, ip: ev.ip ?? null, method: ev.method, headers: ev.headers ?? {} };
+    // Hits through our own tracking carry their request; a provider's event its agent and address only.
+    if (msg && (ev.method || ev.provider)) {
+      const request: HitRequest = { userAgent: ev.userAgent ?? null, ip: ev.ip ?? null, method: ev.method ?? 'GET', headers: ev.headers ?? {} };
       const others = (hitsOf.get(msg.id) ?? []).filter((o) => o.signalId !== id);
-      verdict = judgeHit({ kind: d.kind as 'open' | 'click', request, at: d.occurredAt, linkId: d.linkId }, msg, others, opts);
+      verdict = judgeHit({ kind: d.kind as 'open' | 'click', request, at: d.occurredAt, linkId: d.linkId }, msg, others, ev.provider ? { ...opts, headersKnown: false } : opts);
     }
     const evidence = verdict.human ? d.evidence : { ...d.evidence, verdict: verdict.evidence, judgedAgain: 'at settling, with the hits that followed' };
     await tx.update(signals).set({ settledAt: now, human: verdict.human, reason: verdict.reason, evidence }).where(eq(signals.id, id));

@@ -287,6 +287,36 @@ describe('provider events attach to the exact message', () => {
   });
 });
 
+describe('provider-tracked hits are judged like ours', () => {
+  it("never counts a scanner walking a message's links through SendGrid's click tracking", async () => {
+    const sent = await sentMessage('walked@northwind.test');
+    const { lead } = sent;
+    // A message of three links (the intro has one): what a scanner walks.
+    const links = ['guide', 'checklist', 'webinar'].map((id) => ({ id, url: `https://handrail.example/${id}`, tag: null }));
+    const [msg] = await h.ctx.db.update(messages).set({ links }).where(eq(messages.id, sent.msg.id)).returning();
+    if (!msg) throw new Error('message row vanished');
+    const CHROME = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
+    const start = Math.floor(Date.now() / 1000) + 120;
+    // Each click alone is a browser two minutes after delivery; together they walk every link, a second apart,
+    // reported one webhook call each.
+    for (const [i, link] of msg.links.entries()) {
+      const click = sg({ event: 'click', timestamp: start + i, email: 'walked@northwind.test', sg_event_id: `walk-${i}-${msg.id}`, url: link.url, useragent: CHROME, ip: '198.51.100.77', nurture_message: msg.id });
+      expect((await signedSendgrid([click])).status).toBe(200);
+    }
+    const settled = await eventually(
+      'the walk settled',
+      async () => {
+        const rows = await h.ctx.db.select().from(signals).where(and(eq(signals.messageId, msg.id), eq(signals.kind, 'click')));
+        return rows.length === msg.links.length && rows.every((r) => r.settledAt) ? rows : null;
+      },
+      h.settleMs + 30_000,
+    );
+    expect(settled.every((r) => !r.human && r.reason === 'link_burst')).toBe(true);
+    const [after] = await h.ctx.db.select().from(leads).where(eq(leads.id, lead.id));
+    expect(after).toMatchObject({ scoreBase: 0, valuePieces: [] });
+  });
+});
+
 describe('SES subscription confirmation', () => {
   const confirmation = (topic: string, subscribeHost = 'sns.us-east-1.amazonaws.com') => {
     const env = fixture('ses/subscription-confirmation.json');
