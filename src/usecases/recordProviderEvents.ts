@@ -10,7 +10,7 @@ import { logProviderNotesOnce, messagesForEvents, rememberProviderMessageIds, ty
 import { leads } from '../db/schema.js';
 import { indexCandidates, lookupKeys, matchEvent, providerMessageKey, type MatchMethod, type ProviderEvent } from '../engagement/providers/index.js';
 import { recordSignals, type SignalInput } from './recordSignals.js';
-import { classifyOptions, hitsOnMessages, judgeHit } from './trackBatch.js';
+import { classifyOptions, clicksOnMessages, judgeHit } from './trackBatch.js';
 
 /** Other hits this long before the earliest event are looked at: bursts and re-checks take seconds. */
 const LOOK_BACK_MS = 3_600_000;
@@ -38,7 +38,7 @@ export async function recordProviderEvents(ctx: Context, events: ProviderEvent[]
 
   // The messages' other hits, so a provider's opens and clicks are judged as ours are: bursts, renders, re-checks.
   const since = new Date(Math.min(...events.map((e) => e.at.getTime())) - LOOK_BACK_MS);
-  const hitsOf = await hitsOnMessages(ctx.db, msgRows.map((m) => m.id), since);
+  const hitsOf = await clicksOnMessages(ctx.db, msgRows.map((m) => m.id), since);
   // A provider reports the hit, not the request: no headers to read, so no rule may rely on their absence.
   const opts = { ...classifyOptions(ctx), headersKnown: false };
 

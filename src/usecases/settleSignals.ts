@@ -9,7 +9,7 @@ import type { Tx } from '../db/client.js';
 import { messages, signals } from '../db/schema.js';
 import type { HitRequest } from '../engagement/classification.js';
 import { applyToLead, type Row } from './recordSignals.js';
-import { classifyOptions, hitsOnMessages, judgeHit } from './trackBatch.js';
+import { classifyOptions, clicksOnMessages, judgeHit } from './trackBatch.js';
 
 /** Other hits this long before the earliest due one can still bear on it (a walk, a re-check). */
 const LOOK_BACK_MS = 3_600_000;
@@ -37,7 +37,7 @@ async function claimDue(ctx: Context, tx: Tx, leadId: string): Promise<Row[]> {
   const ids = [...new Set(due.map((d) => d.messageId).filter((x): x is string => !!x))];
   const msgs = ids.length ? await tx.select({ id: messages.id, kind: messages.kind, sentAt: messages.sentAt, links: messages.links }).from(messages).where(inArray(messages.id, ids)) : [];
   const msgOf = new Map(msgs.map((m) => [m.id, m]));
-  const hitsOf = await hitsOnMessages(tx, ids, new Date(due[0]!.occurredAt.getTime() - LOOK_BACK_MS));
+  const hitsOf = await clicksOnMessages(tx, ids, new Date(due[0]!.occurredAt.getTime() - LOOK_BACK_MS));
   const opts = classifyOptions(ctx);
 
   const rows: Row[] = [];

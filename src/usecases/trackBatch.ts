@@ -1,7 +1,7 @@
 // Pixel hits and clicks in bursts (a newsletter's first minutes, a scanner checking every link):
 // hits arriving within a few milliseconds share one message lookup, one earlier-hits lookup and one
 // multi-row insert, instead of three round trips each. Each caller still gets its own answer.
-import { and, gte, inArray, sql } from 'drizzle-orm';
+import { and, eq, gte, inArray, sql } from 'drizzle-orm';
 import { parseDuration } from '../config/duration.js';
 import type { Context } from '../context.js';
 import { messages, signals } from '../db/schema.js';
@@ -102,7 +102,7 @@ export async function trackHits(ctx: Context, batch: TrackedHit[]): Promise<(str
   const byId = new Map(rows.map((r) => [r.id, r]));
   const found = [...byId.keys()];
   const since = new Date(Math.min(...batch.map((p) => p.at.getTime())) - LOOK_BACK_MS);
-  const hitsOf = await hitsOnMessages(ctx.db, [...byId.keys()], since);
+  const hitsOf = await clicksOnMessages(ctx.db, [...byId.keys()], since);
   const remember = (messageId: string, h: OtherHit) => hitsOf.set(messageId, [...(hitsOf.get(messageId) ?? []), h]);
   const opts = classifyOptions(ctx);
 
@@ -141,8 +141,12 @@ export function judgeHit(hit: { kind: 'open' | 'click'; request: HitRequest; at:
   return classifyClick({ ...base, linkId: hit.linkId ?? '', honeypot: link?.tag === 'honeypot' }, opts);
 }
 
-/** The opens and clicks recorded on these messages since `since`, with their verdicts, by message. */
-export async function hitsOnMessages(db: Db | Tx, messageIds: string[], since: Date): Promise<Map<string, (OtherHit & { signalId?: number })[]>> {
+/**
+ * The clicks recorded on these messages since `since`, with their verdicts, by message: what a hit is
+ * judged against (a walk over the links, a re-check, a gateway's render). Other opens bear on no verdict,
+ * and a newsletter's first minutes bring thousands of them.
+ */
+export async function clicksOnMessages(db: Db | Tx, messageIds: string[], since: Date): Promise<Map<string, (OtherHit & { signalId?: number })[]>> {
   const rows = messageIds.length
     ? await db
         .select({
@@ -157,7 +161,7 @@ export async function hitsOnMessages(db: Db | Tx, messageIds: string[], since: D
           userAgent: sql<string | null>`${signals.evidence}->>'userAgent'`,
         })
         .from(signals)
-        .where(and(inArray(signals.messageId, messageIds), inArray(signals.kind, ['open', 'click']), gte(signals.occurredAt, since)))
+        .where(and(inArray(signals.messageId, messageIds), eq(signals.kind, 'click'), gte(signals.occurredAt, since)))
     : [];
   const out = new Map<string, (OtherHit & { signalId?: number })[]>();
   for (const { messageId, kind, ...r } of rows) out.set(messageId!, [...(out.get(messageId!) ?? []), { ...r, kind: kind as OtherHit['kind'] }]);
