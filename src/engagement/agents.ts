@@ -6,7 +6,7 @@
 import agentsData from './data/agents.json' with { type: 'json' };
 import rangesData from './data/ranges.json' with { type: 'json' };
 import type { ClassificationReason } from './classification.js';
-import { ipInCidr, parseIp } from './ip.js';
+import { inCidr, parseCidr, parseIp, type Cidr } from './ip.js';
 
 export type AgentGroup = 'mailbox_proxy' | 'provider_prefetch' | 'link_preview' | 'preview_bot' | 'scanner' | 'automation';
 
@@ -98,18 +98,17 @@ export const REAL_CLIENT_UA = /Chrome\/|Firefox\/|Edg\/|Microsoft Outlook|Thunde
 export const MAIL_CLIENT_UA = /Microsoft Outlook|ms-office|MSOffice|Thunderbird\/|Outlook-iOS|Outlook-Android|Airmail|Spark\/|Superhuman|Mailbird|eM Client|Postbox|Evolution\/|KMail|Mail\/\d/;
 
 // Parsed once: a hit is checked against every network on each classification.
-const parsedNetworks = NETWORKS.map((n) => ({ network: n, versions: new Set(n.cidrs.map((c) => parseIp(c.split('/')[0] ?? '')?.version)) }));
+const parsedNetworks = NETWORKS.map((n) => ({ network: n, cidrs: n.cidrs.map((text) => ({ text, cidr: parseCidr(text) })).filter((c): c is { text: string; cidr: Cidr } => c.cidr !== null) }));
 
 /** Every listed network the address belongs to, with the matching CIDR (most specific vendor first as listed). */
 export function networksOf(ip: string | null): { network: Network; cidr: string }[] {
   if (!ip) return [];
-  const version = parseIp(ip)?.version;
-  if (!version) return [];
+  const addr = parseIp(ip);
+  if (!addr) return [];
   const found: { network: Network; cidr: string }[] = [];
-  for (const { network, versions } of parsedNetworks) {
-    if (!versions.has(version)) continue;
-    const cidr = network.cidrs.find((c) => ipInCidr(ip, c));
-    if (cidr) found.push({ network, cidr });
+  for (const { network, cidrs } of parsedNetworks) {
+    const hit = cidrs.find((c) => inCidr(addr, c.cidr));
+    if (hit) found.push({ network, cidr: hit.text });
   }
   return found;
 }

@@ -45,7 +45,7 @@ function ipv6ToBigInt(ip: string): bigint | null {
   return value;
 }
 
-type ParsedIp = { version: 4 | 6; value: bigint };
+export type ParsedIp = { version: 4 | 6; value: bigint };
 
 export function parseIp(ip: string): ParsedIp | null {
   const trimmed = ip.trim();
@@ -58,17 +58,29 @@ export function parseIp(ip: string): ParsedIp | null {
   return { version: 6, value: v6 };
 }
 
+/** A CIDR range parsed once: lists of hundreds are checked on every tracking hit. */
+export type Cidr = { version: 4 | 6; shift: bigint; prefix: bigint };
+
+export function parseCidr(cidr: string): Cidr | null {
+  const [base, bitsText] = cidr.split('/');
+  const net = base ? parseIp(base) : null;
+  if (!net) return null;
+  const width = net.version === 4 ? 32n : 128n;
+  const bits = bitsText === undefined ? width : BigInt(Number(bitsText));
+  if (bits < 0n || bits > width) return null;
+  const shift = width - bits;
+  return { version: net.version, shift, prefix: net.value >> shift };
+}
+
+export function inCidr(addr: ParsedIp, cidr: Cidr): boolean {
+  return addr.version === cidr.version && addr.value >> cidr.shift === cidr.prefix;
+}
+
 /** True when `ip` falls inside `cidr` ("17.0.0.0/8", "2620:149::/32"); false for anything unparsable. */
 export function ipInCidr(ip: string, cidr: string): boolean {
-  const [base, bitsText] = cidr.split('/');
   const addr = parseIp(ip);
-  const net = base ? parseIp(base) : null;
-  if (!addr || !net || addr.version !== net.version) return false;
-  const width = addr.version === 4 ? 32n : 128n;
-  const bits = bitsText === undefined ? width : BigInt(Number(bitsText));
-  if (bits < 0n || bits > width) return false;
-  const shift = width - bits;
-  return addr.value >> shift === net.value >> shift;
+  const net = parseCidr(cidr);
+  return !!addr && !!net && inCidr(addr, net);
 }
 
 export function ipInAny(ip: string | null, cidrs: readonly string[]): boolean {
