@@ -24,12 +24,13 @@ if (!file) {
 const dataDir = process.env.NURTURE_DATA_DIR ?? '.nurture';
 const secret = process.env.WEBHOOK_SECRET ?? (JSON.parse(readFileSync(join(dataDir, 'secrets.json'), 'utf8')) as { webhookSecret: string }).webhookSecret;
 const base = values.url ?? process.env.NURTURE_URL ?? readRuntimeFile(dataDir)?.apiUrl ?? 'http://127.0.0.1:8787';
-const body = readFileSync(file === '-' ? 0 : file, 'utf8');
+// Bytes as they are: mail in Latin-1 (or any 8-bit charset) is signed and sent unchanged, never re-encoded.
+const body = readFileSync(file === '-' ? 0 : file);
 const path = values.inbound ? '/v1/inbound' : '/v1/triggers';
 const res = await fetch(`${base}${path}`, {
   method: 'POST',
   headers: { 'content-type': values.inbound ? 'message/rfc822' : 'application/json', ...signedHeaders(secret, body, values.id ? { id: values.id } : {}) },
-  body,
+  body: new Uint8Array(body),
 });
 console.log(`${res.status} ${res.statusText}`);
 console.log(JSON.stringify(JSON.parse((await res.text()) || 'null'), null, 2));

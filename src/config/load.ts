@@ -205,6 +205,11 @@ function describeZodIssue(y: PositionedYaml, root: z.ZodType, issue: z.core.$Zod
       const got = isRecord(value) ? `got ${Object.keys(value).join(' and ') || 'an empty mapping'}` : `got ${describe(value)}`;
       return error(path, 'invalid_value', `${field} is not a valid ${what}: ${unionHint(what)}; ${got}`);
     }
+    case 'invalid_key': {
+      // A name given as a mapping key (a persona, a sender, a stage's rule) that no name may be.
+      const why = issue.issues.map((i) => i.message).join('; ') || issue.message;
+      return error(path, 'invalid_name', `name "${String(last)}" ${showPlace(parent)}: ${why}`, {}, true);
+    }
     case 'invalid_type': {
       if (missing) return missingKey(expectedName(issue.expected));
       return error(path, 'invalid_type', `${field}: expected ${expectedName(issue.expected)}, got ${describe(value)}`);

@@ -36,6 +36,8 @@ export function parseYaml(file: string, text: string): PositionedYaml {
   const syntaxIssues: ConfigIssue[] = duplicateKeys(doc).map(({ key, offset, first }) =>
     issue(offset, 'duplicate_key', `duplicate key "${key}": it is already set on line ${position(first).line}; a key may appear once per mapping`),
   );
+  // A "__proto__" key would be dropped without a word by the schema (it is no name of ours): say so.
+  for (const offset of protoKeys(doc)) syntaxIssues.push(issue(offset, 'reserved_name', 'the key "__proto__" is a reserved name (a property every JavaScript object has): choose another'));
   for (const e of doc.errors) if (e.code !== 'DUPLICATE_KEY') syntaxIssues.push(describeYamlError(e, doc, lines, issue));
   for (const w of doc.warnings) syntaxIssues.push(issue(w.pos[0], 'yaml_warning', plainMessage(w), 'warning'));
 
@@ -126,6 +128,16 @@ function duplicateKeys(doc: Document): { key: string; offset: number; first: num
     },
   });
   return out.sort((a, b) => a.offset - b.offset);
+}
+
+function protoKeys(doc: Document): number[] {
+  const out: number[] = [];
+  visit(doc, {
+    Pair(_key, pair) {
+      if (isScalar(pair.key) && String(pair.key.value) === '__proto__') out.push(pair.key.range?.[0] ?? 0);
+    },
+  });
+  return out.sort((a, b) => a - b);
 }
 
 /** With duplicate keys, the pair that counts is the last one, as toJS() reads it. */

@@ -1,9 +1,9 @@
 // One Postgres pool per process, passed around in the context (never a module-level singleton).
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
+import { packageRoot } from '../packageRoot.js';
 import * as schema from './schema.js';
 
 export type Db = PostgresJsDatabase<typeof schema>;
@@ -16,7 +16,7 @@ export interface Database {
   close(): Promise<void>;
 }
 
-const MIGRATIONS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'drizzle');
+const MIGRATIONS = join(packageRoot, 'drizzle');
 
 export function connectDatabase(url: string, opts: { max?: number } = {}): Database {
   const sql = postgres(url, { max: opts.max ?? 10, onnotice: () => {}, connect_timeout: 10 });
@@ -34,4 +34,20 @@ export async function migrateDatabase(url: string): Promise<void> {
     await sql`select pg_advisory_unlock(7428112)`.catch(() => {});
     await sql.end({ timeout: 5 });
   }
+}
+
+/**
+ * A database error as it may be logged: the SQL text, Postgres's code and the table, column or
+ * constraint it names, but never the query's parameters or Postgres's detail line, which carry people's
+ * data (emails, names, attributes: "Key (email)=(…) already exists"). Anything else is returned as is.
+ */
+export function loggableError(err: unknown): unknown {
+  const e = err as { query?: unknown; cause?: unknown; stack?: string } | null;
+  if (!e || typeof e !== 'object' || typeof e.query !== 'string' || !('params' in e)) return err;
+  const pg = (e.cause ?? {}) as { code?: string; message?: string; table_name?: string; column_name?: string; constraint_name?: string };
+  const names = [pg.table_name && `table ${pg.table_name}`, pg.column_name && `column ${pg.column_name}`, pg.constraint_name && `constraint ${pg.constraint_name}`].filter(Boolean);
+  // Postgres quotes the offending value at the end of some messages (invalid input syntax for type uuid: "…").
+  const message = (pg.message ?? 'query failed').replace(/: ".*"$/s, ': (value withheld)');
+  const frames = (e.stack ?? '').split('\n').filter((l) => /^\s+at /.test(l)).join('\n');
+  return `database error${pg.code ? ` ${pg.code}` : ''}: ${message}${names.length ? ` (${names.join(', ')})` : ''}\n  query: ${e.query.slice(0, 2000)}${frames ? `\n${frames}` : ''}`;
 }

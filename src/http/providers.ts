@@ -22,6 +22,7 @@ import { receiveInbound } from '../usecases/receiveInbound.js';
 import { recordProviderEvents } from '../usecases/recordProviderEvents.js';
 import { confirmSnsSubscription } from '../usecases/confirmSnsSubscription.js';
 import { parseForm } from './forms.js';
+import { readableMail } from './mail.js';
 import { HttpError } from './respond.js';
 
 
@@ -40,25 +41,50 @@ async function decode(req: IncomingMessage, body: Buffer): Promise<unknown> {
   }
 }
 
+/** The settings a provider's webhooks need that are not set, or null when it is configured. */
+function missingSettings(ctx: Context, p: ProviderName): string | null {
+  const s = ctx.settings.providers;
+  switch (p) {
+    case 'sendgrid':
+      return s.sendgridPublicKey ? null : 'SENDGRID_WEBHOOK_PUBLIC_KEY';
+    case 'postmark':
+      return s.postmarkUser && s.postmarkPassword ? null : 'POSTMARK_WEBHOOK_USER and POSTMARK_WEBHOOK_PASSWORD';
+    case 'mailgun':
+      return s.mailgunSigningKey ? null : 'MAILGUN_SIGNING_KEY';
+    case 'ses':
+      return s.sesTopicArns.length ? null : 'SES_TOPIC_ARNS';
+  }
+}
+
+/**
+ * What can be refused before a byte of the body is read: an unknown provider, one that is not configured,
+ * and Postmark's credentials (they travel in a header).
+ */
+export function providerPreflight(ctx: Context, name: string, req: IncomingMessage): ProviderName {
+  const p = providerName(name);
+  const missing = missingSettings(ctx, p);
+  if (missing) throw new HttpError(503, 'provider_not_configured', `${p} webhooks are off: set ${missing} to accept them`);
+  if (p === 'postmark') {
+    const v = verifyBasicAuth(header(req, 'authorization'), ctx.settings.providers.postmarkUser!, ctx.settings.providers.postmarkPassword!);
+    if (!v.ok) throw new HttpError(401, 'bad_signature', `postmark webhook refused: ${v.reason}`);
+  }
+  return p;
+}
+
 async function verify(ctx: Context, p: ProviderName, req: IncomingMessage, body: Buffer, payload: unknown): Promise<Verification> {
   const s = ctx.settings.providers;
   const now = ctx.now();
-  const notConfigured = (what: string) => {
-    throw new HttpError(503, 'provider_not_configured', `${p} webhooks are off: set ${what} to accept them`);
-  };
+  const missing = missingSettings(ctx, p);
+  if (missing) throw new HttpError(503, 'provider_not_configured', `${p} webhooks are off: set ${missing} to accept them`);
   switch (p) {
     case 'sendgrid':
-      if (!s.sendgridPublicKey) notConfigured('SENDGRID_WEBHOOK_PUBLIC_KEY');
       return verifySendgridSignature({ publicKey: s.sendgridPublicKey!, rawBody: body, signature: header(req, SENDGRID_SIGNATURE_HEADER), timestamp: header(req, SENDGRID_TIMESTAMP_HEADER), now });
     case 'postmark':
-      if (!s.postmarkUser || !s.postmarkPassword) notConfigured('POSTMARK_WEBHOOK_USER and POSTMARK_WEBHOOK_PASSWORD');
       return verifyBasicAuth(header(req, 'authorization'), s.postmarkUser!, s.postmarkPassword!);
     case 'mailgun':
-      if (!s.mailgunSigningKey) notConfigured('MAILGUN_SIGNING_KEY');
       return verifyMailgunSignature({ signingKey: s.mailgunSigningKey!, signature: mailgunSignatureOf(payload), now });
     case 'ses': {
       // Anyone can point an SNS topic of their own at us, and SNS signs it: only the user's topics count.
-      if (!s.sesTopicArns.length) notConfigured('SES_TOPIC_ARNS');
       const env = payload as { TopicArn?: unknown; Timestamp?: unknown };
       if (!s.sesTopicArns.includes(String(env.TopicArn))) return { ok: false, reason: `topic ${String(env.TopicArn)} is not one of SES_TOPIC_ARNS` };
       const sent = Date.parse(String(env.Timestamp));
@@ -111,7 +137,7 @@ export async function providerInbound(ctx: Context, name: string, req: IncomingM
   if (!v.ok) throw new HttpError(401, 'bad_signature', `${p} inbound refused: ${v.reason}`);
   const raw = providers[p].inboundToRaw(payload);
   if (!raw) return { matched: false, reason: 'the payload carries no message' };
-  return receiveInbound(ctx, raw);
+  return readableMail(() => receiveInbound(ctx, raw));
 }
 
 /** SNS retries for up to an hour by default; anything older is a replay. */

@@ -1,6 +1,7 @@
 // Error bodies are JSON with a stable code, a message a person can act on and, where known, the field.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
+import { loggableError } from '../db/client.js';
 import { UseCaseError } from '../usecases/errors.js';
 
 export class HttpError extends Error {
@@ -32,28 +33,30 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 
 const DB_DOWN = new Set(['ECONNREFUSED', 'ECONNRESET', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT', '57P01', '57P03']);
 
-export function sendError(res: ServerResponse, err: unknown): void {
-  if (res.headersSent) return void res.end();
-  if (err instanceof UseCaseError) return sendError(res, new HttpError(err.status, err.code, err.message, err.field));
+/** Where a request went, for a log line: method and path only (the query may name a lead). */
+const requestLine = (req?: IncomingMessage) => (req ? `${req.method ?? '?'} ${(req.url ?? '/').split('?')[0]!.slice(0, 200)}` : 'request');
+
+/**
+ * Answers a failed request. A refusal (a 4xx the caller can act on, or a 503 to retry) is logged once,
+ * as one line; only an error nobody anticipated is logged as unexpected, with its stack, and a database
+ * error without its parameters (see loggableError).
+ */
+export function sendError(res: ServerResponse, err: unknown, req?: IncomingMessage): void {
+  if (err instanceof UseCaseError) return sendError(res, new HttpError(err.status, err.code, err.message, err.field), req);
   if (err instanceof HttpError) {
+    console.warn(`[http] ${requestLine(req)} refused: ${err.status} ${err.code}${err.field ? ` (${err.field})` : ''}: ${err.message}`);
+    if (res.headersSent) return void res.end();
     return sendJson(res, err.status, { error: { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}), ...(err.fields ? { fields: err.fields } : {}) } }, err.headers);
   }
-  const code = (err as { code?: string }).code;
+  const e = err as { code?: string; cause?: { code?: string } } | null;
+  const code = e?.code ?? e?.cause?.code;
   if (code && DB_DOWN.has(code)) {
+    console.warn(`[http] ${requestLine(req)}: the database is unavailable (${code}); answered 503`);
+    if (res.headersSent) return void res.end();
     // The database is away (restart, failover): tell the caller to come back rather than fail.
     return sendJson(res, 503, { error: { code: 'unavailable', message: 'the database is unavailable; retry shortly' } }, { 'retry-after': '5' });
   }
-  console.error('[http] unexpected error', err);
+  console.error(`[http] unexpected error on ${requestLine(req)}:`, loggableError(err));
+  if (res.headersSent) return void res.end();
   sendJson(res, 500, { error: { code: 'internal', message: 'internal error' } });
-}
-
-export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw new HttpError(413, 'too_large', `body larger than ${limit} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
 }

@@ -1,13 +1,13 @@
 // The HTTP side: signed triggers and inbound mail, tracking, unsubscribe, health. Each route parses
 // its input, calls one use case and maps the result; no decisions are made here.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { eq, sql } from 'drizzle-orm';
-import { Webhook, WebhookVerificationError } from 'standardwebhooks';
 import type { Context } from '../context.js';
 import { webhookReceipts } from '../db/schema.js';
 import { exitLead, recordEvent, upsertLead } from '../usecases/enrollLead.js';
-import { TriggerBody } from '../usecases/inputs.js';
+import { isEmail, TriggerBody } from '../usecases/inputs.js';
 import { receiveInbound } from '../usecases/receiveInbound.js';
 import { startFanOut } from '../usecases/fanOutSegment.js';
 import { recordClick, recordOpen } from '../usecases/track.js';
@@ -16,8 +16,11 @@ import { statsRoute } from '../usecases/stats.js';
 import { unsubscribe, unsubscribeTarget } from '../usecases/unsubscribe.js';
 import { previewTemplate, storedLeadContext } from '../usecases/previewTemplate.js';
 import { clientIp } from './clientIp.js';
-import { providerEvents, providerInbound } from './providers.js';
-import { HttpError, readBody, sendError, sendJson } from './respond.js';
+import { providerEvents, providerInbound, providerPreflight } from './providers.js';
+import { HttpError, sendError, sendJson } from './respond.js';
+import { BodyBudget, bodyLimits, readBody, refuseBody, type BodyLimits } from './body.js';
+import { readableMail } from './mail.js';
+import { checkWebhookHeaders, verifyWebhook, type WebhookHeaders } from './signing.js';
 import { unsubscribePage } from './pages.js';
 
 // A transparent 1×1 GIF.
@@ -34,14 +37,31 @@ export interface HttpOptions {
   port: number;
   /** Tracking hits are written in micro-batches (default); null writes each one on its own. */
   batch?: BatchOptions | null;
+  /** Body size caps per route and for all bodies in flight together (defaults: DEFAULT_BODY_LIMITS). */
+  limits?: Partial<BodyLimits>;
+}
+
+/** What every request shares: the context, the tracking batcher, and the caps on bodies. */
+interface Http {
+  ctx: Context;
+  batcher: TrackingBatcher | null;
+  limits: BodyLimits;
+  budget: BodyBudget;
 }
 
 export async function startHttp(ctx: Context, opts: HttpOptions): Promise<HttpServer> {
-  const webhook = new Webhook(ctx.settings.webhookSecret);
-  const batcher = opts.batch === null ? null : new TrackingBatcher(ctx, opts.batch);
-  const server = createServer((req, res) => {
-    handle(ctx, webhook, batcher, req, res).catch((err) => sendError(res, err));
-  });
+  const limits = bodyLimits(opts.limits);
+  const http: Http = { ctx, batcher: opts.batch === null ? null : new TrackingBatcher(ctx, opts.batch), limits, budget: new BodyBudget(limits.inFlight) };
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    handle(http, req, res).catch((err) => {
+      refuseBody(req, res, limits.discard);
+      sendError(res, err, req);
+    });
+  };
+  const server = createServer(onRequest);
+  // Expect: 100-continue is answered only once a route has decided to read the body (readBody): a
+  // request refused on its headers (unsigned, unconfigured, too large) is never sent.
+  server.on('checkContinue', onRequest);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, opts.host, () => resolve());
@@ -55,13 +75,14 @@ export async function startHttp(ctx: Context, opts: HttpOptions): Promise<HttpSe
         server.close(() => resolve());
         server.closeAllConnections();
       });
-      await batcher?.drain();
+      await http.batcher?.drain();
     },
   };
 }
 
-async function handle(ctx: Context, webhook: Webhook, batcher: TrackingBatcher | null, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://local');
+async function handle(http: Http, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const { ctx, batcher, limits, budget } = http;
+  const url = parseUrl(req.url);
   const path = url.pathname;
   const method = req.method ?? 'GET';
   const ua = req.headers['user-agent'] ?? null;
@@ -80,7 +101,7 @@ async function handle(ctx: Context, webhook: Webhook, batcher: TrackingBatcher |
     return void res.end(method === 'HEAD' ? undefined : PIXEL);
   }
   if ((m = /^\/t\/c\/([\w.-]+)\/([^/]+)$/.exec(path)) && (method === 'GET' || method === 'HEAD')) {
-    const hit = { token: m[1]!, linkId: decodeURIComponent(m[2]!), userAgent: ua, ip, method, headers: trackingHeaders(req) };
+    const hit = { token: m[1]!, linkId: decodeSegment(m[2]!, 'link'), userAgent: ua, ip, method, headers: trackingHeaders(req) };
     const target = await (batcher ? batcher.click(hit) : recordClick(ctx, hit));
     if (!target) throw new HttpError(404, 'unknown_link', 'this link is not one nurture sent (or it was altered)');
     res.writeHead(302, { location: target, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' });
@@ -88,7 +109,7 @@ async function handle(ctx: Context, webhook: Webhook, batcher: TrackingBatcher |
   }
   if ((m = /^\/u\/([\w.-]+)$/.exec(path))) {
     if (method === 'POST') {
-      const done = await unsubscribe(ctx, m[1]!, isOneClick(await readBody(req, 4096)) ? 'one_click' : 'page');
+      const done = await unsubscribe(ctx, m[1]!, isOneClick(await readBody(req, res, limits.small, budget)) ? 'one_click' : 'page');
       if (!done) throw new HttpError(404, 'unknown_link', 'this unsubscribe link is not valid');
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
       return void res.end(unsubscribePage({ email: done.email, done: true, action: path }));
@@ -105,6 +126,7 @@ async function handle(ctx: Context, webhook: Webhook, batcher: TrackingBatcher |
     if (!isOperator(req, ctx.settings.adminToken)) throw new HttpError(403, 'forbidden', 'previews are available from this machine, or with the admin token as a Bearer token');
     const email = url.searchParams.get('lead');
     if (!email) throw new HttpError(400, 'invalid_query', 'add ?lead=<email> to preview for a lead', 'lead');
+    if (!isEmail(email.trim().toLowerCase())) throw new HttpError(400, 'invalid_query', `lead "${email.slice(0, 100)}" is not an email address`, 'lead');
     const r = await previewTemplate(ctx.templates, ctx.config.templatesDir, m[1]!, await storedLeadContext(ctx.db, ctx.settings.publicUrl, email));
     const part = url.searchParams.get('part');
     if (part === 'text') {
@@ -121,8 +143,9 @@ async function handle(ctx: Context, webhook: Webhook, batcher: TrackingBatcher |
     return sendJson(res, 200, await statsRoute(ctx, url));
   }
   if (path === '/v1/triggers' && method === 'POST') {
-    return signed(ctx, webhook, req, res, async (body) => {
-      const parsed = TriggerBody.safeParse(JSON.parse(body.toString('utf8')));
+    // Signed first (a caller without the secret learns nothing about the route), then JSON only.
+    return signed(http, req, res, limits.triggers, requireJson, async (body) => {
+      const parsed = TriggerBody.safeParse(parseJson(body));
       if (!parsed.success) throw HttpError.fromZod(parsed.error);
       const t = parsed.data;
       switch (t.type) {
@@ -137,21 +160,78 @@ async function handle(ctx: Context, webhook: Webhook, batcher: TrackingBatcher |
   }
   if ((m = /^\/v1\/sequences\/([\w-]+)\/fanout$/.exec(path)) && method === 'POST') {
     const sequenceId = m[1]!;
-    return signed(ctx, webhook, req, res, async () => startFanOut(ctx, sequenceId));
+    return signed(http, req, res, limits.small, null, async () => {
+      const seq = ctx.config.sequences.get(sequenceId);
+      // A fan-out sends to a whole audience at once; one-to-one mail goes lead by lead, from the rep.
+      if (seq && seq.mode !== 'segmented') {
+        throw new HttpError(422, 'not_segmented', `sequence "${sequenceId}" is ${seq.mode}: only a segmented sequence fans out; enroll leads in a one-to-one sequence one at a time (lead.upsert with "sequence", or an event)`, 'sequence');
+      }
+      return startFanOut(ctx, sequenceId);
+    });
   }
   if ((m = /^\/v1\/providers\/(\w+)\/(events|inbound)$/.exec(path)) && method === 'POST') {
-    const body = await readBody(req, 30 * 1024 * 1024);
-    const result = m[2] === 'events' ? await providerEvents(ctx, m[1]!, req, body) : await providerInbound(ctx, m[1]!, req, body);
+    // Refused on what the headers say (unknown, unconfigured, Postmark's credentials) before reading the body.
+    const provider = providerPreflight(ctx, m[1]!, req);
+    const body = await readBody(req, res, limits.providers, budget);
+    const result = m[2] === 'events' ? await providerEvents(ctx, provider, req, body) : await providerInbound(ctx, provider, req, body);
     return sendJson(res, 200, result);
   }
   if (path === '/v1/inbound' && method === 'POST') {
-    return signed(ctx, webhook, req, res, async (body) => receiveInbound(ctx, body), 25 * 1024 * 1024);
+    return signed(http, req, res, limits.inbound, null, async (body) => readableMail(() => receiveInbound(ctx, body)));
   }
   throw new HttpError(404, 'not_found', `no route for ${method} ${path}`);
 }
 
+/** The request target as a URL; one that cannot be parsed is the client's error. */
+function parseUrl(target: string | undefined): URL {
+  try {
+    return new URL(target ?? '/', 'http://local');
+  } catch {
+    throw new HttpError(400, 'invalid_url', 'the request target is not a valid URL path');
+  }
+}
+
+/** One percent-encoded path segment; a malformed escape (%E0%A4%A) is a 400 that says so. */
+function decodeSegment(segment: string, what: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpError(400, 'invalid_path', `the ${what} in this URL is not valid percent-encoding (a % must be followed by two hex digits forming UTF-8)`, what);
+  }
+}
+
+/** /v1/triggers takes JSON, and JSON is UTF-8 (RFC 8259): anything else is a 415. */
+function requireJson(req: IncomingMessage): void {
+  const type = String(req.headers['content-type'] ?? '');
+  const [media, ...params] = type.split(';').map((p) => p.trim().toLowerCase());
+  if (media !== 'application/json') {
+    throw new HttpError(415, 'unsupported_media_type', `send the trigger as Content-Type: application/json${type ? ` (got ${type.slice(0, 100)})` : ' (none was given)'}`);
+  }
+  const charset = params.find((p) => p.startsWith('charset='))?.slice(8).replace(/"/g, '');
+  if (charset && charset !== 'utf-8' && charset !== 'utf8') throw new HttpError(415, 'unsupported_media_type', `JSON is UTF-8: send charset=utf-8 or none (got charset=${charset.slice(0, 40)})`);
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function parseJson(body: Buffer): unknown {
+  let text: string;
+  try {
+    text = utf8.decode(body);
+  } catch {
+    throw new HttpError(400, 'invalid_json', 'the body is not valid UTF-8');
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new HttpError(400, 'invalid_json', `body is not JSON: ${(err as Error).message}`);
+  }
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
 function isOperator(req: IncomingMessage, adminToken: string | null): boolean {
-  if (adminToken && req.headers.authorization === `Bearer ${adminToken}`) return true;
+  // Compared as digests of equal length, in constant time: how long a guess matched tells nothing.
+  if (adminToken && req.headers.authorization !== undefined && timingSafeEqual(digest(req.headers.authorization), digest(`Bearer ${adminToken}`))) return true;
   // Loopback only when nothing relayed the request: behind a proxy on this host, every visitor's
   // socket is loopback too.
   const peer = req.socket.remoteAddress ?? '';
@@ -164,25 +244,30 @@ function isOneClick(body: Buffer): boolean {
 }
 
 /**
- * Standard Webhooks: verify the signature over the raw body (401 and nothing changes when it fails),
- * then answer a redelivered webhook-id with the first answer instead of doing the work again.
+ * Standard Webhooks: verify the signature over the raw body bytes (401 and nothing changes when it fails),
+ * then answer a redelivered webhook-id with the first answer instead of doing the work again. Missing
+ * headers or a stale timestamp are refused before the body is read.
  */
 const ABANDONED_RECEIPT_MS = 60_000;
 
-async function signed(ctx: Context, webhook: Webhook, req: IncomingMessage, res: ServerResponse, work: (body: Buffer) => Promise<unknown>, limit = 1024 * 1024, read?: Buffer): Promise<void> {
-  const body = read ?? (await readBody(req, limit));
-  const headers = {
-    'webhook-id': String(req.headers['webhook-id'] ?? ''),
-    'webhook-timestamp': String(req.headers['webhook-timestamp'] ?? ''),
-    'webhook-signature': String(req.headers['webhook-signature'] ?? ''),
+async function signed(http: Http, req: IncomingMessage, res: ServerResponse, limit: number, accepts: ((req: IncomingMessage) => void) | null, work: (body: Buffer) => Promise<unknown>): Promise<void> {
+  const { ctx } = http;
+  const headers: WebhookHeaders = {
+    id: String(req.headers['webhook-id'] ?? ''),
+    timestamp: String(req.headers['webhook-timestamp'] ?? ''),
+    signature: String(req.headers['webhook-signature'] ?? ''),
   };
-  try {
-    webhook.verify(body, headers, { jsonParse: false });
-  } catch (err) {
-    if (err instanceof WebhookVerificationError) throw new HttpError(401, 'bad_signature', `webhook refused: ${err.message}`);
-    throw err;
-  }
-  const id = headers['webhook-id'];
+  // The tolerance is about the sender's clock and ours, so it is judged on the wall clock.
+  const fresh = checkWebhookHeaders(headers, Date.now());
+  if (!fresh.ok) throw new HttpError(401, 'bad_signature', `webhook refused: ${fresh.reason}`);
+  const body = await readBody(req, res, limit, http.budget);
+  const verdict = verifyWebhook(ctx.settings.webhookSecret, body, headers, Date.now());
+  if (!verdict.ok) throw new HttpError(401, 'bad_signature', `webhook refused: ${verdict.reason}`);
+  accepts?.(req);
+  return answerOnce(ctx, headers.id, res, body, work);
+}
+
+async function answerOnce(ctx: Context, id: string, res: ServerResponse, body: Buffer, work: (body: Buffer) => Promise<unknown>): Promise<void> {
   const claimed = await ctx.db.insert(webhookReceipts).values({ id, response: { pending: true } }).onConflictDoNothing().returning({ id: webhookReceipts.id });
   if (!claimed.length) {
     const [prior] = await ctx.db.select().from(webhookReceipts).where(eq(webhookReceipts.id, id));
@@ -192,7 +277,7 @@ async function signed(ctx: Context, webhook: Webhook, req: IncomingMessage, res:
       const abandoned = prior && ctx.now().getTime() - prior.receivedAt.getTime() > ABANDONED_RECEIPT_MS;
       if (!abandoned) throw new HttpError(409, 'in_progress', `webhook ${id} is being processed; retry later`);
       await ctx.db.delete(webhookReceipts).where(eq(webhookReceipts.id, id));
-      return signed(ctx, webhook, req, res, work, limit, body);
+      return answerOnce(ctx, id, res, body, work);
     }
     res.setHeader('webhook-duplicate', 'true');
     return sendJson(res, response?.status ?? 200, response?.body ?? {});
@@ -204,7 +289,6 @@ async function signed(ctx: Context, webhook: Webhook, req: IncomingMessage, res:
   } catch (err) {
     // A refused request leaves no receipt behind, so a corrected retry with the same id can succeed.
     await ctx.db.delete(webhookReceipts).where(eq(webhookReceipts.id, id));
-    if (err instanceof SyntaxError) throw new HttpError(400, 'invalid_json', `body is not JSON: ${err.message}`);
     throw err;
   }
 }

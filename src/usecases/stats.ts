@@ -130,11 +130,20 @@ const round3 = (x: number) => Math.round(x * 1000) / 1000;
  */
 export function parseSince(text: string, now: Date): Date {
   const t = text.trim();
-  if (isDuration(t)) return new Date(now.getTime() - parseDuration(t));
+  const shown = t.length > 40 ? `${t.slice(0, 40)}…` : t;
+  if (isDuration(t)) {
+    const back = parseDuration(t);
+    // Durations are bounded: "99999999999d" is before any date a computer can name, not a question about the data.
+    if (!Number.isFinite(back) || back > MAX_SINCE_MS) throw new UseCaseError('invalid_field', `since "${shown}" reaches back more than ${MAX_SINCE_YEARS} years; give a shorter duration or a date`, 'since');
+    return new Date(now.getTime() - back);
+  }
   const d = /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(t) ? new Date(t) : new Date(NaN);
-  if (Number.isNaN(d.getTime())) throw new UseCaseError('invalid_field', `since "${text}" is neither a date (2026-03-01) nor a duration back from now (30d, 12h)`, 'since');
+  if (Number.isNaN(d.getTime())) throw new UseCaseError('invalid_field', `since "${shown}" is neither a date (2026-03-01) nor a duration back from now (30d, 12h)`, 'since');
   return d;
 }
+
+const MAX_SINCE_YEARS = 100;
+const MAX_SINCE_MS = MAX_SINCE_YEARS * 366 * 86_400_000;
 
 /** GET /v1/stats?since=…&sequence=…&accounts=…: the same Stats as `nurture stats --json`. */
 export async function statsRoute(ctx: Context, url: URL): Promise<Stats> {
@@ -142,6 +151,7 @@ export async function statsRoute(ctx: Context, url: URL): Promise<Stats> {
   const since = q.get('since');
   const sequence = q.get('sequence');
   const accounts = q.get('accounts');
+  if (sequence !== null && !/^[\w-]{1,200}$/.test(sequence)) throw new UseCaseError('invalid_field', 'sequence must be a sequence id (letters, digits, "-" and "_")', 'sequence');
   if (accounts !== null && !/^\d{1,4}$/.test(accounts)) throw new UseCaseError('invalid_field', `accounts "${accounts}" is not a number of accounts to list (0–9999)`, 'accounts');
   return getStats(ctx.db, {
     ...(since ? { since: parseSince(since, ctx.now()) } : {}),
