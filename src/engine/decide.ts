@@ -15,7 +15,9 @@ export type EngineEvent =
   | { type: 'advanced'; toStage: string }
   | { type: 'exit'; reason: 'manual' }
   /** An out-of-office said the person is away until `until`: nothing goes out before then. */
-  | { type: 'postpone'; until: Date; why: string };
+  | { type: 'postpone'; until: Date; why: string }
+  /** An operator sends a deferred email step now, past its window, caps or out-of-office (not past a gate). */
+  | { type: 'release'; step?: string };
 
 export interface Progress {
   /** Email steps already handed to the send queue: never sent again, whatever the YAML becomes. */
@@ -28,7 +30,13 @@ export interface Progress {
   notBefore?: string;
   /** A message of this enrollment could not be rendered (a required value is missing): nothing moves until it is fixed. */
   heldBy?: string;
+  /** The email step waiting for its window, a cap or a return date, and which: what a replan or a release looks at. */
+  deferred?: { step: string; why: DeferReason };
+  /** Set only while deciding a release: this deferred step goes out at once. */
+  released?: string;
 }
+
+export type DeferReason = 'window' | 'cap_lead' | 'cap_account' | 'out_of_office';
 
 export interface EnrollmentState {
   state: 'active' | 'completed' | 'exited';
@@ -55,7 +63,7 @@ export interface Facts {
 export type Command =
   | { type: 'send'; step: EmailStep }
   | { type: 'wakeAt'; at: Date; why: string }
-  | { type: 'defer'; step: string; until: Date; why: 'window' | 'cap_lead' | 'cap_account' | 'out_of_office' }
+  | { type: 'defer'; step: string; until: Date; why: DeferReason }
   | { type: 'hold'; step: string; until: Date; reason: string }
   | { type: 'skip'; step: string; reason: string }
   | { type: 'branch'; step: string; to: string | null; because: string[] }
@@ -101,6 +109,16 @@ export function decide(seq: Sequence, enrollment: EnrollmentState, event: Engine
       return run(seq, e, facts, now);
     case 'wake':
       return run(seq, e, facts, now);
+    case 'release': {
+      // Only a step that is waiting on a window, a cap or a return date; a gate is value-first, not a delay.
+      const deferred = e.progress.deferred;
+      if (!deferred || deferred.step !== e.cursor || (event.step && event.step !== deferred.step)) return { enrollment: e, commands: [] };
+      e.progress.released = deferred.step;
+      const d = run(seq, e, facts, now);
+      // Released for this decision only: a step it could not send (a gate held it) waits like any other.
+      delete d.enrollment.progress.released;
+      return d;
+    }
   }
 }
 
@@ -130,8 +148,9 @@ function run(seq: Sequence, e: EnrollmentState, facts: Facts, now: Date): Decisi
         }
         // One email per decision: caps and windows are judged afresh, with the send just made counted.
         if (sentThisTurn) return wake(e, commands, now, 'next step');
+        const released = e.progress.released === step.id;
         const notBefore = e.progress.notBefore ? new Date(e.progress.notBefore) : null;
-        if (notBefore && notBefore > now) return defer(e, commands, step.id, notBefore, 'out_of_office');
+        if (!released && notBefore && notBefore > now) return defer(e, commands, step.id, notBefore, 'out_of_office');
         if (step.gate) {
           const since = e.progress.gate?.step === step.id ? new Date(e.progress.gate.since) : now;
           const timeoutAt = new Date(since.getTime() + parseDuration(step.gate.timeout));
@@ -156,15 +175,19 @@ function run(seq: Sequence, e: EnrollmentState, facts: Facts, now: Date): Decisi
             }
           }
         }
-        if (facts.window && !isInWindow(now, facts.window, facts.timeZone)) {
-          return defer(e, commands, step.id, nextWindowOpen(now, facts.window, facts.timeZone), 'window');
+        if (!released) {
+          if (facts.window && !isInWindow(now, facts.window, facts.timeZone)) {
+            return defer(e, commands, step.id, nextWindowOpen(now, facts.window, facts.timeZone), 'window');
+          }
+          const capped = capUntil(facts.recentSends.lead, facts.caps.lead, now) ?? null;
+          if (capped) return defer(e, commands, step.id, capped, 'cap_lead');
+          const accountCapped = capUntil(facts.recentSends.account, facts.caps.account, now);
+          if (accountCapped) return defer(e, commands, step.id, accountCapped, 'cap_account');
         }
-        const capped = capUntil(facts.recentSends.lead, facts.caps.lead, now) ?? null;
-        if (capped) return defer(e, commands, step.id, capped, 'cap_lead');
-        const accountCapped = capUntil(facts.recentSends.account, facts.caps.account, now);
-        if (accountCapped) return defer(e, commands, step.id, accountCapped, 'cap_account');
 
         delete e.progress.gate;
+        delete e.progress.deferred;
+        delete e.progress.released;
         e.progress.sent.push(step.id);
         commands.push({ type: 'send', step });
         sentThisTurn = true;
@@ -210,8 +233,9 @@ function wake(e: EnrollmentState, commands: Command[], at: Date, why: string): D
   return { enrollment: e, commands };
 }
 
-function defer(e: EnrollmentState, commands: Command[], step: string, until: Date, why: Extract<Command, { type: 'defer' }>['why']): Decision {
+function defer(e: EnrollmentState, commands: Command[], step: string, until: Date, why: DeferReason): Decision {
   e.nextDueAt = until;
+  e.progress.deferred = { step, why };
   commands.push({ type: 'defer', step, until, why });
   return { enrollment: e, commands };
 }
@@ -248,6 +272,16 @@ export function remapCursor(cursor: string | null, index: ReadonlyMap<string, nu
   const at = prior.indexOf(cursor);
   for (const id of prior.slice(at + 1)) if (index.has(id)) return id;
   return null;
+}
+
+/**
+ * Whether a step deferred to its window would now be due at another time: the lead's or account's zone,
+ * or the window in the config, changed since it was planned. A wake plans it again.
+ */
+export function needsReplan(e: EnrollmentState, facts: Pick<Facts, 'window' | 'timeZone'>, now: Date): boolean {
+  if (e.state !== 'active' || e.progress.deferred?.why !== 'window' || !e.nextDueAt || e.nextDueAt <= now) return false;
+  const due = facts.window && !isInWindow(now, facts.window, facts.timeZone) ? nextWindowOpen(now, facts.window, facts.timeZone) : now;
+  return due.getTime() !== e.nextDueAt.getTime();
 }
 
 export function initialEnrollment(seq: Sequence, now: Date): EnrollmentState {

@@ -104,3 +104,10 @@ export function addBusinessDays(at: Date, n: number, tz: string): Date {
   const l = localDatePlus(start, d);
   return zonedInstant(l.year, l.month, l.day, start.hour, start.minute, tz);
 }
+
+/** "Mon 09:00 America/New_York": a due time as the lead would read it, for the log beside UTC. */
+export function describeLocal(at: Date, tz: string): string {
+  const t = localTime(at, tz);
+  const day = t.weekday.charAt(0).toUpperCase() + t.weekday.slice(1);
+  return `${day} ${String(t.hour).padStart(2, '0')}:${String(t.minute).padStart(2, '0')} ${tz}`;
+}

@@ -8,6 +8,13 @@ import { accounts, leads, sequenceVersions } from '../db/schema.js';
 import type { EnrollmentState, Facts, Progress } from '../engine/decide.js';
 import type { EnrollmentRow } from './applyDecision.js';
 
+/** The lead's zone, else the account's, else the funnel's default. */
+export const zoneOf = (ctx: Pick<Context, 'config'>, lead: Pick<LeadRow, 'timeZone'>, account: Pick<AccountRow, 'timeZone'>): string =>
+  lead.timeZone ?? account.timeZone ?? ctx.config.funnel.defaults.timeZone;
+
+/** The sequence's send window, else the funnel's default; null sends any time. */
+export const windowOf = (ctx: Pick<Context, 'config'>, seq: Pick<Sequence, 'window'>) => seq.window ?? ctx.config.funnel.defaults.window ?? null;
+
 export function stateOf(row: EnrollmentRow): EnrollmentState {
   return {
     state: row.state as EnrollmentState['state'],
@@ -27,8 +34,8 @@ export async function loadFacts(ctx: Context, tx: Tx, seq: Sequence, row: Enroll
     row.sequenceVersion === seq.version ? Promise.resolve(undefined) : priorSteps(tx, seq.id, row.sequenceVersion),
   ]);
   return {
-    timeZone: lead.timeZone ?? account.timeZone ?? funnel.defaults.timeZone,
-    window: seq.window ?? funnel.defaults.window ?? null,
+    timeZone: zoneOf(ctx, lead, account),
+    window: windowOf(ctx, seq),
     caps: funnel.caps,
     recentSends,
     engagement,

@@ -7,7 +7,8 @@ export type UseCaseErrorCode =
   | 'unknown_sequence'
   | 'unknown_event'
   | 'unknown_lead'
-  | 'suppressed';
+  | 'suppressed'
+  | 'nothing_deferred';
 
 const STATUS: Record<UseCaseErrorCode, number> = {
   invalid_field: 422,
@@ -18,6 +19,7 @@ const STATUS: Record<UseCaseErrorCode, number> = {
   unknown_event: 404,
   unknown_lead: 404,
   suppressed: 409,
+  nothing_deferred: 409,
 };
 
 export class UseCaseError extends Error {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { capUntil, decide, initialEnrollment, type Command, type EnrollmentState, type Facts } from '../../src/engine/decide.js';
+import { capUntil, decide, initialEnrollment, needsReplan, type Command, type EnrollmentState, type Facts } from '../../src/engine/decide.js';
 import { isInWindow, localTime } from '../../src/engine/time.js';
 import { active, at, makeFacts, makeSequence } from '../fixtures/simulate/engine.js';
 
@@ -178,6 +178,60 @@ describe('frequency caps', () => {
     const d3 = decide(seq, d2.enrollment, WAKE, facts, at('2026-01-19T14:00:00Z'));
     expect(sends(d3.commands)).toEqual(['hello']);
     expect(isInWindow(at('2026-01-19T14:00:00Z'), window, 'America/New_York')).toBe(true);
+  });
+});
+
+describe('release and replan of a deferred step', () => {
+  const window = { days: ['mon', 'tue', 'wed', 'thu', 'fri'] as const, from: '09:00', to: '17:00' };
+  const seq = makeSequence({ steps: [{ id: 'hello', type: 'email', template: 't' }, { id: 'later', type: 'wait', for: '2d' }, { id: 'bye', type: 'email', template: 't' }] });
+  const facts = (over: Parameters<typeof makeFacts>[0] = {}) => makeFacts({ timeZone: 'America/New_York', window: { ...window, days: [...window.days] }, ...over });
+  const saturday = at('2026-01-17T15:00:00Z');
+
+  it('a deferral says which step waits and why', () => {
+    const d = decide(seq, active('hello'), WAKE, facts(), saturday);
+    expect(d.enrollment.progress.deferred).toEqual({ step: 'hello', why: 'window' });
+  });
+
+  it('an operator releases a window-deferred step: it goes out at once, and the rest keeps to the window', () => {
+    const deferred = decide(seq, active('hello'), WAKE, facts(), saturday).enrollment;
+    const released = decide(seq, deferred, { type: 'release' }, facts(), saturday);
+    expect(sends(released.commands)).toEqual(['hello']);
+    expect(released.enrollment.progress.deferred).toBeUndefined();
+    expect(released.enrollment.progress.released).toBeUndefined();
+    expect(released.enrollment).toMatchObject({ cursor: 'later', progress: { waiting: 'later' } });
+  });
+
+  it('releases past a cap and a return date too, but only the step named, and only a deferred one', () => {
+    const capped = decide(seq, active('hello'), WAKE, facts({ window: null, caps: { lead: { max: 1, per: '7d' } }, recentSends: { lead: [at('2026-01-16T12:00:00Z')], account: [] } }), saturday).enrollment;
+    expect(capped.progress.deferred).toEqual({ step: 'hello', why: 'cap_lead' });
+    expect(sends(decide(seq, capped, { type: 'release', step: 'bye' }, facts(), saturday).commands)).toEqual([]);
+    expect(sends(decide(seq, capped, { type: 'release', step: 'hello' }, facts(), saturday).commands)).toEqual(['hello']);
+    // A wait is not a deferral: nothing to release.
+    const waiting = decide(seq, capped, { type: 'release' }, facts(), saturday).enrollment;
+    expect(decide(seq, waiting, { type: 'release' }, facts(), saturday).commands).toEqual([]);
+  });
+
+  it('never releases past a value-first gate', () => {
+    const gated = makeSequence({ steps: [{ id: 'pitch', type: 'email', template: 't', kind: 'pitch', gate: { valuePieces: 2, timeout: '14d', onTimeout: 'skip' } }] });
+    const held = decide(gated, active('pitch'), WAKE, facts({ engagement: { valuePieces: 0 } }), saturday);
+    expect(types(held.commands)).toEqual(['hold']);
+    expect(decide(gated, held.enrollment, { type: 'release' }, facts({ engagement: { valuePieces: 0 } }), saturday).commands).toEqual([]);
+  });
+
+  it('a wake after the window or the zone changed plans the deferred step again', () => {
+    const deferred = decide(seq, active('hello'), WAKE, facts(), saturday).enrollment;
+    expect(deferred.nextDueAt).toEqual(at('2026-01-19T14:00:00Z'));
+    // The window now includes weekends: it goes out now.
+    const weekends = decide(seq, deferred, WAKE, facts({ window: { days: ['sat', 'sun', 'mon', 'tue', 'wed', 'thu', 'fri'], from: '09:00', to: '17:00' } }), saturday);
+    expect(sends(weekends.commands)).toEqual(['hello']);
+    // The lead is in Tokyo: Monday 09:00 there, which comes sooner.
+    const tokyo = decide(seq, deferred, WAKE, facts({ timeZone: 'Asia/Tokyo' }), saturday);
+    expect(only(tokyo.commands, 'defer').until).toEqual(at('2026-01-19T00:00:00Z'));
+    // needsReplan says when such a wake is owed, and only then.
+    expect(needsReplan(deferred, facts(), saturday)).toBe(false);
+    expect(needsReplan(deferred, facts({ timeZone: 'Asia/Tokyo' }), saturday)).toBe(true);
+    expect(needsReplan(deferred, facts({ window: null }), saturday)).toBe(true);
+    expect(needsReplan(decide(seq, active('hello'), WAKE, facts({ window: null, caps: { lead: { max: 1, per: '7d' } }, recentSends: { lead: [saturday], account: [] } }), saturday).enrollment, facts({ timeZone: 'Asia/Tokyo' }), saturday)).toBe(false);
   });
 });
 
