@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { readEnv } from '../config/env.js';
+import { inspectConfig } from '../config/load.js';
 import { connectDatabase } from '../db/client.js';
 import { TemplateCache } from '../render/index.js';
 import { LeadInput } from '../usecases/inputs.js';
@@ -32,7 +33,9 @@ export async function preview(o: { template: string; lead: string; out?: string;
       await database.close();
     }
   }
-  const r = await previewTemplate(templates, env.NURTURE_TEMPLATES_DIR, o.template, renderCtx);
+  // Signed and addressed as a send would be, when the configuration loads; the template alone otherwise.
+  const { config } = inspectConfig(resolve(env.NURTURE_CONFIG_DIR), { templatesDir: resolve(env.NURTURE_TEMPLATES_DIR) });
+  const r = await previewTemplate(templates, env.NURTURE_TEMPLATES_DIR, o.template, renderCtx, config ?? undefined);
   write(`template   ${r.template} (version ${r.version})`);
   write(`subject    ${r.subject}`);
   write(`preheader  ${r.preheader}`);

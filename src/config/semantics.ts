@@ -78,6 +78,8 @@ export function checkSequence(seq: SequenceDraft, funnel: FunnelDraft, y: Positi
   };
   checkSender(seq.sender, ['sender']);
   if (seq.mode === 'segmented' && seq.sender === undefined && senders?.length === 0) err(['mode'], 'no_sender', 'a segmented sequence needs a brand sender: add one under senders in funnel.yaml');
+  // Bulk mail must show where the sender can be reached by post (CAN-SPAM; the footer shows it).
+  if (seq.mode === 'segmented' && !funnel.postalAddress?.trim()) err(['mode'], 'no_postal_address', 'a segmented sequence\'s mail must carry your postal address: set postalAddress in funnel.yaml');
 
   const index = new Map<string, number>();
   seq.steps.forEach((step, i) => {
@@ -140,9 +142,13 @@ function checkWindow(w: Window, path: Path, y: PositionedYaml, err: Report): voi
   err([...path, end], 'impossible_window', `window from ${w.from} to ${w.to} is empty: "from" must be earlier than "to" (a window cannot cross midnight)`);
 }
 
-function listTemplates(dir: string): string[] {
+/** The email templates in a folder (partials live in a subfolder and are not listed). */
+export function listTemplates(dir: string): string[] {
   try {
-    return readdirSync(dir).filter((f) => f.endsWith('.mjml')).map((f) => f.slice(0, -5));
+    return readdirSync(dir)
+      .filter((f) => f.endsWith('.mjml'))
+      .map((f) => f.slice(0, -5))
+      .sort();
   } catch {
     return [];
   }

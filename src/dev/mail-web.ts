@@ -5,7 +5,11 @@ import type { CaughtMessage, MailStore } from './mail-store.js';
 // The pages show mail nurture rendered from user data, so nothing in them may run: no scripts on our pages,
 // and caught HTML is shown sandboxed (the CSP sandbox also holds when the part is opened on its own).
 const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-src 'self'; img-src 'self' data:";
-const MAIL_HTML_CSP = "sandbox; default-src 'none'; img-src * data: cid:; style-src * 'unsafe-inline'; font-src * data:";
+// Reading a caught message must not look like the person reading it: a remote image is an open pixel (and
+// a remote stylesheet or font can be one too), so by default nothing remote loads, as a careful mail client
+// does. Asked for (`?images=1`), remote images load, and tracking fires as it would for the recipient.
+const MAIL_HTML_CSP_BLOCKED = "sandbox; default-src 'none'; img-src data: cid:; style-src 'unsafe-inline'; font-src data:";
+const MAIL_HTML_CSP_REMOTE = "sandbox; default-src 'none'; img-src * data: cid:; style-src * 'unsafe-inline'; font-src * data:";
 
 const MESSAGE_ROUTE = /^\/messages\/([0-9a-f]{8})(?:\/(html|text|raw))?$/;
 const API_MESSAGE_ROUTE = /^\/api\/messages\/([0-9a-f]{8})$/;
@@ -14,7 +18,8 @@ export function mailWebHandler(store: MailStore, smtpUrl: string) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     try {
       if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'Method not allowed');
-      const { pathname } = new URL(req.url ?? '/', 'http://catcher');
+      const { pathname, searchParams } = new URL(req.url ?? '/', 'http://catcher');
+      const remote = searchParams.get('images') === '1';
       if (pathname === '/') return send(res, 200, 'text/html', listingPage(store.list(), smtpUrl, store.dir), PAGE_CSP);
       if (pathname === '/api/messages') return sendJson(res, 200, store.list());
 
@@ -30,12 +35,16 @@ export function mailWebHandler(store: MailStore, smtpUrl: string) {
       const message = route?.[1] ? store.get(route[1]) : undefined;
       if (!route || !message) return send(res, 404, 'text/plain', 'Not found');
       switch (route[2]) {
-        case undefined:
-          return send(res, 200, 'text/html', messagePage(message), PAGE_CSP);
+        case undefined: {
+          const html = message.hasHtml ? (await store.parts(message.id))?.html : null;
+          const blocked = html == null ? 0 : blockRemoteContent(html).blocked;
+          return send(res, 200, 'text/html', messagePage(message, { remote, blocked }), PAGE_CSP);
+        }
         case 'html': {
           const html = (await store.parts(message.id))?.html;
           if (html == null) return send(res, 404, 'text/plain', 'This message has no HTML part');
-          return send(res, 200, 'text/html', html, MAIL_HTML_CSP);
+          if (remote) return send(res, 200, 'text/html', html, MAIL_HTML_CSP_REMOTE);
+          return send(res, 200, 'text/html', blockRemoteContent(html).html, MAIL_HTML_CSP_BLOCKED);
         }
         case 'text': {
           const text = (await store.parts(message.id))?.text;
@@ -85,6 +94,9 @@ const STYLE = `
   th, td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid #ddd; vertical-align: top; }
   th { background: #f5f5f5; } td.time { white-space: nowrap; color: #666; }
   .muted { color: #666; } iframe { width: 100%; height: 70vh; border: 1px solid #ccc; }
+  .images { background: #fff8e1; border: 1px solid #f0d98c; padding: .5rem .75rem; }
+  a.button { display: inline-block; margin-left: .5rem; padding: .2rem .7rem; border: 1px solid #888; border-radius: 4px;
+    background: #fff; color: #222; text-decoration: none; }
 `;
 
 function layout(title: string, body: string): string {
@@ -116,10 +128,20 @@ function listingPage(messages: CaughtMessage[], smtpUrl: string, dir: string): s
   );
 }
 
-function messagePage(m: CaughtMessage): string {
+function messagePage(m: CaughtMessage, images: { remote: boolean; blocked: number }): string {
   const header = (name: string, value: string) => `<tr><th>${name}</th><td>${escapeHtml(value)}</td></tr>`;
+  // A link styled as a button: the page runs no script, and a GET that only shows something is fine.
+  const notice = !m.hasHtml
+    ? ''
+    : images.remote
+      ? `<p class="images">Remote images are loaded: their tracking pixels fired, as they would for the recipient. ` +
+        `<a class="button" href="/messages/${m.id}">Block remote images</a></p>`
+      : images.blocked
+        ? `<p class="images">${images.blocked} remote image${images.blocked === 1 ? '' : 's'} and other remote content blocked, so reading ` +
+          `this here records no open. <a class="button" href="/messages/${m.id}?images=1">Load remote images</a></p>`
+        : '';
   const body = m.hasHtml
-    ? `<iframe sandbox src="/messages/${m.id}/html" title="HTML part"></iframe>`
+    ? `<iframe sandbox src="/messages/${m.id}/html${images.remote ? '?images=1' : ''}" title="HTML part"></iframe>`
     : '<p class="muted">No HTML part.</p>';
   return layout(
     m.subject || '(no subject)',
@@ -130,6 +152,43 @@ function messagePage(m: CaughtMessage): string {
       header('Envelope', `${m.envelopeFrom || '<>'} → ${m.envelopeTo.join(', ')}`) +
       header('Message-ID', m.messageId ?? '') +
       `</table><p>${m.hasText ? `<a href="/messages/${m.id}/text">text part</a> · ` : ''}` +
-      `<a href="/messages/${m.id}/raw">raw .eml</a></p>${body}`,
+      `<a href="/messages/${m.id}/raw">raw .eml</a></p>${notice}${body}`,
   );
+}
+
+/** A 1×1 transparent GIF: what a blocked image shows instead (an empty src would fetch the page itself). */
+const BLANK_IMAGE = 'data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7';
+const REMOTE = /^\s*(?:https?:)?\/\//i;
+const URL_ATTRIBUTE = /(\s(?:src|srcset|background|poster|data|dynsrc|lowsrc)\s*=\s*)(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))/gi;
+const CSS_URL = /url\(\s*(["']?)\s*(?:https?:)?\/\/[^)]*?\1\s*\)/gi;
+const CSS_IMPORT = /@import\s+(["'])\s*(?:https?:)?\/\/[^"']*\1[^;]*;?/gi;
+const REMOTE_LINK = /<link\b[^>]*\shref\s*=\s*["']?\s*(?:https?:)?\/\/[^>]*>/gi;
+
+/**
+ * The caught HTML with nothing that loads from another host: image sources, backgrounds, CSS url()s,
+ * @imports and stylesheet links. The CSP blocks them too; this keeps even a client that ignored it quiet.
+ */
+export function blockRemoteContent(html: string): { html: string; blocked: number } {
+  let blocked = 0;
+  const out = html
+    .replace(URL_ATTRIBUTE, (whole, name: string, dq?: string, sq?: string, bare?: string) => {
+      const value = dq ?? sq ?? bare ?? '';
+      // srcset lists several URLs; any remote one blocks the attribute.
+      if (!REMOTE.test(value) && !/,\s*(?:https?:)?\/\//i.test(value)) return whole;
+      blocked++;
+      return `${name}"${BLANK_IMAGE}"`;
+    })
+    .replace(CSS_URL, () => {
+      blocked++;
+      return 'url(data:,)';
+    })
+    .replace(CSS_IMPORT, () => {
+      blocked++;
+      return '';
+    })
+    .replace(REMOTE_LINK, () => {
+      blocked++;
+      return '';
+    });
+  return { html: out, blocked };
 }

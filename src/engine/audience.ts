@@ -64,6 +64,8 @@ export function sequencesToEnroll(sequences: Iterable<Sequence>, c: Candidate, t
       : matchesAudience(seq, c);
     if (!fits) {
       if (trigger.on === 'manual') refused.push({ sequence: seq.id, reason: 'lead is not in the sequence audience' });
+      // An event names its sequences too: say why this lead is not in one, rather than answer with nothing.
+      else if (trigger.on === 'event') refused.push({ sequence: seq.id, reason: seq.stage !== c.lead.stage ? `lead is in stage ${c.lead.stage}; the sequence is for stage ${seq.stage}` : 'lead is not in the sequence audience' });
       continue;
     }
     const refusal = reentryRefusal(seq, c, now);

@@ -15,6 +15,7 @@ import { TRACKING_HEADERS, TrackingBatcher, type BatchOptions } from '../usecase
 import { statsRoute } from '../usecases/stats.js';
 import { unsubscribe, unsubscribeTarget } from '../usecases/unsubscribe.js';
 import { previewTemplate, storedLeadContext } from '../usecases/previewTemplate.js';
+import { listTemplates } from '../config/semantics.js';
 import { clientIp } from './clientIp.js';
 import { providerEvents, providerInbound, providerPreflight } from './providers.js';
 import { HttpError, sendError, sendJson } from './respond.js';
@@ -121,13 +122,17 @@ async function handle(http: Http, req: IncomingMessage, res: ServerResponse): Pr
       return void res.end(unsubscribePage({ email: target.email, done: false, action: path }));
     }
   }
+  if (path === '/preview/' && method === 'GET') {
+    if (!isOperator(req, ctx.settings.adminToken)) throw new HttpError(403, 'forbidden', 'previews are available from this machine, or with the admin token as a Bearer token');
+    return sendJson(res, 200, { templates: listTemplates(ctx.config.templatesDir), usage: '/preview/<template>?lead=<email>[&part=text]' });
+  }
   if ((m = /^\/preview\/([\w-]+)$/.exec(path)) && method === 'GET') {
     // Shows a lead's data: only for the operator (loopback, or the admin token).
     if (!isOperator(req, ctx.settings.adminToken)) throw new HttpError(403, 'forbidden', 'previews are available from this machine, or with the admin token as a Bearer token');
     const email = url.searchParams.get('lead');
     if (!email) throw new HttpError(400, 'invalid_query', 'add ?lead=<email> to preview for a lead', 'lead');
     if (!isEmail(email.trim().toLowerCase())) throw new HttpError(400, 'invalid_query', `lead "${email.slice(0, 100)}" is not an email address`, 'lead');
-    const r = await previewTemplate(ctx.templates, ctx.config.templatesDir, m[1]!, await storedLeadContext(ctx.db, ctx.settings.publicUrl, email));
+    const r = await previewTemplate(ctx.templates, ctx.config.templatesDir, m[1]!, await storedLeadContext(ctx.db, ctx.settings.publicUrl, email), ctx.config);
     const part = url.searchParams.get('part');
     if (part === 'text') {
       res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });

@@ -1,7 +1,7 @@
 // DKIM keys: read from a file or the environment, chosen per message by the From domain (nodemailer
 // signs a message with every key it is given, so each send gets only its own domain's key), and the
 // DNS TXT record that publishes a key's public half.
-import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import type { DkimKeyConfig } from '../config/schema.js';
@@ -98,4 +98,9 @@ export function dkimDnsRecord(privateKeyPem: string | KeyObject, domain: string,
 /** As a zone-file line: `s1._domainkey.handrail.example TXT "v=DKIM1; k=rsa; p=…" "…"`. */
 export function formatDkimDnsRecord(r: DkimDnsRecord): string {
   return `${r.name} TXT ${r.strings.map((s) => `"${s}"`).join(' ')}`;
+}
+
+/** A new 2048-bit RSA signing key, PKCS#8 PEM: the size receivers expect (RFC 8301: 1024 is too weak, 4096 overflows some DNS UIs). */
+export function generateDkimKey(): string {
+  return generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } }).privateKey;
 }

@@ -58,6 +58,26 @@ export function newMessageId(rowId: string, domain: string): string {
   return `${rowId}@${domain}`;
 }
 
+/** Used only when neither MESSAGE_ID_DOMAIN nor the From address names a domain (a `user@[10.0.0.1]` sender). */
+const FALLBACK_MESSAGE_ID_DOMAIN = 'nurture.invalid';
+
+/**
+ * The right-hand side of a message's Message-ID, decided here and nowhere else: MESSAGE_ID_DOMAIN when
+ * set, else the domain of the address the message is from. Never an IP literal: RFC 5322 asks for a
+ * domain, spam filters score `@127.0.0.1` against the sender, and it tells the world the host's address.
+ */
+export function messageIdDomain(configured: string | null, fromEmail: string | null): string {
+  if (configured && !isIpLiteral(configured)) return configured.toLowerCase();
+  const domain = fromEmail ? fromEmail.slice(fromEmail.lastIndexOf('@') + 1).trim().toLowerCase() : '';
+  return domain && !isIpLiteral(domain) ? domain : FALLBACK_MESSAGE_ID_DOMAIN;
+}
+
+/** `127.0.0.1`, `[10.0.0.1]`, `::1`, `[IPv6:::1]`: an address, not a name. */
+export function isIpLiteral(host: string): boolean {
+  const h = host.trim().replace(/^\[(?:ipv6:)?/i, '').replace(/\]$/, '');
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(h) || (h.includes(':') && /^[0-9a-f:.]+$/i.test(h));
+}
+
 /** "Re: " once, however many follow-ups deep the thread is. */
 export function replySubject(subject: string): string {
   return /^re:\s/i.test(subject) ? subject : `Re: ${subject}`;

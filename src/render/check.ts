@@ -8,6 +8,7 @@ export type TemplateIssueCode =
   | 'unknown_token'
   | 'optional_without_default'
   | 'missing_unsubscribe'
+  | 'missing_postal_address'
   | 'unknown_required_field'
   | 'unused_link';
 
@@ -30,6 +31,7 @@ export interface KnownFields {
 
 const HELPERS: ReadonlySet<string> = new Set([...HELPER_NAMES, ...BUILTIN_HELPER_NAMES]);
 const UNSUBSCRIBE_TOKEN = /\{\{\s*links\.unsubscribe\s*\}\}/;
+const POSTAL_ADDRESS_TOKEN = /\{\{\s*postalAddress\s*\}\}/;
 
 /** Static checks for `nurture validate`; compile errors are TemplateErrors, these are what still compiles but reads wrong. */
 export function checkTemplate(source: TemplateSource, compiled: CompiledTemplate, known: KnownFields): TemplateIssue[] {
@@ -76,6 +78,16 @@ export function checkTemplate(source: TemplateSource, compiled: CompiledTemplate
       file: source.file,
       line: source.bodyLine,
       message: 'segmented templates must link {{links.unsubscribe}} (include partials/footer.mjml)',
+    });
+  }
+  // CAN-SPAM and most of its cousins: bulk mail carries the sender's postal address.
+  if (known.segmented && !POSTAL_ADDRESS_TOKEN.test(compiled.htmlTemplate)) {
+    issues.push({
+      code: 'missing_postal_address',
+      severity: 'error',
+      file: source.file,
+      line: source.bodyLine,
+      message: 'segmented templates must show {{postalAddress}} (funnel.yaml\'s postalAddress; include partials/footer.mjml)',
     });
   }
   return issues.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || (a.column ?? 0) - (b.column ?? 0));

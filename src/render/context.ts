@@ -25,10 +25,24 @@ export interface RenderOwner {
   phone?: string | null;
 }
 
+/** Who the message is from, as its signature shows them: the rep for one-to-one mail, the brand sender for segmented mail. */
+export interface RenderSender {
+  name: string;
+  email: string;
+  title?: string | null;
+  phone?: string | null;
+  /** Where replies go when it isn't `email` (a brand sender's replyTo). */
+  replyTo?: string | null;
+}
+
 export interface RenderContext {
   lead: RenderLead;
   account: RenderAccount;
   owner: RenderOwner | null;
+  /** The signer; absent (a preview without a sequence), the owner signs. */
+  sender?: RenderSender | null;
+  /** funnel.yaml's postalAddress, for the footer of segmented mail. */
+  postalAddress?: string | null;
   sequence: { id: string; name: string };
   links: { unsubscribe: string; preferences?: string };
 }
@@ -47,6 +61,8 @@ export const OPTIONAL_FIELDS = [
   'lead.firstName', 'lead.lastName', 'lead.title', 'lead.timeZone',
   'account.domain', 'account.industry', 'account.tier', 'account.country',
   'owner', 'owner.name', 'owner.email', 'owner.title', 'owner.phone',
+  'sender', 'sender.name', 'sender.email', 'sender.title', 'sender.phone', 'sender.replyTo',
+  'postalAddress',
   'links.preferences',
 ] as const;
 
@@ -63,6 +79,7 @@ export function toTemplateData(
   extra: { subject: string; preheader: string },
 ): Record<string, unknown> {
   const { lead, account, owner } = ctx;
+  const sender: RenderSender | null = ctx.sender === undefined ? owner : ctx.sender;
   return {
     lead: {
       email: lead.email,
@@ -83,6 +100,8 @@ export function toTemplateData(
       attributes: account.attributes,
     },
     owner: owner ? { name: owner.name, email: owner.email, title: owner.title ?? null, phone: owner.phone ?? null } : null,
+    sender: sender ? { name: sender.name, email: sender.email, title: sender.title ?? null, phone: sender.phone ?? null, replyTo: sender.replyTo ?? null } : null,
+    postalAddress: ctx.postalAddress ?? null,
     sequence: { id: ctx.sequence.id, name: ctx.sequence.name },
     links: { ...declaredLinks, unsubscribe: ctx.links.unsubscribe, preferences: ctx.links.preferences ?? null },
     subject: extra.subject,

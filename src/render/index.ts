@@ -5,7 +5,7 @@ export { renderMessage, type RenderOptions, type RenderedMessage } from './rende
 export { checkTemplate, type TemplateIssue, type TemplateIssueCode, type KnownFields } from './check.js';
 export {
   CONTEXT_FIELDS, ALWAYS_SET_FIELDS, OPTIONAL_FIELDS,
-  type RenderContext, type RenderLead, type RenderAccount, type RenderOwner,
+  type RenderContext, type RenderLead, type RenderAccount, type RenderOwner, type RenderSender,
 } from './context.js';
 export { HELPER_NAMES, createHandlebars } from './helpers.js';
 export type { MessageLink, LinkSlot } from './links.js';

@@ -8,7 +8,8 @@ export type UseCaseErrorCode =
   | 'unknown_event'
   | 'unknown_lead'
   | 'suppressed'
-  | 'nothing_deferred';
+  | 'nothing_deferred'
+  | 'unknown_template';
 
 const STATUS: Record<UseCaseErrorCode, number> = {
   invalid_field: 422,
@@ -20,6 +21,7 @@ const STATUS: Record<UseCaseErrorCode, number> = {
   unknown_lead: 404,
   suppressed: 409,
   nothing_deferred: 409,
+  unknown_template: 404,
 };
 
 export class UseCaseError extends Error {

@@ -1,17 +1,37 @@
 // Renders a template for one lead exactly as a send would (same compile cache, same render), without
 // tracking or sending: for `nurture preview` and the preview page.
 import { eq } from 'drizzle-orm';
+import type { Config } from '../config/load.js';
 import type { Db } from '../db/client.js';
+import { senderFor } from '../mail/sender.js';
 import { loadLeadAndAccount } from './engineInput.js';
 import { leads } from '../db/schema.js';
 import { loadTemplateSource, renderMessage, TemplateCache, type RenderContext, type RenderedMessage } from '../render/index.js';
 import { UseCaseError } from './errors.js';
+import { suggest } from '../config/issues.js';
+import { listTemplates } from '../config/semantics.js';
 import type { LeadInput } from './inputs.js';
 
-export async function previewTemplate(templates: TemplateCache, templatesDir: string, name: string, ctx: RenderContext): Promise<RenderedMessage & { template: string; version: string }> {
+/**
+ * With the configuration, the preview is signed and addressed as a send would be: by the sender of the
+ * first sequence step that uses the template (the rep for one-to-one mail, the brand for segmented), with
+ * funnel.yaml's postalAddress in the footer.
+ */
+export async function previewTemplate(templates: TemplateCache, templatesDir: string, name: string, ctx: RenderContext, config?: Pick<Config, 'funnel' | 'sequences'>): Promise<RenderedMessage & { template: string; version: string }> {
+  const known = listTemplates(templatesDir);
+  if (!known.includes(name)) throw new UseCaseError('unknown_template', `no template "${name}" in ${templatesDir}${suggest(name, known)}; templates are ${known.join(', ')}`, 'template');
   const compiled = await templates.get(loadTemplateSource(templatesDir, name));
-  const rendered = renderMessage(compiled, ctx, { trackLink: null, pixelUrl: null });
+  const rendered = renderMessage(compiled, config ? { ...ctx, ...previewIdentity(config, name, ctx.owner) } : ctx, { trackLink: null, pixelUrl: null });
   return { ...rendered, template: name, version: compiled.version };
+}
+
+/** Who signs a preview of `template`, and the footer's address. */
+export function previewIdentity(config: Pick<Config, 'funnel' | 'sequences'>, template: string, owner: RenderContext['owner']): Pick<RenderContext, 'sender' | 'postalAddress'> {
+  for (const seq of config.sequences.values()) {
+    const step = seq.steps.find((s) => s.type === 'email' && s.template === template);
+    if (step?.type === 'email') return { sender: senderFor(config.funnel, seq, step, owner)?.signer ?? null, postalAddress: config.funnel.postalAddress ?? null };
+  }
+  return { postalAddress: config.funnel.postalAddress ?? null };
 }
 
 /** The render context of a lead stored in the database. */

@@ -61,5 +61,15 @@ describe('templates at send time', () => {
     expect((await fetch(`${h.http.url}/preview/intro-note?lead=preview@delta.test`, { headers: { 'x-forwarded-for': '203.0.113.7' } })).status).toBe(403);
     expect((await fetch(`${h.http.url}/v1/stats`, { headers: { forwarded: 'for=203.0.113.7' } })).status).toBe(403);
     expect((await fetch(`${h.http.url}/preview/intro-note?lead=nobody@delta.test`)).status).toBe(404);
+    // A template that does not exist is a 404 that names it and says what there is; /preview/ lists them.
+    const missing = await fetch(`${h.http.url}/preview/intro-notes?lead=preview@delta.test`);
+    expect(missing.status).toBe(404);
+    const body = await missing.json();
+    expect(body.error).toMatchObject({ code: 'unknown_template', field: 'template' });
+    expect(body.error.message).toContain('"intro-notes"');
+    expect(body.error.message).toContain('intro-note');
+    const list = await (await fetch(`${h.http.url}/preview/`)).json();
+    expect(list.templates).toContain('intro-note');
+    expect(list.templates).not.toContain('partials');
   });
 });

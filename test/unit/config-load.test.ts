@@ -31,12 +31,15 @@ afterEach(() => {
 });
 
 describe('loading the sample configuration', () => {
-  it('loads config/ with no errors or warnings and yields its three sequences', () => {
+  it('loads config/ with no errors or warnings and yields its four sequences', () => {
     const { config, issues } = inspectConfig('config', options);
     expect(issues).toEqual([]);
     expect(config).not.toBeNull();
     const loaded = loadConfig('config', options);
-    expect([...loaded.sequences.keys()].sort()).toEqual(['awareness-benchmark', 'awareness-rep-notes', 'interest-rep-demo']);
+    expect([...loaded.sequences.keys()].sort()).toEqual(['awareness-benchmark', 'awareness-rep-notes', 'interest-rep-demo', 'trial-started']);
+    // examples/event.json's event starts a sample sequence.
+    const event = JSON.parse(readFileSync('examples/event.json', 'utf8')) as { event: string };
+    expect([...loaded.sequences.values()].filter((s) => s.entry.on === 'event' && s.entry.event === event.event).map((s) => s.id)).toEqual(['trial-started']);
     expect(loaded.funnel.stages).toEqual(['awareness', 'interest', 'desire', 'action', 'customer', 'advocate']);
     const demo = loaded.sequences.get('interest-rep-demo')!;
     expect(demo.file).toBe(join('config', 'sequences', 'interest-rep-demo.yaml'));
@@ -53,7 +56,7 @@ describe('loading the sample configuration', () => {
   it('gives the same content the same version, wherever it lives', () => {
     const original = versions('config');
     expect(versions(copyOfSample())).toEqual(original);
-    expect(new Set(Object.values(original)).size).toBe(3);
+    expect(new Set(Object.values(original)).size).toBe(4);
   });
 
   it('keeps the version when only comments and spacing change', () => {

@@ -126,4 +126,11 @@ describe('choosing sequences', () => {
     const { enroll } = sequencesToEnroll([onEvent, free], candidate(), { on: 'event', event: 'webinar' }, now);
     expect(enroll.map((s) => s.id)).toEqual(['webinar']);
   });
+
+  it('an event trigger says why a lead outside a listening sequence\'s stage or audience was not enrolled', () => {
+    const later = makeSequence({ stage: 'desire', entry: { on: 'event', event: 'trial_started' }, steps }, 'trial');
+    const { enroll, refused } = sequencesToEnroll([later], candidate(), { on: 'event', event: 'trial_started' }, now);
+    expect(enroll).toEqual([]);
+    expect(refused).toEqual([{ sequence: 'trial', reason: `lead is in stage ${candidate().lead.stage}; the sequence is for stage desire` }]);
+  });
 });

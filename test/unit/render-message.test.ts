@@ -42,7 +42,7 @@ describe('rendering a message for one lead', () => {
     expect(message.html).toContain('handoff checklist on page 9');
     expect(message.html).not.toContain('page 4 has the numbers');
     expect(message.html).toContain('Sam Rivera');
-    expect(message.html).toContain('221 Harbor Street');
+    expect(message.html).toContain('500 Harrison Ave, Boston');
     const buyer = renderMessage(benchmark, aContext({ lead: { persona: 'economic-buyer' } }), tracking);
     expect(buyer.html).toContain('page 4 has the numbers');
   });
@@ -126,6 +126,30 @@ describe('rendering a message for one lead', () => {
     expect(message.text).not.toContain('<');
     const longLines = message.text.split('\n').filter((line) => line.length > 78 && !/https?:\/\//.test(line));
     expect(longLines).toEqual([]);
+  });
+
+  it('shows the configured postal address in the footer, and none that is hard-coded', () => {
+    const moved = renderMessage(benchmark, aContext({ postalAddress: 'Handrail GmbH, Hafenstraße 9, 20457 Hamburg' }), tracking);
+    expect(moved.html).toContain('Hafenstraße 9, 20457 Hamburg');
+    expect(moved.html).not.toContain('Harrison Ave');
+    expect(moved.text).toContain('Hafenstraße 9, 20457 Hamburg');
+    const none = renderMessage(benchmark, aContext({ postalAddress: null }), tracking);
+    expect(none.html).not.toMatch(/Harrison Ave|Harbor Street/);
+  });
+
+  it('is signed by its sender: the brand for segmented mail, the rep for one-to-one mail', () => {
+    const brand = { name: 'Maya at Handrail', email: 'maya@handrail.example', replyTo: 'hello@handrail.example' };
+    const segmented = renderMessage(benchmark, aContext({ sender: brand }), tracking);
+    expect(segmented.text).toContain('Maya at Handrail');
+    expect(segmented.html).toContain('mailto:hello@handrail.example');
+    expect(segmented.html).not.toContain('Sam Rivera');
+    expect(segmented.html).not.toContain('+1-503-555-0142');
+    const rep = { name: 'Sam Rivera', email: 'sam@handrail.example', title: 'Onboarding specialist', phone: '+1-503-555-0142' };
+    const oneToOne = renderMessage(benchmark, aContext({ sender: rep }), tracking);
+    expect(oneToOne.text).toContain('Sam Rivera');
+    expect(oneToOne.html).toContain('Onboarding specialist, Handrail');
+    expect(oneToOne.html).toContain('mailto:sam@handrail.example');
+    expect(oneToOne.html).not.toContain('Maya at Handrail');
   });
 
   it('renders without an owner through the signature fallback', () => {

@@ -8,11 +8,11 @@ import {
 import { aContext, sampleTemplates, tracking } from '../fixtures/render/context.js';
 
 const sampleNames = readdirSync(sampleTemplates).filter((f) => f.endsWith('.mjml')).map((f) => f.replace(/\.mjml$/, ''));
-const segmented = new Set(['value-benchmark', 'value-playbook', 'pitch-demo']);
+const segmented = new Set(['value-benchmark', 'value-playbook', 'pitch-demo', 'trial-welcome']);
 
 describe('the sample templates', () => {
   it('are all there', () => {
-    expect(sampleNames.sort()).toEqual(['followup-note', 'intro-note', 'pitch-demo', 'value-benchmark', 'value-playbook']);
+    expect(sampleNames.sort()).toEqual(['followup-note', 'intro-note', 'pitch-demo', 'trial-welcome', 'value-benchmark', 'value-playbook']);
   });
 
   it.each(sampleNames)('%s compiles cleanly, passes validate and renders', async (name) => {
@@ -67,7 +67,7 @@ describe('template versions and the compile cache', () => {
     expect(third).toBe(first);
 
     const footer = path.join(dir, 'partials', 'footer.mjml');
-    writeFileSync(footer, (await import('node:fs')).readFileSync(footer, 'utf8').replace('221 Harbor Street', '9 Pier Road'));
+    writeFileSync(footer, (await import('node:fs')).readFileSync(footer, 'utf8').replace('we think it is useful to you', 'we met at 9 Pier Road'));
     const edited = await cache.get(loadTemplateSource(dir, 'value-playbook'));
     expect(compile).toHaveBeenCalledTimes(2);
     expect(edited.version).not.toBe(first.version);

@@ -1,4 +1,6 @@
 // `nurture simulate` on the sample configuration (config/, templates/), with the example lead and events.
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseWhen, simulateCommand, type SimulateOptions } from '../../src/cli/simulate.js';
@@ -132,9 +134,37 @@ describe('nurture simulate', () => {
     expect(events.lines[0]).toContain('"playbok-note" is not an email step of awareness-rep-notes');
   });
 
+  it('runs the README\'s command with the shipped examples/lead.yaml and examples/events.yaml', async () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const m = /npx nurture simulate (\S+) --lead (\S+) --events (\S+) --start "([^"]+)"/.exec(readme);
+    expect(m, 'the README shows a nurture simulate command with --events').not.toBeNull();
+    const [, sequenceId, lead, events, start] = m!;
+    expect(existsSync(join(root, events!))).toBe(true);
+    const { code, lines } = await run({ sequenceId: sequenceId!, leadFile: join(root, lead!), eventsFile: join(root, events!), start: start! });
+    expect(code).toBe(0);
+    const d = details(lines);
+    expect(d).toContain('branch read-it → offer-call because opened playbook-note');
+    expect(d).toContain('send offer-call (pitch) from owner, template pitch-demo');
+    expect(d.at(-1)).toBe('exit completed');
+  });
+
+  it('reads the events file docs/simulate.md shows', async () => {
+    const doc = readFileSync(join(root, 'docs', 'simulate.md'), 'utf8');
+    const block = /```yaml\n(events:\n[\s\S]*?)```/.exec(doc)![1]!;
+    const dir = mkdtempSync(join(tmpdir(), 'nurture-sim-doc-'));
+    try {
+      writeFileSync(join(dir, 'events.yaml'), block);
+      const { code, lines } = await run({ sequenceId: 'interest-rep-demo', leadFile: join(root, 'examples', 'lead.yaml'), eventsFile: join(dir, 'events.yaml') });
+      expect(code).toBe(0);
+      expect(details(lines)).toContain('• lead replied');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses an unknown sequence, a missing file and a bad --start', async () => {
     const unknown = await run({ sequenceId: 'interest-rep-dmeo' });
-    expect(unknown).toEqual({ code: 1, lines: ['unknown sequence "interest-rep-dmeo" (did you mean interest-rep-demo?); sequences are awareness-benchmark, awareness-rep-notes, interest-rep-demo'] });
+    expect(unknown).toEqual({ code: 1, lines: ['unknown sequence "interest-rep-dmeo" (did you mean interest-rep-demo?); sequences are awareness-benchmark, awareness-rep-notes, interest-rep-demo, trial-started'] });
     const missing = await run({ sequenceId: 'interest-rep-demo', leadFile: join(fixtures, 'nope.yaml') });
     expect(missing.code).toBe(1);
     expect(missing.lines[0]).toMatch(/nope\.yaml:1:1: error: cannot read .*nope\.yaml \[file_missing\]$/);

@@ -1,4 +1,7 @@
 // `nurture validate` across YAML and templates: every problem at once, each with file:line:column.
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/usecases/validateConfig.js';
 
@@ -22,5 +25,22 @@ describe('validateConfig', () => {
     }
     const seats = byCode('unknown_token').find((i) => i.message.includes('seats'))!;
     expect(seats.line).toBe(11);
+  });
+
+  it('flags a segmented sequence when funnel.yaml has no postalAddress', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nurture-validate-'));
+    try {
+      cpSync('config', join(dir, 'config'), { recursive: true });
+      cpSync('templates', join(dir, 'templates'), { recursive: true });
+      const funnel = join(dir, 'config', 'funnel.yaml');
+      writeFileSync(funnel, readFileSync(funnel, 'utf8').replace(/^postalAddress:.*$/m, ''));
+      const issues = await validateConfig(join(dir, 'config'), join(dir, 'templates'), dir);
+      const missing = issues.filter((i) => i.code === 'no_postal_address');
+      expect(missing.map((i) => `${i.file}:${i.line}`)).toEqual(['config/sequences/awareness-benchmark.yaml:4', 'config/sequences/trial-started.yaml:5']);
+      expect(missing[0]!.severity).toBe('error');
+      expect(missing[0]!.message).toContain('postalAddress');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
