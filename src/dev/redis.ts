@@ -1,11 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DevServiceError } from './errors.js';
 import { freePort } from './ports.js';
+import { spawnGuarded } from './guarded.js';
 import { pingRedis } from './probe.js';
-import { isProcessAlive, processCommand, recentOutput, sleep } from './processes.js';
+import { isProcessAlive, processCommand, sleep } from './processes.js';
 
 export interface EmbeddedRedis {
   url: string;
@@ -18,16 +19,6 @@ const HOST = '127.0.0.1';
 const PREFERRED_PORT = 63790;
 const READY_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 10_000;
-
-// redis-server cannot notice its parent dying, so a tiny sh wrapper holds our stdin pipe and kills it
-// when that pipe closes: on stop(), on a normal exit, and also when Node is killed or crashes.
-const WATCHDOG = [
-  '"$0" "$@" & pid=$!',
-  'trap "kill $pid 2>/dev/null" INT TERM HUP',
-  'read _ignored',
-  'kill $pid 2>/dev/null',
-  'wait $pid',
-].join('\n');
 
 /** Runs redis-server from PATH on a free 127.0.0.1 port, keeping its data (AOF) in `${dataDir}/redis`. */
 export async function startEmbeddedRedis(options: { dataDir: string }): Promise<EmbeddedRedis> {
@@ -49,35 +40,23 @@ export async function startEmbeddedRedis(options: { dataDir: string }): Promise<
     '--daemonize', 'no',
     '--protected-mode', 'yes',
   ];
-  const watchdog = spawn('sh', ['-c', WATCHDOG, redisServer, ...args], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-    // Its own process group, so a Ctrl-C in the terminal reaches only nurture, which drains its workers
-    // and then calls stop(); Redis going away first would fail those last jobs.
-    detached: true,
-  });
-  const output = recentOutput();
-  watchdog.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
-  watchdog.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
-  // A closed stdin is the stop signal, so an EPIPE after redis died is expected, not an error.
-  watchdog.stdin?.on('error', () => {});
-  const exited = new Promise<void>((resolve) => watchdog.once('exit', () => resolve()));
-
+  // Dies with nurture even when nurture is killed outright (see guarded.ts).
+  const redis = spawnGuarded(redisServer, args, { stopSignal: 'TERM' });
   try {
-    await waitUntilReady(port, watchdog);
+    await waitUntilReady(port, redis.child);
   } catch (error) {
-    await stopWatchdog(watchdog, exited);
+    await redis.stop(STOP_TIMEOUT_MS);
     throw new DevServiceError(
       'REDIS_START_FAILED',
-      `Embedded Redis (${redisServer}, data in ${dir}) did not start: ${(error as Error).message}\n${output.text()}`,
+      `Embedded Redis (${redisServer}, data in ${dir}) did not start: ${(error as Error).message}\n${redis.output.text()}`,
       { cause: error },
     );
   }
 
-  let stopping: Promise<void> | undefined;
   return {
     url: `redis://${HOST}:${port}`,
     port,
-    stop: () => (stopping ??= stopWatchdog(watchdog, exited)),
+    stop: () => redis.stop(STOP_TIMEOUT_MS),
   };
 }
 
@@ -129,12 +108,4 @@ async function waitUntilReady(port: number, child: ChildProcess): Promise<void> 
     await sleep(lastReply ? 100 : 25);
   }
   throw new Error(`no PONG within ${READY_TIMEOUT_MS} ms (last reply: ${lastReply ?? 'none'})`);
-}
-
-async function stopWatchdog(watchdog: ChildProcess, exited: Promise<void>): Promise<void> {
-  if (watchdog.exitCode !== null || watchdog.signalCode !== null) return;
-  watchdog.stdin?.end();
-  const timer = setTimeout(() => watchdog.kill('SIGTERM'), STOP_TIMEOUT_MS);
-  await exited;
-  clearTimeout(timer);
 }
