@@ -21,8 +21,8 @@ import { accounts, activity, enrollments, leads } from '../src/db/schema.js';
 import { matchesFilter } from '../src/engine/conditions.js';
 import { initialEnrollment } from '../src/engine/decide.js';
 import { profileOf } from '../src/db/facts.js';
-import { createQueues, QUEUE_NAMES, redisConnection, stepJobId, type FanoutJob, type Queues } from '../src/queue/index.js';
-import { fanOutPage, FANOUT_PAGE } from '../src/usecases/fanOutSegment.js';
+import { createQueues, QUEUE_NAMES, redisConnection, stepJobId, type Queues } from '../src/queue/index.js';
+import { fanOutPage, FANOUT_PAGE, startFanOut } from '../src/usecases/fanOutSegment.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const LEADS = Number(process.argv[2] ?? 100_000);
@@ -78,14 +78,14 @@ async function measure(approach: string, run: (poke: () => void) => Promise<numb
 
 /** nurture: keyed pages through the real use case, each handing the next its checkpoint. */
 async function nurtureFanOut(ctx: Context, poke: () => void): Promise<number> {
-  let job: FanoutJob = { sequenceId: SEQUENCE, runId: 'bench', afterLeadId: null };
+  // The fan-out's row (and its first page job, which nothing here takes), then every page in turn.
+  const { fanoutId } = await startFanOut(ctx, SEQUENCE, 'cli');
   let enrolled = 0;
   for (;;) {
-    const page = await fanOutPage(ctx, job);
+    const page = await fanOutPage(ctx, fanoutId);
     enrolled += page.enrolled;
     poke();
-    if (!page.next) return enrolled;
-    job = { ...job, afterLeadId: page.next };
+    if (page.status !== 'running') return enrolled;
   }
 }
 

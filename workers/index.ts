@@ -10,7 +10,8 @@ import { stepWorker } from './step.js';
 
 export interface Workers {
   all: Worker[];
-  close(): Promise<void>;
+  /** Stops taking jobs and waits up to the drain timeout (or `seconds`) for those in progress: 'timeout' when some were left. */
+  close(seconds?: number): Promise<'drained' | 'timeout'>;
 }
 
 export async function startWorkers(ctx: Context, opts: { concurrency: number; reconcileEverySeconds: number; drainSeconds?: number }): Promise<Workers> {
@@ -30,12 +31,19 @@ export async function startWorkers(ctx: Context, opts: { concurrency: number; re
   return {
     all,
     // close() stops taking jobs and waits for those in progress, so a send in flight finishes before the
-    // process goes; past the drain timeout it forces the close (BullMQ hands the jobs to another worker).
-    close: async () => {
+    // process goes. Past the drain timeout it stops waiting: BullMQ's close(true) would only hand back the
+    // graceful close already pending (a hung relay held it for minutes), so the caller ends the process,
+    // and the jobs left behind return to other workers once their locks expire (a send among them stays
+    // `sending`, and reconcile reports it uncertain).
+    close: async (seconds = opts.drainSeconds ?? 30) => {
       clearInterval(beat);
-      const drained = Promise.all(all.map((w) => w.close()));
-      const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), (opts.drainSeconds ?? 30) * 1000).unref());
-      if ((await Promise.race([drained, timeout])) === 'timeout') await Promise.all(all.map((w) => w.close(true)));
+      // A second call waits on the same close (BullMQ keeps the one pending).
+      const drained = Promise.all(all.map((w) => w.close())).then(() => 'drained' as const);
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), seconds * 1000)));
+      const result = await Promise.race([drained, timeout]);
+      clearTimeout(timer);
+      return result;
     },
   };
 }

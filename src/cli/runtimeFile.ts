@@ -1,6 +1,6 @@
 // `nurture start` leaves the addresses of its embedded services here, so `nurture logs` in another
 // terminal finds the same database without any variables set.
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface RuntimeFile {
@@ -12,6 +12,8 @@ export interface RuntimeFile {
 export const runtimeFilePath = (dataDir: string) => join(dataDir, 'runtime.json');
 
 export function writeRuntimeFile(dataDir: string, r: RuntimeFile): void {
+  // With every service and both secrets configured nothing else creates the data folder.
+  mkdirSync(dataDir, { recursive: true });
   writeFileSync(runtimeFilePath(dataDir), JSON.stringify(r, null, 2), { mode: 0o600 });
 }
 

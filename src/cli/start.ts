@@ -9,16 +9,27 @@ import { removeRuntimeFile, writeRuntimeFile } from './runtimeFile.js';
 export async function start(parts: { api: boolean; worker: boolean; embedded: boolean }): Promise<void> {
   const rt = await startRuntime({ embedded: parts.embedded, sends: parts.worker });
   const { env, ctx, embedded } = rt;
-  const workers = parts.worker ? await startWorkers(ctx, { concurrency: env.WORKER_CONCURRENCY, reconcileEverySeconds: env.RECONCILE_EVERY_SECONDS }) : null;
+  // The workers stop waiting for their jobs a second before the hard deadline, so the rest of the stop still fits.
+  const drainSeconds = Math.max(env.DRAIN_TIMEOUT_SECONDS - 1, env.DRAIN_TIMEOUT_SECONDS / 2);
+  const workers = parts.worker ? await startWorkers(ctx, { concurrency: env.WORKER_CONCURRENCY, reconcileEverySeconds: env.RECONCILE_EVERY_SECONDS, drainSeconds }) : null;
   const http = parts.api ? await startHttp(ctx, { host: env.HOST, port: env.PORT }) : null;
   const dataDir = resolve(env.NURTURE_DATA_DIR);
   if (embedded) writeRuntimeFile(dataDir, { databaseUrl: embedded.databaseUrl, redisUrl: embedded.redisUrl, apiUrl: http?.url ?? null });
-  onShutdown(async () => {
-    if (embedded) removeRuntimeFile(dataDir);
-    await http?.close();
-    await workers?.close();
-    await rt.stop();
-  });
+  onShutdown(
+    async () => {
+      if (embedded) removeRuntimeFile(dataDir);
+      await http?.close();
+      if ((await workers?.close()) === 'timeout') {
+        // Jobs still in progress hold connections (a send to a hung relay): drop those, give their sends
+        // a moment to record what they know, and stop without them.
+        console.error(`drain timeout: jobs still in progress after ${drainSeconds} s; closing the SMTP connections they hold`);
+        rt.force();
+        await workers?.close(0.5);
+      }
+      await rt.stop();
+    },
+    { drainSeconds: env.DRAIN_TIMEOUT_SECONDS, force: () => rt.force() },
+  );
 
   const lines = ['nurture is running'];
   if (http) lines.push(`  API            ${http.url}  (POST /v1/triggers, /v1/inbound; tracking under /t, unsubscribe under /u)`);

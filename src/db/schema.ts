@@ -197,6 +197,39 @@ export const suppressions = pgTable('suppressions', {
   createdAt: ts('created_at').notNull().defaultNow(),
 });
 
+/**
+ * A segmented send to a sequence's whole audience, acknowledged to whoever asked (API or CLI) only once
+ * this row exists. It pages through the audience by lead id; `afterLeadId` is the last key done (the
+ * checkpoint), written in the same transaction as that page's enrollments, so a crash or a Redis loss
+ * resumes from it (reconcile re-enqueues every running fan-out) and no page is enrolled twice.
+ */
+export const fanouts = pgTable(
+  'fanouts',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    sequenceId: text('sequence_id').notNull(),
+    /** The sequence's version when it started, and the audience it was started for. */
+    sequenceVersion: text('sequence_version').notNull(),
+    audience: jsonb('audience').$type<{ stage: string; personas: string[] | null }>().notNull(),
+    /** running | done | failed (its sequence is gone from the configuration) */
+    status: text('status').notNull().default('running'),
+    /** The checkpoint: the last lead id whose page is done; null before the first page. */
+    afterLeadId: uuid('after_lead_id'),
+    /** Leads in the audience when it started: what progress is measured against. */
+    total: integer('total').notNull().default(0),
+    scanned: integer('scanned').notNull().default(0),
+    enrolled: integer('enrolled').notNull().default(0),
+    pages: integer('pages').notNull().default(0),
+    /** api | cli */
+    source: text('source').notNull(),
+    error: text('error'),
+    startedAt: ts('started_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+    finishedAt: ts('finished_at'),
+  },
+  (t) => [index('fanouts_running_idx').on(t.startedAt).where(sql`status = 'running'`)],
+);
+
 /** Standard Webhooks ids already accepted: a redelivery returns the first answer and changes nothing. */
 export const webhookReceipts = pgTable('webhook_receipts', {
   id: text('id').primaryKey(),

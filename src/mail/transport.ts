@@ -1,6 +1,8 @@
 // One pooled SMTP transport per process, never one per send. It also tells a send whether the message
 // itself began to go over the wire: nodemailer reports every dropped connection alike ("Connection closed
 // unexpectedly", command CONN), but a drop before DATA is safe to retry and one during DATA is not.
+// And it lets a send claim its message only once a pooled connection is its own: a message waiting for
+// a connection is still queued, never `sending` (reconcile would call it uncertain before it was handed over).
 import type { Readable } from 'node:stream';
 import nodemailer, { type SentMessageInfo, type Transporter } from 'nodemailer';
 import DKIM from 'nodemailer/lib/dkim';
@@ -23,12 +25,43 @@ interface Probe {
   phase: SendPhase;
 }
 
+const MAX_CONNECTIONS = 5;
+
+/** A counting semaphore, first come first served: one slot per pooled connection. */
+class Slots {
+  private free: number;
+  private readonly waiting: (() => void)[] = [];
+  closed = false;
+  constructor(size: number) {
+    this.free = size;
+  }
+  async take(): Promise<() => void> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    if (this.closed) throw new SendError(new Error('the SMTP transport was closed (shutting down)'), 'before_data');
+    let given = false;
+    return () => {
+      if (given) return;
+      given = true;
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    };
+  }
+  close(): void {
+    this.closed = true;
+    for (const next of this.waiting.splice(0)) next();
+  }
+}
+
+const slotsOf = new WeakMap<Transporter, Slots>();
+
 export function createTransport(smtpUrl: string): Transporter {
   const url = new URL(smtpUrl);
   const secure = url.protocol === 'smtps:';
   const transport = nodemailer.createTransport({
     pool: true,
-    maxConnections: 5,
+    maxConnections: MAX_CONNECTIONS,
     host: url.hostname,
     port: Number(url.port || (secure ? 465 : 587)),
     secure,
@@ -57,18 +90,42 @@ export function createTransport(smtpUrl: string): Transporter {
     });
     done();
   });
+  slotsOf.set(transport, new Slots(MAX_CONNECTIONS));
   return transport;
+}
+
+/**
+ * Closes the transport now, connections in the middle of a delivery included (a relay that hangs holds
+ * them for minutes): those sends fail at once, with the phase they reached, and sends still waiting for
+ * a connection fail before they claim anything.
+ */
+export function forceClose(transport: Transporter): void {
+  slotsOf.get(transport)?.close();
+  (transport as { close(o?: { force?: boolean }): void }).close({ force: true });
 }
 
 /**
  * Sends one message; on failure throws a SendError that says whether the message had begun to flow
  * (`data`), had certainly not (`before_data`), or — on a transport without the probe — null.
+ *
+ * With `claim`, the send first waits for a pooled connection of its own (never more messages in hand
+ * than connections, so none waits in nodemailer's queue), then runs `claim` — the caller marks the
+ * message `sending` there, as its SMTP transaction begins and before any byte of it reaches the relay —
+ * and sends only when the claim holds. Returns null when it doesn't.
  */
-export async function sendTracked(transport: Transporter, options: Mail.Options): Promise<SentMessageInfo> {
-  const probe: Probe = { armed: false, phase: 'before_data' };
+export async function sendTracked(transport: Transporter, options: Mail.Options): Promise<SentMessageInfo>;
+export async function sendTracked(transport: Transporter, options: Mail.Options, claim: () => Promise<boolean>): Promise<SentMessageInfo | null>;
+export async function sendTracked(transport: Transporter, options: Mail.Options, claim?: () => Promise<boolean>): Promise<SentMessageInfo | null> {
+  const release = (await slotsOf.get(transport)?.take()) ?? (() => {});
   try {
-    return await transport.sendMail({ ...options, [PROBE]: probe } as Mail.Options);
-  } catch (err) {
-    throw new SendError(err, probe.armed ? probe.phase : null);
+    if (claim && !(await claim())) return null;
+    const probe: Probe = { armed: false, phase: 'before_data' };
+    try {
+      return await transport.sendMail({ ...options, [PROBE]: probe } as Mail.Options);
+    } catch (err) {
+      throw new SendError(err, probe.armed ? probe.phase : null);
+    }
+  } finally {
+    release();
   }
 }

@@ -10,7 +10,8 @@ export const StepJob = z.object({ enrollmentId: z.uuid(), revision: z.number().i
 export type StepJob = z.infer<typeof StepJob>;
 export const SendJob = z.object({ messageId: z.uuid() });
 export type SendJob = z.infer<typeof SendJob>;
-export const FanoutJob = z.object({ sequenceId: z.string(), runId: z.string(), afterLeadId: z.uuid().nullable() });
+/** Only the fan-out's id: its checkpoint lives in its Postgres row, never in Redis. */
+export const FanoutJob = z.object({ fanoutId: z.uuid() });
 export type FanoutJob = z.infer<typeof FanoutJob>;
 export const OutboundJob = z.object({ eventId: z.uuid() });
 export type OutboundJob = z.infer<typeof OutboundJob>;
@@ -25,7 +26,9 @@ export const sendJobId = (j: SendJob) => `send-${j.messageId}`;
 export const outboundJobId = (j: OutboundJob) => `outbound-${j.eventId}`;
 /** One job per lead and due time (whole seconds): a burst of hits schedules one settle, not one each. */
 export const settleJobId = (j: SettleJob, at: Date) => `settle-${j.leadId}-${Math.ceil(at.getTime() / 1000)}`;
-export const fanoutJobId = (j: FanoutJob) => `fanout-${j.sequenceId}-${j.runId}-${j.afterLeadId ?? 'start'}`;
+/** One job per fan-out and checkpoint: a re-add while that page's job exists is a no-op, and the job for
+ * the next page (a new checkpoint) never collides with the one still finishing this page. */
+export const fanoutJobId = (fanoutId: string, afterLeadId: string | null) => `fanout-${fanoutId}-${afterLeadId ?? 'start'}`;
 
 export interface QueueSettings {
   connection: ConnectionOptions;
@@ -34,6 +37,10 @@ export interface QueueSettings {
 }
 
 export type Queues = Record<QueueName, Queue> & { settings: QueueSettings; close(): Promise<void> };
+
+/** The send queue's retries follow the send worker's schedule (see src/delivery/policy.ts retryDelay). */
+export const SEND_BACKOFF = 'send-retry';
+const SEND_ATTEMPTS_CAP = 100_000;
 
 const KEEP = { removeOnComplete: { age: 3600, count: 10_000 }, removeOnFail: { age: 7 * 86_400 } } satisfies JobsOptions;
 
@@ -50,8 +57,12 @@ export function createQueues(settings: QueueSettings): Queues {
     // reconcile may only re-add a job whose id is free.
     step: make('step', { attempts: 10, backoff: { type: 'exponential', delay: 1_000 }, removeOnFail: true }),
     // SMTP 4xx and dropped connections before DATA retry with backoff; 5xx ends the job unrecoverably.
-    send: make('send', { attempts: 8, backoff: { type: 'exponential', delay: 5_000, jitter: 0.5 } }),
-    fanout: make('fanout', { attempts: 10, backoff: { type: 'exponential', delay: 1_000 } }),
+    // How long and how often is the send worker's retry schedule (its backoffStrategy), which spans
+    // sending.maxRetryAge: the attempts here are only a cap that schedule never reaches.
+    send: make('send', { attempts: SEND_ATTEMPTS_CAP, backoff: { type: SEND_BACKOFF } }),
+    // A page job that fails or stalls for good is removed, and one that is done too: the fan-out's row
+    // still says where it got to, and reconcile may only re-add a job whose id is free.
+    fanout: make('fanout', { attempts: 10, backoff: { type: 'exponential', delay: 1_000 }, removeOnComplete: true, removeOnFail: true }),
     // The CRM may be down for a while: retry for about a day before giving up (reconcile tries again later).
     // Removed when it gives up, so the next reconcile (which finds the undelivered outbox row) can add it again.
     outbound: make('outbound', { attempts: 12, backoff: { type: 'exponential', delay: 10_000, jitter: 0.3 }, removeOnFail: true }),
@@ -97,4 +108,10 @@ export async function enqueueSettles(queues: Queues, jobs: { job: SettleJob; at:
   await queues.settle.addBulk(
     [...unique].map(([jobId, { job, at }]) => ({ name: 'settle', data: job, opts: { jobId, delay: Math.max(0, Math.ceil(at.getTime() / 1000) * 1000 - now.getTime()) } })),
   );
+}
+
+/** Puts a fan-out's next page on the queue (a no-op while a job for that checkpoint exists). */
+export async function enqueueFanout(queues: Queues, fanoutId: string, afterLeadId: string | null): Promise<void> {
+  const job: FanoutJob = { fanoutId };
+  await queues.fanout.add('fanout', job, { jobId: fanoutJobId(fanoutId, afterLeadId) });
 }

@@ -79,12 +79,12 @@ export const SECRETS = {
  * The test process's own context (no transport: it never sends). Built before any worker so the
  * migrations run once, not raced by several processes starting together.
  */
-export async function testContext(o: { databaseUrl: string; redisUrl: string; prefix: string; sendingTimeoutSeconds?: number }): Promise<Context> {
+export async function testContext(o: { databaseUrl: string; redisUrl: string; prefix: string; sendingTimeoutSeconds?: number; configDir?: string }): Promise<Context> {
   return createContext({
     databaseUrl: o.databaseUrl,
     redisUrl: o.redisUrl,
     smtpUrl: null,
-    configDir: CONFIG_DIR,
+    configDir: o.configDir ?? CONFIG_DIR,
     templatesDir: path.join(REPO, 'templates'),
     queuePrefix: o.prefix,
     dbPoolSize: 3,
@@ -111,7 +111,8 @@ export async function insertLeads(ctx: Context, n: number, persona: string, tag:
 // ---------------------------------------------------------------------------------------------------
 // The relay: a real SMTP server in this process, scriptable per message.
 
-export type DataAnswer = 'accept' | 'drop' | { code: number; message: string };
+/** accept (250), drop (hang up without a reply), hang (keep the line open and never reply), or a reply. */
+export type DataAnswer = 'accept' | 'drop' | 'hang' | { code: number; message: string };
 
 export interface Receipt {
   /** The row id: Message-IDs are `<messages.id>@chaos.test`. */
@@ -135,13 +136,17 @@ export interface Relay {
   data: (messageId: string | null, attempt: number) => DataAnswer;
   /** Delay before answering DATA: gives each send a moment in flight, as a real relay does. */
   latencyMs: number;
+  /** The relay goes away: its port refuses connections and the open ones are cut. */
+  down(): Promise<void>;
+  /** …and comes back on the same port. */
+  up(): Promise<void>;
   close(): Promise<void>;
 }
 
 const MESSAGE_ID = /^Message-ID:\s*<([^>]+)>/im;
 
 export async function startRelay(opts: { latencyMs?: number } = {}): Promise<Relay> {
-  const relay: Omit<Relay, 'url' | 'close'> = { receipts: [], attempts: new Map(), rcpt: () => null, data: () => 'accept', latencyMs: opts.latencyMs ?? 0 };
+  const relay: Omit<Relay, 'url' | 'close' | 'down' | 'up'> = { receipts: [], attempts: new Map(), rcpt: () => null, data: () => 'accept', latencyMs: opts.latencyMs ?? 0 };
   const server: SMTPServer = new SMTPServer({
     authOptional: true,
     disabledCommands: ['AUTH', 'STARTTLS'],
@@ -176,6 +181,8 @@ export async function startRelay(opts: { latencyMs?: number } = {}): Promise<Rel
           receipt('dropped');
           return dropConnection(server, session);
         }
+        // The whole message arrived and no reply ever comes (until the sender gives up on the line).
+        if (answer === 'hang') return void receipt('dropped');
         setTimeout(() => {
           if (answer === 'accept') {
             receipt('accepted');
@@ -193,6 +200,12 @@ export async function startRelay(opts: { latencyMs?: number } = {}): Promise<Rel
   const port = (server.server.address() as { port: number }).port;
   return Object.assign(relay, {
     url: `smtp://127.0.0.1:${port}?tls=off`,
+    down: () =>
+      new Promise<void>((resolve) => {
+        server.server.close(() => resolve());
+        for (const c of connectionsOf(server)) c._socket?.destroy();
+      }),
+    up: () => new Promise<void>((resolve) => server.server.listen(port, '127.0.0.1', () => resolve())),
     close: () =>
       new Promise<void>((resolve) => {
         for (const c of connectionsOf(server)) c._socket?.destroy();
@@ -219,6 +232,11 @@ export interface WorkerEnv {
   concurrency?: number;
   reconcileEverySeconds?: number;
   sendingTimeoutSeconds?: number;
+  configDir?: string;
+  /** `nurture worker` unless told otherwise (`start`: API and workers in one process). */
+  command?: 'worker' | 'start';
+  /** More variables (DRAIN_TIMEOUT_SECONDS, PORT, NURTURE_DATA_DIR, …). */
+  env?: Record<string, string>;
 }
 
 export interface WorkerProcess {
@@ -241,7 +259,7 @@ export function spawnWorker(name: string, e: WorkerEnv): WorkerProcess {
     REDIS_URL: e.redisUrl,
     SMTP_URL: e.smtpUrl,
     QUEUE_PREFIX: e.prefix,
-    NURTURE_CONFIG_DIR: CONFIG_DIR,
+    NURTURE_CONFIG_DIR: e.configDir ?? CONFIG_DIR,
     NURTURE_TEMPLATES_DIR: path.join(REPO, 'templates'),
     // Its own data dir: no dev secrets shared with a developer's `npm start`.
     NURTURE_DATA_DIR: mkdtempSync(path.join(inject('chaosTmpDir'), `${name}-`)),
@@ -252,8 +270,9 @@ export function spawnWorker(name: string, e: WorkerEnv): WorkerProcess {
     WORKER_CONCURRENCY: String(e.concurrency ?? 10),
     RECONCILE_EVERY_SECONDS: String(e.reconcileEverySeconds ?? 2),
     SENDING_TIMEOUT_SECONDS: String(e.sendingTimeoutSeconds ?? 4),
+    ...e.env,
   };
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker'], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', e.command ?? 'worker'], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   let exitInfo: { code: number | null; signal: NodeJS.Signals | null; at: number } | null = null;
@@ -473,12 +492,12 @@ export interface Scene {
   close(): Promise<void>;
 }
 
-export async function startScene(o: { serverUrl?: string; redisUrl?: string; latencyMs?: number; sendingTimeoutSeconds?: number } = {}): Promise<Scene> {
+export async function startScene(o: { serverUrl?: string; redisUrl?: string; latencyMs?: number; sendingTimeoutSeconds?: number; configDir?: string } = {}): Promise<Scene> {
   const db = await freshDatabase(o.serverUrl ?? inject('databaseUrl'));
   const redisUrl = o.redisUrl ?? inject('redisUrl');
   const prefix = queuePrefix();
   const relay = await startRelay({ latencyMs: o.latencyMs ?? 0 });
-  const ctx = await testContext({ databaseUrl: db.url, redisUrl, prefix, sendingTimeoutSeconds: o.sendingTimeoutSeconds ?? 4 });
+  const ctx = await testContext({ databaseUrl: db.url, redisUrl, prefix, sendingTimeoutSeconds: o.sendingTimeoutSeconds ?? 4, ...(o.configDir ? { configDir: o.configDir } : {}) });
   const workers: WorkerProcess[] = [];
   return {
     db,
@@ -488,7 +507,7 @@ export async function startScene(o: { serverUrl?: string; redisUrl?: string; lat
     redisUrl,
     workers,
     worker: async (name, overrides = {}) => {
-      const w = spawnWorker(name, { databaseUrl: db.url, redisUrl, smtpUrl: relay.url, prefix, ...overrides });
+      const w = spawnWorker(name, { databaseUrl: db.url, redisUrl, smtpUrl: relay.url, prefix, ...(o.configDir ? { configDir: o.configDir } : {}), ...overrides });
       workers.push(w);
       await w.ready;
       return w;

@@ -1,26 +1,51 @@
-// After a refusal: retry a temporary failure within its attempts and its window, and suppress an address
+// After a refusal: retry a temporary failure on a schedule that spans its retry age, and suppress an address
 // at once only when it is proven dead (5.1.x); policy blocks and full mailboxes only after repeats.
 import { describe, expect, it } from 'vitest';
-import { afterTemporaryFailure, bounceVerdict } from '../../src/delivery/policy.js';
+import { afterTemporaryFailure, attemptsSpanning, bounceVerdict, retryDelay, retryScheduleOf } from '../../src/delivery/policy.js';
 import { smtpOutcome } from '../../src/mail/outcome.js';
 
 const HOUR = 3_600_000;
 const now = new Date('2026-11-03T10:00:00Z');
 
 describe('after a temporary failure', () => {
-  it('retries while attempts and the retry window last', () => {
-    expect(afterTemporaryFailure({ attempt: 1, maxAttempts: 8, firstFailureAt: now, maxAgeMs: 24 * HOUR, now })).toEqual({ retry: true });
-    expect(afterTemporaryFailure({ attempt: 7, maxAttempts: 8, firstFailureAt: new Date(now.getTime() - HOUR), maxAgeMs: 24 * HOUR, now })).toEqual({ retry: true });
+  const DAY = 24 * HOUR;
+  const schedule = retryScheduleOf(undefined);
+
+  it('defaults to waits doubling from 5 s up to 10 min, for a day', () => {
+    expect(schedule).toEqual({ firstDelayMs: 5_000, maxDelayMs: 600_000, maxAgeMs: DAY });
+    expect([1, 2, 3, 4, 5, 6, 7, 8, 9, 50].map((r) => retryDelay(r, schedule) / 1000)).toEqual([5, 10, 20, 40, 80, 160, 320, 600, 600, 600]);
+    expect(retryScheduleOf({ maxRetryAge: '20s', maxRetryDelay: '1s' })).toEqual({ firstDelayMs: 5_000, maxDelayMs: 1_000, maxAgeMs: 20_000 });
   });
 
-  it('gives up on the last attempt', () => {
-    expect(afterTemporaryFailure({ attempt: 8, maxAttempts: 8, firstFailureAt: now, maxAgeMs: 24 * HOUR, now })).toEqual({ retry: false, why: 'gave up after 8 attempts' });
-    expect(afterTemporaryFailure({ attempt: 1, maxAttempts: 1, firstFailureAt: now, maxAgeMs: 24 * HOUR, now })).toEqual({ retry: false, why: 'gave up after 1 attempt' });
+  it('retries while the retry age lasts, however many attempts that takes', () => {
+    expect(afterTemporaryFailure({ attempt: 1, firstFailureAt: now, schedule, now })).toEqual({ retry: true, delayMs: 5_000 });
+    expect(afterTemporaryFailure({ attempt: 8, firstFailureAt: new Date(now.getTime() - 635_000), schedule, now })).toEqual({ retry: true, delayMs: 600_000 });
+    expect(afterTemporaryFailure({ attempt: 140, firstFailureAt: new Date(now.getTime() - DAY + 60_000), schedule, now })).toEqual({ retry: true, delayMs: 600_000 });
   });
 
-  it('gives up once the first failure is older than the retry window, attempts left or not', () => {
-    const v = afterTemporaryFailure({ attempt: 2, maxAttempts: 8, firstFailureAt: new Date(now.getTime() - 2 * HOUR), maxAgeMs: HOUR, now });
-    expect(v).toEqual({ retry: false, why: 'gave up: still failing 120 min after the first failure' });
+  it('fails only once the age has run out, and says so', () => {
+    const v = afterTemporaryFailure({ attempt: 2, firstFailureAt: new Date(now.getTime() - 2 * HOUR), schedule: { ...schedule, maxAgeMs: HOUR }, now });
+    expect(v).toEqual({ retry: false, why: 'retry age ran out: still failing 2 h after the first failure, 2 attempts (sending.maxRetryAge 1 h)' });
+    expect(afterTemporaryFailure({ attempt: 151, firstFailureAt: new Date(now.getTime() - DAY), schedule, now })).toMatchObject({ retry: false });
+  });
+
+  // Eight attempts with a 5 s exponential backoff were over in about 635 s: a ten-minute relay outage
+  // failed every due message for good, whatever maxRetryAge said.
+  it('a relay down for ten minutes, or for an hour, fails nothing; the attempts span the whole day', () => {
+    for (const outageMs of [10 * 60_000, HOUR, 23 * HOUR]) {
+      let t = 0;
+      let attempt = 1;
+      for (; t < outageMs; attempt++) {
+        const v = afterTemporaryFailure({ attempt, firstFailureAt: new Date(now.getTime()), schedule, now: new Date(now.getTime() + t) });
+        expect(v.retry, `attempt ${attempt} at ${t / 1000} s into a ${outageMs / 60_000} min outage`).toBe(true);
+        t += v.retry ? v.delayMs : 0;
+      }
+    }
+    const cap = attemptsSpanning(schedule);
+    let spanned = 0;
+    for (let r = 1; r < cap; r++) spanned += retryDelay(r, schedule);
+    expect(spanned).toBeGreaterThanOrEqual(DAY);
+    expect(cap).toBeLessThan(160);
   });
 });
 

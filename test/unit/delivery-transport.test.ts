@@ -1,8 +1,10 @@
 // The transport tells a lost connection before DATA (safe to retry) from one while the message was
 // flowing (uncertain) — nodemailer itself reports both as "Connection closed unexpectedly" — and still
-// DKIM-signs each message with its own key.
+// DKIM-signs each message with its own key. A send claims its message only once a pooled connection is
+// its own, so nothing is `sending` while it merely waits for one.
 import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SMTPServer } from 'smtp-server';
 import type { Transporter } from 'nodemailer';
 import { smtpOutcome } from '../../src/mail/outcome.js';
 import { createTransport, SendError, sendTracked } from '../../src/mail/transport.js';
@@ -66,5 +68,45 @@ describe('sendTracked', () => {
     const got = relay.mails.find((m) => m.envelopeTo.includes('ok@acme.test'))!;
     expect(verifyDkim(got.raw, key.publicKey)).toMatchObject({ ok: true, tags: { d: 'handrail.example', s: 'p1' } });
     expect(got.raw.match(/^DKIM-Signature:/gim)).toHaveLength(1);
+  });
+
+  it('claims a message only when a pooled connection is its own: the rest wait unclaimed, then go', async () => {
+    // A relay that takes DATA and holds every reply until told: five connections stay busy.
+    let answer!: () => void;
+    const held = new Promise<void>((r) => (answer = r));
+    let inData = 0;
+    const hanging = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['AUTH', 'STARTTLS'],
+      logger: false,
+      onData(stream, _session, cb) {
+        stream.resume();
+        stream.on('end', () => {
+          inData++;
+          void held.then(() => cb());
+        });
+      },
+    });
+    await new Promise<void>((r) => hanging.listen(0, '127.0.0.1', () => r()));
+    const t = createTransport(`smtp://127.0.0.1:${(hanging.server.address() as { port: number }).port}?tls=off`);
+    try {
+      const claimed: number[] = [];
+      const sends = Array.from({ length: 8 }, (_, i) => sendTracked(t, mail(`m${i}@acme.test`, false), async () => (claimed.push(i), true)));
+      const deadline = Date.now() + 10_000;
+      while (inData < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(inData).toBe(5);
+      // Five in the relay's hands, three waiting for a connection and not claimed (not `sending`).
+      expect(claimed).toEqual([0, 1, 2, 3, 4]);
+      answer();
+      const infos = await Promise.all(sends);
+      expect(infos.every((i) => /^250/.test(String(i?.response)))).toBe(true);
+      expect(claimed.sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+      // A refused claim sends nothing.
+      expect(await sendTracked(t, mail('late@acme.test', false), async () => false)).toBeNull();
+      expect(inData).toBe(8);
+    } finally {
+      t.close();
+      await new Promise<void>((r) => hanging.close(() => r()));
+    }
   });
 });
