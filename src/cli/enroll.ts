@@ -1,9 +1,8 @@
-// `nurture enroll <sequence> --lead EMAIL` and `nurture fanout <sequence>`: entry by hand, through the
-// same use cases the webhooks call.
-import { eq } from 'drizzle-orm';
-import { leads } from '../db/schema.js';
-import { startFanOut } from '../usecases/fanOutSegment.js';
+// `nurture enroll <sequence> --lead EMAIL` and `nurture exit --lead EMAIL`: entry and exit by hand,
+// through the same use cases the webhooks call.
 import { enrollExisting, exitLead } from '../usecases/enrollLead.js';
+import { userInfo } from 'node:os';
+import { releaseDeferred } from '../usecases/releaseStep.js';
 import { startRuntime } from './runtime.js';
 
 export async function enrollCommand(o: { sequence: string; email: string; write?: (l: string) => void }): Promise<number> {
@@ -19,20 +18,6 @@ export async function enrollCommand(o: { sequence: string; email: string; write?
   }
 }
 
-export async function fanoutCommand(o: { sequence: string; write?: (l: string) => void }): Promise<number> {
-  const write = o.write ?? ((l: string) => console.log(l));
-  const rt = await startRuntime({ embedded: false, sends: false });
-  try {
-    const seq = rt.ctx.config.sequences.get(o.sequence);
-    const { runId } = await startFanOut(rt.ctx, o.sequence);
-    const audience = seq ? (await rt.ctx.db.select({ id: leads.id }).from(leads).where(eq(leads.stage, seq.stage))).length : 0;
-    write(`fan-out ${runId} of ${o.sequence} started: up to ${audience} leads in ${seq?.stage}; follow it with nurture logs -f --sequence ${o.sequence}`);
-    return 0;
-  } finally {
-    await rt.stop();
-  }
-}
-
 export async function exitCommand(o: { email: string; sequence?: string; write?: (l: string) => void }): Promise<number> {
   const write = o.write ?? ((l: string) => console.log(l));
   const rt = await startRuntime({ embedded: false, sends: false });
@@ -40,6 +25,20 @@ export async function exitCommand(o: { email: string; sequence?: string; write?:
     const { exited } = await exitLead(rt.ctx, o.email, o.sequence);
     write(`${o.email}: ${exited} enrollment(s) exited${o.sequence ? ` from ${o.sequence}` : ''}`);
     return 0;
+  } finally {
+    await rt.stop();
+  }
+}
+
+/** `nurture release --lead EMAIL [--step ID] --reason TEXT`: send a deferred step now, the reason logged. */
+export async function releaseCommand(o: { email: string; step?: string; reason: string; write?: (l: string) => void }): Promise<number> {
+  const write = o.write ?? ((l: string) => console.log(l));
+  const rt = await startRuntime({ embedded: false, sends: false });
+  try {
+    const { released } = await releaseDeferred(rt.ctx, o.email, { ...(o.step ? { step: o.step } : {}), reason: o.reason, by: `the CLI (${userInfo().username})` });
+    for (const r of released) write(`${o.email}: ${r.sequence}/${r.step} released (was waiting on its ${r.was}); it goes out now`);
+    if (!released.length) write(`${o.email}: nothing released (a value-first gate still holds the step)`);
+    return released.length ? 0 : 1;
   } finally {
     await rt.stop();
   }

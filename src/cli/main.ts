@@ -3,17 +3,27 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/issues.js';
 import { readEnv } from '../config/env.js';
-import { logs } from './logs.js';
 import { readRuntimeFile } from './runtimeFile.js';
-import { start } from './start.js';
-import { validate } from './validate.js';
-import { preview } from './preview.js';
-import { simulateCommand } from './simulate.js';
-import { statsCommand } from './stats.js';
-import { enrollCommand, exitCommand, fanoutCommand } from './enroll.js';
-import { messagesList, messagesRelease, parseStatus } from './messages.js';
-import { dkim } from './dkim.js';
 import { jsonSchemaOf, SCHEMA_FILES } from '../config/jsonSchema.js';
+
+// Each command's module loads only when that command runs: `nurture help` must not wait for BullMQ,
+// MJML and drizzle to load.
+const lazy =
+  <A extends unknown[], R>(load: () => Promise<(...args: A) => R>) =>
+  async (...args: A) =>
+    await (await load())(...args);
+const logs = lazy(async () => (await import('./logs.js')).logs);
+const start = lazy(async () => (await import('./start.js')).start);
+const validate = lazy(async () => (await import('./validate.js')).validate);
+const preview = lazy(async () => (await import('./preview.js')).preview);
+const simulateCommand = lazy(async () => (await import('./simulate.js')).simulateCommand);
+const statsCommand = lazy(async () => (await import('./stats.js')).statsCommand);
+const enrollCommand = lazy(async () => (await import('./enroll.js')).enrollCommand);
+const exitCommand = lazy(async () => (await import('./enroll.js')).exitCommand);
+const releaseCommand = lazy(async () => (await import('./enroll.js')).releaseCommand);
+const fanoutCommand = lazy(async () => (await import('./fanout.js')).fanoutCommand);
+const fanoutStatus = lazy(async () => (await import('./fanout.js')).fanoutStatus);
+const dkim = lazy(async () => (await import('./dkim.js')).dkim);
 
 const HELP = `nurture — relationship-first email nurture
 
@@ -25,7 +35,12 @@ const HELP = `nurture — relationship-first email nurture
                                 --plan: what the change will do to enrollments in flight
   nurture enroll SEQUENCE --lead EMAIL   enroll a known lead in a sequence now
   nurture exit --lead EMAIL [--sequence ID]   take a lead out of its sequences by hand
+  nurture release --lead EMAIL [--step ID] --reason TEXT
+                                send a step deferred to its window, a cap or a return date now
+                                (never past a value-first gate); the reason goes in the log
   nurture fanout SEQUENCE       send a segmented sequence to everyone already in its audience
+  nurture fanout --status [--json] [-n N]
+                                each recent fan-out: sequence, when it started, leads done of its audience, status
   nurture logs [-f] [--json] [--lead EMAIL] [--sequence ID] [--kind KIND,…] [-n N]
                                 delivery and engagement log, one line per event
   nurture simulate SEQUENCE --lead LEAD.yaml [--events EVENTS.yaml] [--start TIME] [--json]
@@ -37,6 +52,9 @@ const HELP = `nurture — relationship-first email nurture
   nurture messages release ID --resend|--mark-sent
                                 settle an uncertain message: a person decides, never nurture
   nurture dkim DOMAIN           the DNS TXT record to publish for the domain's DKIM key
+  nurture dkim generate DOMAIN [--selector S] [--force]
+                                write a new 2048-bit key to config/keys/, print the funnel.yaml
+                                lines and the DNS TXT record for it
   nurture stats [--since 30d|DATE] [--sequence ID] [--accounts N] [--json]
                                 per sequence and step, persona, stage and account: people, not machines
   nurture schema funnel|sequence  print the JSON Schema of a YAML file (for editors)
@@ -116,9 +134,16 @@ async function main(argv: string[]): Promise<number> {
       if (!values.lead) throw new Error('usage: nurture exit --lead EMAIL [--sequence ID]');
       return exitCommand({ email: values.lead, ...(values.sequence ? { sequence: values.sequence } : {}) });
     }
+    case 'release': {
+      const { values } = parseArgs({ args: rest, options: { lead: { type: 'string' }, step: { type: 'string' }, reason: { type: 'string' } } });
+      if (!values.lead || !values.reason) throw new Error('usage: nurture release --lead EMAIL [--step ID] --reason "why it goes out now"');
+      return releaseCommand({ email: values.lead, reason: values.reason, ...(values.step ? { step: values.step } : {}) });
+    }
     case 'fanout': {
-      if (!rest[0]) throw new Error('usage: nurture fanout <sequence>');
-      return fanoutCommand({ sequence: rest[0] });
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { status: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, n: { type: 'string', default: '20' } } });
+      if (values.status) return fanoutStatus({ databaseUrl: databaseUrlOf(readEnv()), json: values.json!, limit: Number(values.n) });
+      if (!positionals[0] || positionals.length > 1) throw new Error('usage: nurture fanout <sequence> | nurture fanout --status [--json] [-n N]');
+      return fanoutCommand({ sequence: positionals[0] });
     }
     case 'messages': {
       const { values, positionals } = parseArgs({
@@ -133,6 +158,7 @@ async function main(argv: string[]): Promise<number> {
           'mark-sent': { type: 'boolean', default: false },
         },
       });
+      const { messagesList, messagesRelease, parseStatus } = await import('./messages.js');
       const env = readEnv();
       const databaseUrl = databaseUrlOf(env);
       if (positionals[0] === 'release') {
@@ -147,8 +173,13 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'dkim': {
       const env = readEnv();
-      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { config: { type: 'string' }, templates: { type: 'string' } } });
-      if (!positionals[0]) throw new Error('usage: nurture dkim <domain> [--config dir]');
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { config: { type: 'string' }, templates: { type: 'string' }, selector: { type: 'string' }, force: { type: 'boolean', default: false } } });
+      if (positionals[0] === 'generate') {
+        if (!positionals[1]) throw new Error('usage: nurture dkim generate <domain> [--selector s] [--force] [--config dir]');
+        const { dkimGenerate } = await import('./dkim.js');
+        return dkimGenerate({ domain: positionals[1], config: values.config ?? env.NURTURE_CONFIG_DIR, force: values.force, ...(values.selector ? { selector: values.selector } : {}) });
+      }
+      if (!positionals[0]) throw new Error('usage: nurture dkim <domain> [--config dir] | nurture dkim generate <domain> [--selector s] [--force]');
       return dkim({ domain: positionals[0], config: values.config ?? env.NURTURE_CONFIG_DIR, templates: values.templates ?? env.NURTURE_TEMPLATES_DIR });
     }
     case 'stats': {

@@ -5,14 +5,21 @@ import { closeContext, createContext, devSecrets } from '../app.js';
 import { readEnv, type Env, type Settings } from '../config/env.js';
 import type { Context } from '../context.js';
 import { startEmbeddedDefaults, type EmbeddedDefaults } from '../dev/index.js';
+import { whenLauncherExits } from './launcher.js';
 import { readRuntimeFile } from './runtimeFile.js';
 import { relayProviderOfUrl } from '../engagement/providers/relay.js';
+import { forceClose } from '../mail/transport.js';
 
 export interface Runtime {
   env: Env;
   ctx: Context;
   embedded: EmbeddedDefaults | null;
   stop(): Promise<void>;
+  /**
+   * Drops the SMTP connections still delivering (a hung relay): each of those sends fails at once, and
+   * records what it knows (uncertain once DATA began) instead of holding the stop up.
+   */
+  force(): void;
 }
 
 export async function startRuntime(opts: { embedded: boolean; sends: boolean }): Promise<Runtime> {
@@ -46,6 +53,9 @@ export async function startRuntime(opts: { embedded: boolean; sends: boolean }):
       await closeContext(ctx);
       await embedded?.stop();
     },
+    force: () => {
+      if (ctx.transport) forceClose(ctx.transport);
+    },
   };
 }
 
@@ -57,7 +67,8 @@ export function settingsFrom(env: Env, dataDir: string): Settings {
     webhookSecret: env.WEBHOOK_SECRET ?? dev!.webhookSecret,
     outboundSecret: env.OUTBOUND_WEBHOOK_SECRET ?? env.WEBHOOK_SECRET ?? dev!.webhookSecret,
     trackingSecret: env.TRACKING_SECRET ?? dev!.trackingSecret,
-    messageIdDomain: env.MESSAGE_ID_DOMAIN ?? new URL(publicUrl).hostname,
+    // Not PUBLIC_URL's host: on a default start that is 127.0.0.1, and a Message-ID never names an IP.
+    messageIdDomain: env.MESSAGE_ID_DOMAIN ?? null,
     trustedProxies: env.TRUSTED_PROXIES.split(',').map((s) => s.trim()).filter(Boolean),
     sendingTimeoutSeconds: env.SENDING_TIMEOUT_SECONDS,
     adminToken: env.ADMIN_TOKEN ?? null,
@@ -72,13 +83,25 @@ export function settingsFrom(env: Env, dataDir: string): Settings {
   };
 }
 
-/** Stops once on SIGTERM or SIGINT: workers finish the jobs in hand, then connections close. */
-export function onShutdown(stop: () => Promise<void>): void {
+/**
+ * Stops once on SIGTERM, SIGINT or SIGHUP (or when the npm that started it is gone): workers finish the jobs in hand, then connections close. Within
+ * `drainSeconds` whatever happens: past it, `force` drops what is still open (an SMTP connection to a
+ * hung relay, say) and the process exits 1, so an orchestrator's stop timeout never has to SIGKILL it.
+ */
+export function onShutdown(stop: () => Promise<void>, o: { drainSeconds: number; force?: () => void } = { drainSeconds: 30 }): void {
   let stopping = false;
   const handler = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    console.log(`\n${signal}: finishing jobs in progress, then stopping…`);
+    console.log(`\n${signal}: finishing jobs in progress (up to ${o.drainSeconds} s), then stopping…`);
+    setTimeout(() => {
+      console.error(`${signal}: still not stopped after ${o.drainSeconds} s (DRAIN_TIMEOUT_SECONDS): exiting now; a send cut short stays \`sending\` and is reported uncertain, never resent on its own`);
+      try {
+        o.force?.();
+      } finally {
+        process.exit(1);
+      }
+    }, o.drainSeconds * 1000);
     stop()
       .then(() => process.exit(0))
       .catch((err) => {
@@ -88,4 +111,10 @@ export function onShutdown(stop: () => Promise<void>): void {
   };
   process.on('SIGTERM', () => handler('SIGTERM'));
   process.on('SIGINT', () => handler('SIGINT'));
+  process.on('SIGHUP', () => {
+    // A closed terminal: writing to it fails, which must not cut the stop short.
+    for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+    handler('SIGHUP');
+  });
+  whenLauncherExits(() => handler('npm exited'));
 }

@@ -24,7 +24,11 @@ export const EnvSchema = z.object({
   OUTBOUND_WEBHOOK_SECRET: z.string().min(16).optional(),
   /** Signs tracking and unsubscribe links. */
   TRACKING_SECRET: z.string().min(16).optional(),
-  MESSAGE_ID_DOMAIN: z.string().optional(),
+  /** The right-hand side of Message-IDs; unset, each message's From domain (see messageIdDomain in mail/message.ts). */
+  MESSAGE_ID_DOMAIN: z
+    .string()
+    .regex(/^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z][a-z0-9-]{0,62}$/i, 'expected a domain name such as mail.handrail.example, not an IP address')
+    .optional(),
   /** Bearer token for operator pages (template previews) when reached from another machine. */
   ADMIN_TOKEN: z.string().min(16).optional(),
   /** Email service providers' webhooks (each is refused until configured). */
@@ -41,6 +45,12 @@ export const EnvSchema = z.object({
   RECONCILE_EVERY_SECONDS: z.coerce.number().int().positive().default(60),
   /** A message still `sending` this long after it started is reported `uncertain`, never retried on its own. */
   SENDING_TIMEOUT_SECONDS: z.coerce.number().int().positive().default(300),
+  /**
+   * On SIGTERM/SIGINT, how long jobs in progress may take to finish before the process exits anyway (an
+   * orchestrator's stop timeout should be longer). A send cut short stays `sending` and is reported
+   * `uncertain` after SENDING_TIMEOUT_SECONDS, never resent on its own.
+   */
+  DRAIN_TIMEOUT_SECONDS: z.coerce.number().positive().default(30),
 });
 export type Env = z.infer<typeof EnvSchema>;
 
@@ -72,7 +82,8 @@ export interface Settings {
   webhookSecret: string;
   outboundSecret: string;
   trackingSecret: string;
-  messageIdDomain: string;
+  /** MESSAGE_ID_DOMAIN, or null: each Message-ID then names its From domain (never an IP literal). */
+  messageIdDomain: string | null;
   trustedProxies: string[];
   adminToken: string | null;
   providers: ProviderSettings;

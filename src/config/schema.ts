@@ -8,14 +8,23 @@ import { GATEWAY_RENDER_WINDOW_SECONDS } from '../engagement/opens.js';
 /** A verdict can change for this long after a hit: the widest window in which a scanner's walk is recognised. */
 const VERDICT_WINDOW_MS = Math.max(CLICK_BURST_WINDOW_SECONDS, GATEWAY_RENDER_WINDOW_SECONDS) * 1000;
 
+/**
+ * Names the engine looks things up by. Object's own property names (constructor, __proto__, toString…)
+ * are refused: a name must mean only what the configuration says, never something every object has.
+ */
 const slug = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9_-]*$/, 'expected a lower-case name of letters, digits, "-" or "_"');
+  .regex(/^[a-z0-9][a-z0-9_-]*$/, 'expected a lower-case name of letters, digits, "-" or "_"')
+  .refine((name) => !isReservedName(name), { message: 'is a reserved name (a property every JavaScript object has): choose another' });
+
+export function isReservedName(name: string): boolean {
+  return Object.hasOwn(Object.prototype, name) || name === '__proto__';
+}
 const duration = z
   .string()
   .refine(isDuration, { message: 'expected a duration such as 30m, 12h, 3d or 2w' });
 const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected a 24-hour time such as 09:30');
-export const OUTBOUND_EVENTS = ['lead.advanced', 'account.advanced', 'lead.unsubscribed', 'lead.bounced'] as const;
+export const OUTBOUND_EVENTS = ['lead.advanced', 'account.advanced', 'lead.replied', 'lead.unsubscribed', 'lead.bounced'] as const;
 export type OutboundEventType = (typeof OUTBOUND_EVENTS)[number];
 export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
 const weekday = z.enum(WEEKDAYS);
@@ -170,8 +179,10 @@ export const SendingSchema = z.strictObject({
   dkim: z.array(DkimKeySchema).default([]),
   /** A policy block (5.7.x) or full mailbox (5.2.2) suppresses the address only after this many. */
   suppressAfterSoftBounces: z.number().int().positive().default(3),
-  /** A send that keeps meeting 4xx replies or dropped connections ends `failed` after this long. */
+  /** A send that keeps meeting 4xx replies or dropped connections is retried for this long, then ends `failed`. */
   maxRetryAge: duration.default('1d'),
+  /** The longest wait between two tries of such a send: waits double from 5 s up to this, then stay at it. */
+  maxRetryDelay: duration.default('10m'),
 });
 export type Sending = z.infer<typeof SendingSchema>;
 

@@ -9,7 +9,10 @@ import type { Tx } from '../db/client.js';
 import type { AccountRow, LeadRow } from '../db/facts.js';
 import { enrollments, messages } from '../db/schema.js';
 import type { Command, Decision } from '../engine/decide.js';
-import { newMessageId } from '../mail/message.js';
+import { describeLocal } from '../engine/time.js';
+import { zoneOf } from './engineInput.js';
+import { messageIdDomain, newMessageId } from '../mail/message.js';
+import { senderFor } from '../mail/sender.js';
 import { enqueueOutbound, enqueueSends, enqueueSteps, sendJobId, type OutboundJob, type SendJob, type StepJob } from '../queue/index.js';
 
 export type EnrollmentRow = typeof enrollments.$inferSelect;
@@ -57,6 +60,8 @@ export async function applyDecision(ctx: Context, tx: Tx, row: EnrollmentRow, se
   for (const c of d.commands) {
     if (c.type === 'send') {
       const id = randomUUID();
+      // The Message-ID names the domain the message will be from (or MESSAGE_ID_DOMAIN): decided once, here.
+      const from = senderFor(ctx.config.funnel, ctx.config.sequences.get(seq.id) ?? { mode: 'segmented' }, c.step, lead.owner)?.from.email ?? null;
       const inserted = await tx
         .insert(messages)
         .values({
@@ -66,7 +71,7 @@ export async function applyDecision(ctx: Context, tx: Tx, row: EnrollmentRow, se
           sequenceId: seq.id,
           stepId: c.step.id,
           status: 'queued',
-          messageId: newMessageId(id, ctx.settings.messageIdDomain),
+          messageId: newMessageId(id, messageIdDomain(ctx.settings.messageIdDomain, from)),
           templateName: c.step.template,
           toAddress: lead.email,
           kind: c.step.kind,
@@ -75,7 +80,7 @@ export async function applyDecision(ctx: Context, tx: Tx, row: EnrollmentRow, se
         .returning({ id: messages.id });
       if (inserted[0]) out.sends.push({ messageId: inserted[0].id });
     }
-    log.push({ ...base, stepId: stepOf(c), kind: activityKind(c), detail: describe(c), data: dataOf(c) });
+    log.push({ ...base, stepId: stepOf(c), kind: activityKind(c), detail: describe(c, zoneOf(ctx, lead, account)), data: dataOf(c) });
   }
   await logActivity(tx, log);
   if (e.state === 'active' && e.nextDueAt) out.steps.push({ job: { enrollmentId: row.id, revision }, at: e.nextDueAt });
@@ -106,14 +111,15 @@ function activityKind(c: Command): string {
   return c.type === 'send' ? 'queued' : c.type === 'wakeAt' ? 'wait' : c.type;
 }
 
-function describe(c: Command): string {
+/** A log line for a command; times also as the lead reads them, in their own zone. */
+function describe(c: Command, zone: string): string {
   switch (c.type) {
     case 'send':
       return `queued ${c.step.kind} email "${c.step.template}"`;
     case 'wakeAt':
-      return `next at ${c.at.toISOString()} (${c.why})`;
+      return `next at ${c.at.toISOString()}, ${describeLocal(c.at, zone)} (${c.why})`;
     case 'defer':
-      return `deferred until ${c.until.toISOString()} (${c.why.replace('_', ' ')})`;
+      return `deferred until ${c.until.toISOString()}, ${describeLocal(c.until, zone)} for the lead (${c.why.replace('_', ' ')})`;
     case 'hold':
       return `held until ${c.until.toISOString()}: ${c.reason}`;
     case 'skip':

@@ -15,6 +15,7 @@ import { isEmail, type LeadInput } from './inputs.js';
 import { moveStage } from './advanceLead.js';
 import { notifyEnrollments } from './notifyEnrollments.js';
 import { lockLeadWithAccount } from './engineInput.js';
+import { replanDeferred } from './replanDeferred.js';
 
 export interface EnrollResult {
   leadId: string;
@@ -30,7 +31,8 @@ export async function upsertLead(ctx: Context, input: LeadInput, opts: { sequenc
   const email = input.email.trim().toLowerCase();
   if (!isEmail(email)) throw new UseCaseError('invalid_email', `"${input.email}" is not an email address`, 'lead.email');
   if (input.owner && !isEmail(input.owner.email.trim())) throw new UseCaseError('invalid_email', `"${input.owner.email}" is not an email address`, 'lead.owner.email');
-  if (!funnel.personas[input.persona]) {
+  // Only the configured names: a lookup by `in` or by index would find __proto__, constructor and toString.
+  if (!Object.hasOwn(funnel.personas, input.persona)) {
     throw new UseCaseError('unknown_persona', `unknown persona "${input.persona}"${suggest(input.persona, Object.keys(funnel.personas))}; personas are ${Object.keys(funnel.personas).join(', ')}`, 'lead.persona');
   }
   if (input.stage && !funnel.stages.includes(input.stage)) {
@@ -105,6 +107,8 @@ export async function upsertLead(ctx: Context, input: LeadInput, opts: { sequenc
   };
   const result = await ctx.db.transaction(work);
   await enqueueFollowups(ctx, out);
+  // A zone the CRM just set or changed moves a step waiting for its window to that zone's window.
+  if (!result.created) await replanDeferred(ctx, { leadId: result.leadId });
   return result;
 }
 
@@ -130,6 +134,7 @@ export async function recordEvent(ctx: Context, name: string, emailInput: string
 export async function enrollExisting(ctx: Context, sequenceId: string, emailInput: string): Promise<Pick<EnrollResult, 'enrolled' | 'refused'>> {
   if (!ctx.config.sequences.has(sequenceId)) throw new UseCaseError('unknown_sequence', `unknown sequence "${sequenceId}"${suggest(sequenceId, ctx.config.sequences.keys())}`, 'sequence');
   const email = emailInput.trim().toLowerCase();
+  if (!isEmail(email)) throw new UseCaseError('invalid_email', `"${emailInput}" is not an email address`, 'email');
   const out = noFollowups();
   const result = await ctx.db.transaction(async (tx) => {
     const [ref] = await tx.select({ accountId: leads.accountId }).from(leads).where(eq(leads.email, email));
@@ -164,6 +169,7 @@ async function releaseHeld(ctx: Context, tx: Tx, lead: LeadRow, out: Followups):
 export async function exitLead(ctx: Context, emailInput: string, sequenceId?: string): Promise<{ exited: number }> {
   if (sequenceId && !ctx.config.sequences.has(sequenceId)) throw new UseCaseError('unknown_sequence', `unknown sequence "${sequenceId}"${suggest(sequenceId, ctx.config.sequences.keys())}`, 'sequence');
   const email = emailInput.trim().toLowerCase();
+  if (!isEmail(email)) throw new UseCaseError('invalid_email', `"${emailInput}" is not an email address`, 'email');
   const out = noFollowups();
   const exited = await ctx.db.transaction(async (tx) => {
     const [ref] = await tx.select({ id: leads.id }).from(leads).where(eq(leads.email, email));

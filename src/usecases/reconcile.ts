@@ -1,16 +1,19 @@
-// Postgres is the truth, Redis is disposable: re-enqueue every due step and unsent message with its
-// deterministic job id (a job that still exists makes the add a no-op), and report stuck sends.
+// Postgres is the truth, Redis is disposable: re-enqueue every due step, unsent message and unfinished
+// fan-out with its deterministic job id (a job that still exists makes the add a no-op), and report stuck sends.
 import { and, eq, lte, sql } from 'drizzle-orm';
 import type { Context } from '../context.js';
 import { logActivity } from '../db/activity.js';
+import { runningFanouts } from '../db/fanouts.js';
 import { enrollments, messages } from '../db/schema.js';
-import { enqueueOutbound, enqueueSends, enqueueSettles, enqueueSteps } from '../queue/index.js';
+import { enqueueFanout, enqueueOutbound, enqueueSends, enqueueSettles, enqueueSteps } from '../queue/index.js';
 import { pendingOutbound } from './outbound.js';
 import { leadsToSettle } from './settleSignals.js';
+import { replanDeferred } from './replanDeferred.js';
+import { pruneWebhookReceipts } from './pruneReceipts.js';
 
 const PAGE = 1000;
 
-export async function reconcile(ctx: Context): Promise<{ steps: number; sends: number; settles: number; uncertain: number }> {
+export async function reconcile(ctx: Context): Promise<{ steps: number; sends: number; settles: number; fanouts: number; replanned: number; uncertain: number }> {
   const now = ctx.now();
   let steps = 0;
   let after = '00000000-0000-0000-0000-000000000000';
@@ -29,9 +32,15 @@ export async function reconcile(ctx: Context): Promise<{ steps: number; sends: n
   const queued = await ctx.db.select({ id: messages.id }).from(messages).where(eq(messages.status, 'queued'));
   await enqueueSends(ctx.queues, queued.map((m) => ({ messageId: m.id })));
   await enqueueOutbound(ctx.queues, await pendingOutbound(ctx));
+  // Every fan-out not done, from its checkpoint: a page job that stalled or failed for good was removed,
+  // and one Redis lost is simply gone; the row says where to resume.
+  const fanouts = await runningFanouts(ctx.db);
+  for (const f of fanouts) await enqueueFanout(ctx.queues, f.id, f.afterLeadId);
   // Provisional opens and clicks whose settle job Redis lost (or a crash never added).
   const settle = await leadsToSettle(ctx);
   await enqueueSettles(ctx.queues, settle.map((leadId) => ({ job: { leadId }, at: now })), now);
+  // Steps deferred to a window that the config, or a zone changed in the database, now puts elsewhere.
+  const { replanned } = await replanDeferred(ctx);
 
   const cutoff = new Date(now.getTime() - ctx.settings.sendingTimeoutSeconds * 1000);
   const stuck = await ctx.db
@@ -43,5 +52,6 @@ export async function reconcile(ctx: Context): Promise<{ steps: number; sends: n
     ctx.db,
     stuck.map((m) => ({ leadId: m.leadId, email: m.to, sequenceId: m.sequenceId, stepId: m.stepId, kind: 'uncertain', detail: 'no answer from the relay in time: may or may not have been delivered; not resent (see nurture messages --uncertain)' })),
   );
-  return { steps, sends: queued.length, settles: settle.length, uncertain: stuck.length };
+  await pruneWebhookReceipts(ctx);
+  return { steps, sends: queued.length, settles: settle.length, fanouts: fanouts.length, replanned, uncertain: stuck.length };
 }

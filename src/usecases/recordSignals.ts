@@ -186,6 +186,7 @@ export async function applyToLead(ctx: Context, leadId: string, claim: (tx: Tx) 
     let status = lead.status;
     const events: EngineEvent[] = [];
     const log: ActivityEntry[] = [];
+    const replies: Record<string, unknown>[] = [];
 
     for (const r of rows) {
       // Engagement counts toward the stage it happened in; a late pixel from before an advance does not.
@@ -196,6 +197,8 @@ export async function applyToLead(ctx: Context, leadId: string, claim: (tx: Tx) 
       if (r.kind === 'reply' && r.human) {
         if (inStage) repliedAt = repliedAt && repliedAt < r.occurredAt ? repliedAt : r.occurredAt;
         events.push({ type: 'replied' });
+        // The rep hears at once, with what the person wrote (the quoted history left out).
+        replies.push({ at: r.occurredAt.toISOString(), subject: r.evidence.subject ?? null, text: r.evidence.newText ?? null, from: r.evidence.from ?? lead.email, sequence: r.sequenceId, step: r.stepId });
       }
       if (r.kind === 'unsubscribe' || r.kind === 'complaint') {
         status = r.kind === 'unsubscribe' ? 'unsubscribed' : 'complained';
@@ -235,6 +238,9 @@ export async function applyToLead(ctx: Context, leadId: string, claim: (tx: Tx) 
       }
     }
 
+    for (const reply of replies) {
+      await emitOutbound(ctx, tx, 'lead.replied', { lead: { id: lead.id, email: lead.email, owner: lead.owner }, account: { id: account.id, name: account.name }, reply }, out);
+    }
     if (status !== la.lead.status && (status === 'unsubscribed' || status === 'complained' || status === 'bounced')) {
       await emitOutbound(ctx, tx, status === 'bounced' ? 'lead.bounced' : 'lead.unsubscribed', { lead: { id: lead.id, email: lead.email }, account: { id: account.id, name: account.name }, reason: status }, out);
     }

@@ -1,10 +1,10 @@
-// Sends one message row, at most once: render, wait for the sending limits, claim the row (queued →
-// sending), hand it to SMTP, and mark it sent only on the relay's 250. Outcomes map to BullMQ's meanings:
+// Sends one message row, at most once: render, wait for the sending limits, wait for a pooled SMTP
+// connection, claim the row (queued → sending) as the SMTP transaction begins, hand it over, and mark it
+// sent only on the relay's 250. Outcomes map to BullMQ's meanings:
 // a thrown error is retried, an UnrecoverableError is not, and a rate limit is a deferral (the worker moves
 // the job to delayed), never a failure.
 import { UnrecoverableError } from 'bullmq';
 import { and, count, desc, eq, inArray, min, sql } from 'drizzle-orm';
-import { parseDuration } from '../config/duration.js';
 import type { Sequence } from '../config/schema.js';
 import type { Context } from '../context.js';
 import { logActivity, type ActivityEntry } from '../db/activity.js';
@@ -12,9 +12,10 @@ import { activity, enrollments, messages, signals, suppressions } from '../db/sc
 import type { SendCounters } from '../delivery/counters.js';
 import { decideLimits, domainOf, limitCounters } from '../delivery/limits.js';
 import { nextWindowOpen } from '../engine/time.js';
-import { afterTemporaryFailure, bounceVerdict } from '../delivery/policy.js';
+import { afterTemporaryFailure, attemptsSpanning, bounceVerdict, humanDuration, retryDelay, retryScheduleOf } from '../delivery/policy.js';
 import { dkimKeys, dkimOptionFor } from '../mail/dkim.js';
-import { replySubject, toMailOptions, type Address } from '../mail/message.js';
+import { replySubject, toMailOptions } from '../mail/message.js';
+import { senderFor as chooseSender, type MessageSender, type OwnerLike } from '../mail/sender.js';
 import { customArgHeaders, providerMessageIdFromReply } from '../engagement/providers/relay.js';
 import { SendError, sendTracked } from '../mail/transport.js';
 import { bounceAddress, trackingUrls } from '../mail/tracking.js';
@@ -32,13 +33,11 @@ export type SendResult =
 export interface SendAttempt {
   /** This attempt, from 1 (deferrals don't count). */
   attempt: number;
-  maxAttempts: number;
   /** Where sending limits are counted; null only where no limits can apply (funnel without `sending.limits`). */
   counters: SendCounters | null;
 }
 
 const DEFAULT_SOFT_BOUNCES = 3;
-const DEFAULT_MAX_RETRY_AGE = '1d';
 
 export async function sendMessage(ctx: Context, job: SendJob, attempt: SendAttempt): Promise<SendResult> {
   if (!ctx.transport) throw new Error('this process has no SMTP transport');
@@ -73,6 +72,8 @@ export async function sendMessage(ctx: Context, job: SendJob, attempt: SendAttem
         lead: { ...lead, attributes: lead.attributes },
         account: { ...account, attributes: account.attributes },
         owner: lead.owner,
+        sender: sender.signer,
+        postalAddress: ctx.config.funnel.postalAddress ?? null,
         sequence: { id: seq.id, name: seq.name },
         links: { unsubscribe: urls.unsubscribe },
       },
@@ -115,35 +116,36 @@ export async function sendMessage(ctx: Context, job: SendJob, attempt: SendAttem
     return { status: 'deferred', until: verdict.until, why: verdict.why };
   }
 
-  const claimed = await ctx.db
-    .update(messages)
-    .set({
-      status: 'sending',
-      sendingAt: ctx.now(),
-      attempts: sql`${messages.attempts} + 1`,
-      subject,
-      fromAddress: sender.from.email,
-      templateVersion,
-      links: rendered.links,
-      inReplyTo: thread?.messageId ?? null,
-      references: thread ? [...thread.references, thread.messageId] : [],
-    })
-    // The claim re-checks, in the same statement, what may have changed since the job was queued: the
-    // enrollment has not been exited (reply, unsubscribe, stage move) and the address is not suppressed.
-    .where(
-      and(
-        eq(messages.id, msg.id),
-        eq(messages.status, 'queued'),
-        // Completed is fine (its last step is this one); exited (reply, unsubscribe, stage move) is not.
-        sql`exists (select 1 from ${enrollments} e where e.id = ${messages.enrollmentId} and e.state <> 'exited')`,
-        sql`not exists (select 1 from ${suppressions} s where s.email = ${messages.toAddress})`,
-      ),
-    )
-    .returning({ id: messages.id });
-  if (!claimed.length) {
-    if (counters.length) await attempt.counters!.giveBack(counters);
-    return { status: 'skipped' };
-  }
+  // Runs once a pooled connection is this message's own, right before its SMTP transaction: the row is
+  // `sending` from the moment the relay may hear of it, and not while it only waits for a connection.
+  const claim = async () => {
+    const claimed = await ctx.db
+      .update(messages)
+      .set({
+        status: 'sending',
+        sendingAt: ctx.now(),
+        attempts: sql`${messages.attempts} + 1`,
+        subject,
+        fromAddress: sender.from.email,
+        templateVersion,
+        links: rendered.links,
+        inReplyTo: thread?.messageId ?? null,
+        references: thread ? [...thread.references, thread.messageId] : [],
+      })
+      // The claim re-checks, in the same statement, what may have changed since the job was queued: the
+      // enrollment has not been exited (reply, unsubscribe, stage move) and the address is not suppressed.
+      .where(
+        and(
+          eq(messages.id, msg.id),
+          eq(messages.status, 'queued'),
+          // Completed is fine (its last step is this one); exited (reply, unsubscribe, stage move) is not.
+          sql`exists (select 1 from ${enrollments} e where e.id = ${messages.enrollmentId} and e.state <> 'exited')`,
+          sql`not exists (select 1 from ${suppressions} s where s.email = ${messages.toAddress})`,
+        ),
+      )
+      .returning({ id: messages.id });
+    return claimed.length > 0;
+  };
 
   let info: Awaited<ReturnType<typeof sendTracked>>;
   try {
@@ -165,19 +167,26 @@ export async function sendMessage(ctx: Context, job: SendJob, attempt: SendAttem
         headers: customArgHeaders(ctx.settings.providers.relay, msg.id),
         ...(dkim ? { dkim } : {}),
       }),
+      claim,
     );
   } catch (err) {
-    const outcome = err instanceof SendError ? smtpOutcome(err.cause, err.phase) : smtpOutcome(err);
+    // Not from SMTP (the claim's own query failed): nothing was handed over; the job retries as it is.
+    if (!(err instanceof SendError)) throw err;
+    const outcome = smtpOutcome(err.cause, err.phase);
     if (outcome.kind === 'retry') {
-      // Nothing reached the recipient: try again with backoff, within the attempts and the retry window.
+      // Nothing reached the recipient: try again on the retry schedule until sending.maxRetryAge has
+      // passed since the first failure; only then is it `failed`, and its error says so.
+      const schedule = retryScheduleOf(sending);
       const firstFailureAt = (await firstTemporaryFailure(ctx, lead.id, msg.id)) ?? ctx.now();
-      const next = afterTemporaryFailure({ attempt: attempt.attempt, maxAttempts: attempt.maxAttempts, firstFailureAt, maxAgeMs: parseDuration(sending?.maxRetryAge ?? DEFAULT_MAX_RETRY_AGE), now: ctx.now() });
+      const next = afterTemporaryFailure({ attempt: attempt.attempt, firstFailureAt, schedule, now: ctx.now() });
       if (!next.retry) {
-        await finish(ctx, msg.id, 'sending', { status: 'failed', error: outcome.reason }, { ...base, kind: 'failed', detail: `failed: ${next.why}; last reply: ${outcome.reason}`, data: { messageRowId: msg.id, attempts: attempt.attempt } });
-        throw new UnrecoverableError(outcome.reason);
+        const error = `${next.why}; last reply: ${outcome.reason}`;
+        await finish(ctx, msg.id, 'sending', { status: 'failed', error }, { ...base, kind: 'failed', detail: `failed: ${error}`, data: { messageRowId: msg.id, attempts: attempt.attempt, firstFailureAt: firstFailureAt.toISOString() } });
+        throw new UnrecoverableError(error);
       }
       // Put the row back so the retry can claim it again.
-      await finish(ctx, msg.id, 'sending', { status: 'queued', error: outcome.reason }, { ...base, kind: 'retry', detail: `will retry (attempt ${attempt.attempt} of ${attempt.maxAttempts}): ${outcome.reason}`, data: { messageRowId: msg.id, attempt: attempt.attempt } });
+      const left = schedule.maxAgeMs - (ctx.now().getTime() - firstFailureAt.getTime());
+      await finish(ctx, msg.id, 'sending', { status: 'queued', error: outcome.reason }, { ...base, kind: 'retry', detail: `will retry in about ${humanDuration(next.delayMs)} (attempt ${attempt.attempt}; retries for ${humanDuration(left)} more): ${outcome.reason}`, data: { messageRowId: msg.id, attempt: attempt.attempt } });
       throw err;
     }
     if (outcome.kind === 'uncertain') {
@@ -208,6 +217,11 @@ export async function sendMessage(ctx: Context, job: SendJob, attempt: SendAttem
       },
     ]);
     throw new UnrecoverableError(outcome.reason);
+  }
+  if (!info) {
+    // Not claimed: the message changed while this send waited (sent, cancelled, exited, suppressed).
+    if (counters.length) await attempt.counters!.giveBack(counters);
+    return { status: 'skipped' };
   }
   // The relay said 250: the person has it. Record that even through a database blip (a restart, a
   // failover) rather than leave the row to become 'uncertain'. A 250 that arrives after reconcile
@@ -282,13 +296,10 @@ function envelopeSender(ctx: Context, messageRowId: string, fromEmail: string): 
   return bounceAddress(ctx.settings.trackingSecret, messageRowId, inbound?.bounceDomain ?? domainOf(fromEmail));
 }
 
-function senderFor(ctx: Context, seq: Sequence, step: { sender?: string | undefined }, owner: { name: string; email: string } | null): { from: Address; replyTo: string | null } {
-  const key = step.sender ?? seq.sender ?? (seq.mode === 'one_to_one' ? 'owner' : undefined);
-  if (key === 'owner' && owner) return { from: { name: owner.name, email: owner.email }, replyTo: null };
-  const senders = ctx.config.funnel.senders;
-  const brand = (key && key !== 'owner' ? senders[key] : undefined) ?? Object.values(senders)[0];
-  if (!brand) throw new UnrecoverableError(`sequence ${seq.id} has no sender: add one under senders in funnel.yaml`);
-  return { from: { name: brand.name, email: brand.email }, replyTo: brand.replyTo ?? null };
+function senderFor(ctx: Context, seq: Sequence, step: { sender?: string | undefined }, owner: OwnerLike | null): MessageSender {
+  const sender = chooseSender(ctx.config.funnel, seq, step, owner);
+  if (!sender) throw new UnrecoverableError(`sequence ${seq.id} has no sender: add one under senders in funnel.yaml`);
+  return sender;
 }
 
 /** The last message this enrollment sent: a follow-up answers it, so the person sees one conversation. */
@@ -300,4 +311,19 @@ async function previousInThread(ctx: Context, enrollmentId: string, selfId: stri
     .orderBy(desc(messages.sentAt))
     .limit(1);
   return prev ?? null;
+}
+
+/**
+ * The send worker's backoff (BullMQ `settings.backoffStrategy`): the retry schedule's wait, plus up to
+ * 20 % so that messages refused together don't all come back together. A temporary SMTP failure is
+ * retried until sendMessage finds its age run out; any other error (a database or key problem before
+ * the relay was reached) for as many attempts as the schedule needs to span the same age.
+ */
+export function sendRetryBackoff(ctx: Pick<Context, 'config'>): (attemptsMade: number, type?: string, err?: Error) => number {
+  const schedule = retryScheduleOf(ctx.config.funnel.sending);
+  const cap = attemptsSpanning(schedule);
+  return (attemptsMade, _type, err) => {
+    if (err?.name !== 'SendError' && attemptsMade >= cap) return -1;
+    return Math.round(retryDelay(attemptsMade, schedule) * (1 + Math.random() * 0.2));
+  };
 }

@@ -1,6 +1,9 @@
 // Real mail clients' answers through the inbound endpoint: an out-of-office (Exchange, with a return
 // date) does not stop a one-to-one sequence but holds it until the person is back; a real reply stops it.
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { verifyWebhook } from '../../src/http/signing.js';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { activity, enrollments, messages, signals } from '../../src/db/schema.js';
@@ -14,7 +17,29 @@ let h: Harness;
 beforeAll(async () => {
   h = await startHarness({ configDir: 'test/fixtures/config/e2e', now: clock });
 });
-afterAll(async () => h?.close());
+afterAll(async () => {
+  await h?.close();
+  await crm.close();
+});
+
+/** The rep's CRM: takes signed webhooks and keeps them. */
+const crm = {
+  received: [] as { headers: Record<string, string>; body: string }[],
+  url: '',
+  server: createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      crm.received.push({ headers: req.headers as Record<string, string>, body });
+      res.writeHead(204).end();
+    });
+  }),
+  close: () => new Promise<void>((r) => crm.server.close(() => r())),
+};
+beforeAll(async () => {
+  await new Promise<void>((r) => crm.server.listen(0, '127.0.0.1', () => r()));
+  crm.url = `http://127.0.0.1:${(crm.server.address() as AddressInfo).port}/crm`;
+});
 
 /** A captured mail made to answer `messageId`, written by `from` (only the lead's own reply moves the lead). */
 const answering = (file: string, messageId: string, from?: string) => {
@@ -49,7 +74,8 @@ describe('replies and out-of-office', () => {
     expect(run!.nextDueAt!.toISOString()).toBe('2026-01-12T00:00:00.000Z');
     expect(h.smtp.mails).toHaveLength(1);
 
-    // A person's real reply (Gmail) ends the one-to-one sequence.
+    // A person's real reply (Gmail) ends the one-to-one sequence, and the rep's CRM hears of it at once.
+    h.ctx.config.funnel.webhooks = [{ url: crm.url, events: ['lead.replied'] }];
     const reply = await h.post('/v1/inbound', null, { raw: answering('gmail-web-reply.eml', introId, 'Henrik Larsen <henrik.larsen@nordhavn-shipping.test>') });
     expect(reply.json).toMatchObject({ matched: true, kind: 'reply', recorded: true });
     const [ended] = await h.ctx.db.select().from(enrollments).where(eq(enrollments.sequenceId, 'awareness-notes'));
@@ -58,6 +84,16 @@ describe('replies and out-of-office', () => {
     expect(String(r!.evidence.newText)).toContain('Thursday afternoon works');
     expect(String(r!.evidence.newText)).not.toContain('wrote:');
     expect((await h.ctx.db.select().from(messages)).filter((m) => m.stepId === 'follow-up')).toHaveLength(0);
+    const told = await eventually('lead.replied delivered', async () => crm.received[0]);
+    // Signed as of the test's clock (January 2026): verified against that clock.
+    const headers = { id: told.headers['webhook-id']!, timestamp: told.headers['webhook-timestamp']!, signature: told.headers['webhook-signature']! };
+    expect(verifyWebhook(h.webhookSecret, Buffer.from(told.body), headers, h.ctx.now().getTime())).toEqual({ ok: true });
+    const event = JSON.parse(told.body) as { type: string; data: { lead: { email: string; owner: { email: string } }; reply: { text: string; subject: string } } };
+    expect(event.type).toBe('lead.replied');
+    expect(event.data.lead).toMatchObject({ email: 'henrik.larsen@nordhavn-shipping.test', owner: { email: 'sam@handrail.example' } });
+    expect(event.data.reply.text).toContain('Thursday afternoon works');
+    expect(event.data.reply.text).not.toContain('wrote:');
+    h.ctx.config.funnel.webhooks = [];
   });
 
   it('matches a reply by its per-message reply address when the client dropped In-Reply-To', async () => {

@@ -118,7 +118,7 @@ describe('docs/sequences.md', () => {
           'lead.max', 'lead.per', 'attributes.lead', 'attributes.account', 'scoring.weights', 'scoring.halfLife',
           'weights.open', 'weights.click', 'weights.value_click', 'weights.reply', 'accounts.engagedWhen', 'accounts.stages',
           'interest.engagedLeads', 'desire.personas', 'desire.moveLeads', 'webhooks.url', 'webhooks.events',
-          'sending.limits', 'sending.warmup', 'sending.dkim', 'sending.suppressAfterSoftBounces', 'sending.maxRetryAge',
+          'sending.limits', 'sending.warmup', 'sending.dkim', 'sending.suppressAfterSoftBounces', 'sending.maxRetryAge', 'sending.maxRetryDelay',
           'limits.domain', 'limits.perSecond', 'limits.perMinute', 'limits.perDay', 'warmup.domain', 'warmup.start',
           'warmup.dailyStart', 'warmup.dailyGrowth', 'warmup.max', 'dkim.domain', 'dkim.selector', 'dkim.privateKey',
         ],
