@@ -3,6 +3,7 @@
 import { resolve } from 'node:path';
 import { startWorkers } from '../../workers/index.js';
 import { startHttp } from '../http/server.js';
+import { QUEUE_NAMES } from '../queue/index.js';
 import { onShutdown, startRuntime } from './runtime.js';
 import { removeRuntimeFile, writeRuntimeFile } from './runtimeFile.js';
 
@@ -33,7 +34,8 @@ export async function start(parts: { api: boolean; worker: boolean; embedded: bo
 
   const lines = ['nurture is running'];
   if (http) lines.push(`  API            ${http.url}  (POST /v1/triggers, /v1/inbound; tracking under /t, unsubscribe under /u)`);
-  if (workers) lines.push(`  workers        step, send, fanout, maintenance (concurrency ${env.WORKER_CONCURRENCY})`);
+  // One worker per queue (workers/index.ts), so the list is the queues'.
+  if (workers) lines.push(`  workers        ${QUEUE_NAMES.join(', ')} (concurrency ${env.WORKER_CONCURRENCY})`);
   lines.push(`  sequences      ${[...ctx.config.sequences.keys()].join(', ')}  (from ${resolve(env.NURTURE_CONFIG_DIR)})`);
   for (const s of embedded?.started ?? []) {
     lines.push(`  ${s.name.padEnd(14)} ${redact(s.url)}  (embedded; data in ${s.dir})`);
