@@ -5,6 +5,7 @@ import type { Settings } from './config/env.js';
 import type { Database, Db } from './db/client.js';
 import type { Queues } from './queue/index.js';
 import type { TemplateCache } from './render/index.js';
+import type { ProcessMetrics } from './metrics.js';
 
 export interface Context {
   db: Db;
@@ -16,4 +17,6 @@ export interface Context {
   templates: TemplateCache;
   settings: Settings;
   now(): Date;
+  /** What this process observes as it works (render and SMTP latency), served at GET /metrics. */
+  metrics?: ProcessMetrics;
 }

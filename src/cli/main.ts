@@ -24,6 +24,9 @@ const releaseCommand = lazy(async () => (await import('./enroll.js')).releaseCom
 const fanoutCommand = lazy(async () => (await import('./fanout.js')).fanoutCommand);
 const fanoutStatus = lazy(async () => (await import('./fanout.js')).fanoutStatus);
 const dkim = lazy(async () => (await import('./dkim.js')).dkim);
+const importCommand = lazy(async () => (await import('./people.js')).importCommand);
+const exportCommand = lazy(async () => (await import('./people.js')).exportCommand);
+const eraseCommand = lazy(async () => (await import('./people.js')).eraseCommand);
 
 const HELP = `nurture — relationship-first email nurture
 
@@ -38,6 +41,12 @@ const HELP = `nurture — relationship-first email nurture
   nurture release --lead EMAIL [--step ID] --reason TEXT
                                 send a step deferred to its window, a cap or a return date now
                                 (never past a value-first gate); the reason goes in the log
+  nurture import FILE.csv [--mapping FILE.yaml] [--dry-run] [--no-enroll] [--report FILE] [--batch N]
+                                upsert leads from a CSV (columns: email, firstName, persona, stage, owner.email,
+                                account.name, attributes.X…; a mapping file renames a CRM's columns, see examples/);
+                                rejected rows go to FILE.csv.rejected.csv with their line numbers
+  nurture export --lead EMAIL [--out FILE]   everything held about a person, as one JSON document
+  nurture erase --lead EMAIL    erase a person everywhere; a salted hash keeps them from ever being mailed again
   nurture fanout SEQUENCE       send a segmented sequence to everyone already in its audience
   nurture fanout --status [--json] [-n N]
                                 each recent fan-out: sequence, when it started, leads done of its audience, status
@@ -138,6 +147,21 @@ async function main(argv: string[]): Promise<number> {
       const { values } = parseArgs({ args: rest, options: { lead: { type: 'string' }, step: { type: 'string' }, reason: { type: 'string' } } });
       if (!values.lead || !values.reason) throw new Error('usage: nurture release --lead EMAIL [--step ID] --reason "why it goes out now"');
       return releaseCommand({ email: values.lead, reason: values.reason, ...(values.step ? { step: values.step } : {}) });
+    }
+    case 'import': {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { mapping: { type: 'string' }, 'dry-run': { type: 'boolean', default: false }, 'no-enroll': { type: 'boolean', default: false }, report: { type: 'string' }, batch: { type: 'string' } } });
+      if (positionals.length !== 1) throw new Error('usage: nurture import FILE.csv [--mapping FILE.yaml] [--dry-run] [--no-enroll] [--report FILE] [--batch N]');
+      return importCommand({ file: positionals[0]!, dryRun: values['dry-run']!, enroll: !values['no-enroll'], ...(values.mapping ? { mapping: values.mapping } : {}), ...(values.report ? { report: values.report } : {}), ...(values.batch ? { batch: Number(values.batch) } : {}) });
+    }
+    case 'export': {
+      const { values } = parseArgs({ args: rest, options: { lead: { type: 'string' }, out: { type: 'string' } } });
+      if (!values.lead) throw new Error('usage: nurture export --lead EMAIL [--out FILE]');
+      return exportCommand({ email: values.lead, ...(values.out ? { out: values.out } : {}) });
+    }
+    case 'erase': {
+      const { values } = parseArgs({ args: rest, options: { lead: { type: 'string' } } });
+      if (!values.lead) throw new Error('usage: nurture erase --lead EMAIL');
+      return eraseCommand({ email: values.lead });
     }
     case 'fanout': {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { status: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, n: { type: 'string', default: '20' } } });

@@ -24,7 +24,7 @@ const duration = z
   .string()
   .refine(isDuration, { message: 'expected a duration such as 30m, 12h, 3d or 2w' });
 const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected a 24-hour time such as 09:30');
-export const OUTBOUND_EVENTS = ['lead.advanced', 'account.advanced', 'lead.replied', 'lead.unsubscribed', 'lead.bounced'] as const;
+export const OUTBOUND_EVENTS = ['lead.advanced', 'account.advanced', 'lead.replied', 'lead.unsubscribed', 'lead.bounced', 'lead.erased'] as const;
 export type OutboundEventType = (typeof OUTBOUND_EVENTS)[number];
 export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
 const weekday = z.enum(WEEKDAYS);
@@ -354,7 +354,7 @@ export type BranchStep = z.infer<typeof BranchStepSchema>;
 export type GoalStep = z.infer<typeof GoalStepSchema>;
 export const STEP_TYPES = ['email', 'wait', 'branch', 'goal'] as const;
 
-export const EXIT_REASONS = ['replied', 'unsubscribed', 'bounced', 'advanced', 'manual', 'converted', 'completed'] as const;
+export const EXIT_REASONS = ['replied', 'unsubscribed', 'bounced', 'advanced', 'manual', 'converted', 'completed', 'preference'] as const;
 export type ExitReason = (typeof EXIT_REASONS)[number];
 
 export const SequenceSchema = z.strictObject({

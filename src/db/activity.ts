@@ -1,7 +1,8 @@
-// Every write to the activity log: what `nurture logs` follows.
-import { sql } from 'drizzle-orm';
+// Every write to the activity log (what `nurture logs` and the console follow), and its reads.
+import { and, desc, eq, gt, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
+import type postgres from 'postgres';
 import type { Tx } from './client.js';
-import { activity } from './schema.js';
+import { accounts, activity, leads } from './schema.js';
 
 export interface ActivityEntry {
   leadId?: string | null;
@@ -23,4 +24,83 @@ export async function logActivity(tx: Tx, entries: ActivityEntry[]): Promise<voi
   await tx.insert(activity).values(entries.map((e) => ({ ...e, data: e.data ?? {}, ...(e.at ? { at: e.at } : {}) })));
   // Wakes `nurture logs --follow` at once; delivered only when the transaction commits.
   await tx.execute(sql`select pg_notify(${ACTIVITY_CHANNEL}, '')`);
+}
+
+export type ActivityRow = typeof activity.$inferSelect;
+
+/** Which events: every field given must match. `account` is an account's key or domain. */
+export interface ActivityFilter {
+  lead?: string;
+  account?: string;
+  sequence?: string;
+  step?: string;
+  kinds?: string[];
+}
+
+export function activityWhere(f: ActivityFilter): SQL[] {
+  return [
+    ...(f.lead ? [eq(activity.email, f.lead)] : []),
+    ...(f.account ? [sql`${activity.accountId} in (select ${accounts.id} from ${accounts} where ${accounts.key} = ${f.account} or ${accounts.domain} = ${f.account})`] : []),
+    ...(f.sequence ? [eq(activity.sequenceId, f.sequence)] : []),
+    ...(f.step ? [eq(activity.stepId, f.step)] : []),
+    ...(f.kinds?.length ? [inArray(activity.kind, f.kinds)] : []),
+  ];
+}
+
+/** An activity row with the zone of its lead (else its account's), for showing times as the lead reads them. */
+export type ActivityWithZone = ActivityRow & { zone: string | null };
+
+const withZone = { ...activityColumns(), zone: sql<string | null>`coalesce(${leads.timeZone}, ${accounts.timeZone})` };
+
+function activityColumns() {
+  const { id, at, leadId, accountId, email, accountName, sequenceId, stepId, kind, detail, data } = activity;
+  return { id, at, leadId, accountId, email, accountName, sequenceId, stepId, kind, detail, data };
+}
+
+/** A page by key: after an id (oldest first), before one (newest first), or the newest (newest first). */
+export async function selectActivity(db: Tx, f: ActivityFilter, page: { after?: number; before?: number; upTo?: number; limit: number }): Promise<ActivityWithZone[]> {
+  const ascending = page.after !== undefined;
+  return db
+    .select(withZone)
+    .from(activity)
+    .leftJoin(leads, eq(leads.id, activity.leadId))
+    .leftJoin(accounts, eq(accounts.id, sql`coalesce(${activity.accountId}, ${leads.accountId})`))
+    .where(
+      and(
+        ...activityWhere(f),
+        ...(page.after !== undefined ? [gt(activity.id, page.after)] : []),
+        ...(page.before !== undefined ? [lt(activity.id, page.before)] : []),
+        ...(page.upTo !== undefined ? [sql`${activity.id} <= ${page.upTo}`] : []),
+      ),
+    )
+    .orderBy(ascending ? activity.id : desc(activity.id))
+    .limit(page.limit);
+}
+
+/** Every row past `high` or inside one of the open ranges, whatever the filter: following must learn which ids exist. */
+export async function selectActivitySince(db: Tx, high: number, open: { from: number; to: number }[], limit: number): Promise<ActivityWithZone[]> {
+  return db
+    .select(withZone)
+    .from(activity)
+    .leftJoin(leads, eq(leads.id, activity.leadId))
+    .leftJoin(accounts, eq(accounts.id, sql`coalesce(${activity.accountId}, ${leads.accountId})`))
+    .where(or(gt(activity.id, high), ...open.map((g) => sql`${activity.id} between ${g.from} and ${g.to}`)))
+    .orderBy(activity.id)
+    .limit(limit);
+}
+
+/** The newest ids, oldest first: where following starts. */
+export async function latestActivityIds(db: Tx, limit: number): Promise<number[]> {
+  return (await db.select({ id: activity.id }).from(activity).orderBy(desc(activity.id)).limit(limit)).map((r) => r.id).reverse();
+}
+
+/** The accounts a filter's `account` names (by key or domain): to match followed rows in memory. */
+export async function accountIdsNamed(db: Tx, keyOrDomain: string): Promise<string[]> {
+  return (await db.select({ id: accounts.id }).from(accounts).where(or(eq(accounts.key, keyOrDomain), eq(accounts.domain, keyOrDomain)))).map((r) => r.id);
+}
+
+/** Wakes `onNotify` whenever an activity transaction commits, on the pool's own LISTEN connection. */
+export async function listenActivity(sqlClient: postgres.Sql, onNotify: () => void): Promise<{ close(): Promise<void> }> {
+  const sub = await sqlClient.listen(ACTIVITY_CHANNEL, () => onNotify());
+  return { close: () => sub.unlisten().catch(() => {}) };
 }

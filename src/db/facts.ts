@@ -5,10 +5,11 @@ import { parseDuration } from '../config/duration.js';
 import type { Funnel } from '../config/schema.js';
 import type { Engagement, Profile } from '../engine/conditions.js';
 import type { Tx } from './client.js';
-import { accounts, leads, messages, signals } from './schema.js';
+import { accounts, enrollments, leads, messages, signals } from './schema.js';
 
 export type LeadRow = typeof leads.$inferSelect;
 export type AccountRow = typeof accounts.$inferSelect;
+export type EnrollmentRow = typeof enrollments.$inferSelect;
 
 export function profileOf(lead: LeadRow, account: AccountRow): Profile {
   return {

@@ -63,6 +63,13 @@ export const leads = pgTable(
     repliedAt: ts('replied_at'),
     /** When the lead first met the funnel's `accounts.engagedWhen`: what buying-committee coverage counts. */
     engagedAt: ts('engaged_at'),
+    /**
+     * What the person chose on the preference page: all | rep_only (one-to-one mail from their rep, no
+     * segmented sequences). The engine reads it (audience, decide); only the person or an operator changes it.
+     */
+    mailPreference: text('mail_preference').notNull().default('all'),
+    /** The person paused all mail until then (preference page); steps due before it wait. */
+    pausedUntil: ts('paused_until'),
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
   },
@@ -273,3 +280,15 @@ export const outboundEvents = pgTable(
   },
   (t) => [index('outbound_events_pending_idx').on(t.createdAt).where(sql`delivered_at is null`)],
 );
+
+/**
+ * What was done to people's data and by whom (erasure, imports), kept without personal data: an erased
+ * person's entry says what was removed, never who it was.
+ */
+export const auditLog = pgTable('audit_log', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  at: ts('at').notNull().defaultNow(),
+  action: text('action').notNull(),
+  actor: text('actor').notNull(),
+  detail: jsonb('detail').$type<Record<string, unknown>>().notNull().default({}),
+});

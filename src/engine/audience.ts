@@ -13,7 +13,7 @@ export interface PastEnrollment {
 }
 
 export interface Candidate {
-  lead: { stage: string; persona: string; stageEnteredAt: Date };
+  lead: { stage: string; persona: string; stageEnteredAt: Date; mailPreference?: string };
   profile: Profile;
   enrollments: PastEnrollment[];
 }
@@ -66,6 +66,10 @@ export function sequencesToEnroll(sequences: Iterable<Sequence>, c: Candidate, t
       if (trigger.on === 'manual') refused.push({ sequence: seq.id, reason: 'lead is not in the sequence audience' });
       // An event names its sequences too: say why this lead is not in one, rather than answer with nothing.
       else if (trigger.on === 'event') refused.push({ sequence: seq.id, reason: seq.stage !== c.lead.stage ? `lead is in stage ${c.lead.stage}; the sequence is for stage ${seq.stage}` : 'lead is not in the sequence audience' });
+      continue;
+    }
+    if (seq.mode === 'segmented' && c.lead.mailPreference === 'rep_only') {
+      refused.push({ sequence: seq.id, reason: "the person chose to hear only from their rep (preference page)" });
       continue;
     }
     const refusal = reentryRefusal(seq, c, now);

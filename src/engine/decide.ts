@@ -36,7 +36,7 @@ export interface Progress {
   released?: string;
 }
 
-export type DeferReason = 'window' | 'cap_lead' | 'cap_account' | 'out_of_office';
+export type DeferReason = 'window' | 'cap_lead' | 'cap_account' | 'out_of_office' | 'paused';
 
 export interface EnrollmentState {
   state: 'active' | 'completed' | 'exited';
@@ -58,6 +58,11 @@ export interface Facts {
   profile: Profile;
   /** Step ids, in order, of the version the enrollment started on, when the YAML has changed since. */
   priorStepIds?: string[];
+  /**
+   * What the person chose on the preference page: only their rep's one-to-one mail (segmented sequences
+   * end), or no mail at all until a time (steps wait). Absent: everything.
+   */
+  preference?: { repOnly: boolean; pausedUntil: Date | null };
 }
 
 export type Command =
@@ -148,7 +153,14 @@ function run(seq: Sequence, e: EnrollmentState, facts: Facts, now: Date): Decisi
         }
         // One email per decision: caps and windows are judged afresh, with the send just made counted.
         if (sentThisTurn) return wake(e, commands, now, 'next step');
+        if (facts.preference?.repOnly && seq.mode === 'segmented') {
+          const d = exit(e, 'preference', 'the person keeps only their rep\'s one-to-one mail');
+          return { enrollment: d.enrollment, commands: [...commands, ...d.commands] };
+        }
         const released = e.progress.released === step.id;
+        // The person's own pause outranks an operator's release.
+        const pausedUntil = facts.preference?.pausedUntil;
+        if (pausedUntil && pausedUntil > now) return defer(e, commands, step.id, pausedUntil, 'paused');
         const notBefore = e.progress.notBefore ? new Date(e.progress.notBefore) : null;
         if (!released && notBefore && notBefore > now) return defer(e, commands, step.id, notBefore, 'out_of_office');
         if (step.gate) {

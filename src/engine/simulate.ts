@@ -225,6 +225,7 @@ const DEFER_WHY: Record<Extract<Command, { type: 'defer' }>['why'], string> = {
   cap_lead: 'lead cap',
   cap_account: 'account cap',
   out_of_office: 'out of office',
+  paused: 'paused by the person',
 };
 
 export function describeCommand(c: Command, seq: Sequence, funnel: Funnel, timeZone: string): string {

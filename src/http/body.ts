@@ -17,6 +17,8 @@ export interface BodyLimits {
   providers: number;
   /** Bodies no route reads much of: the one-click unsubscribe form, a fan-out request. */
   small: number;
+  /** POST /v1/imports: a CSV of leads (a signed body is held whole to verify it; an upload streams). */
+  imports: number;
   /** Every body being read or handled at the same moment, together. At least the largest cap above. */
   inFlight: number;
   /**
@@ -31,13 +33,14 @@ export const DEFAULT_BODY_LIMITS: BodyLimits = {
   inbound: 25 * MiB,
   providers: 30 * MiB,
   small: 64 * KiB,
+  imports: 50 * MiB,
   inFlight: 64 * MiB,
   discard: 64 * MiB,
 };
 
 export function bodyLimits(given: Partial<BodyLimits> = {}): BodyLimits {
   const limits = { ...DEFAULT_BODY_LIMITS, ...given };
-  const largest = Math.max(limits.triggers, limits.inbound, limits.providers, limits.small);
+  const largest = Math.max(limits.triggers, limits.inbound, limits.providers, limits.small, limits.imports);
   if (limits.inFlight < largest) throw new Error(`the in-flight body budget (${limits.inFlight} bytes) must hold at least the largest body a route accepts (${largest} bytes)`);
   return limits;
 }

@@ -1,6 +1,5 @@
 // The HTTP side: signed triggers and inbound mail, tracking, unsubscribe, health. Each route parses
 // its input, calls one use case and maps the result; no decisions are made here.
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { eq, sql } from 'drizzle-orm';
@@ -21,8 +20,14 @@ import { providerEvents, providerInbound, providerPreflight } from './providers.
 import { HttpError, sendError, sendJson } from './respond.js';
 import { BodyBudget, bodyLimits, readBody, refuseBody, type BodyLimits } from './body.js';
 import { readableMail } from './mail.js';
-import { checkWebhookHeaders, verifyWebhook, type WebhookHeaders } from './signing.js';
+import { checkWebhookHeaders, verifyWebhook, type WebhookHeaders } from '../webhooks/signing.js';
 import { unsubscribePage } from './pages.js';
+import { operatorOf } from './access.js';
+import { isPeoplePath, peopleRoute } from './people.js';
+import { isReadApiPath, readApiRoute } from './api.js';
+import { consoleRoute, isConsolePath } from './console/routes.js';
+import { ActivityTail } from '../usecases/activityFeed.js';
+import { listenActivity } from '../db/activity.js';
 
 // A transparent 1×1 GIF.
 const PIXEL = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64');
@@ -48,11 +53,14 @@ interface Http {
   batcher: TrackingBatcher | null;
   limits: BodyLimits;
   budget: BodyBudget;
+  /** The one follower of the activity log that every live view (console, stream) shares. */
+  tail: ActivityTail;
 }
 
 export async function startHttp(ctx: Context, opts: HttpOptions): Promise<HttpServer> {
   const limits = bodyLimits(opts.limits);
-  const http: Http = { ctx, batcher: opts.batch === null ? null : new TrackingBatcher(ctx, opts.batch), limits, budget: new BodyBudget(limits.inFlight) };
+  const tail = new ActivityTail(ctx.db, { listen: (onNotify) => listenActivity(ctx.database.sql, onNotify) });
+  const http: Http = { ctx, batcher: opts.batch === null ? null : new TrackingBatcher(ctx, opts.batch), limits, budget: new BodyBudget(limits.inFlight), tail };
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     handle(http, req, res).catch((err) => {
       refuseBody(req, res, limits.discard);
@@ -77,6 +85,7 @@ export async function startHttp(ctx: Context, opts: HttpOptions): Promise<HttpSe
         server.closeAllConnections();
       });
       await http.batcher?.drain();
+      await http.tail.close();
     },
   };
 }
@@ -166,11 +175,6 @@ async function handle(http: Http, req: IncomingMessage, res: ServerResponse): Pr
   if ((m = /^\/v1\/sequences\/([\w-]+)\/fanout$/.exec(path)) && method === 'POST') {
     const sequenceId = m[1]!;
     return signed(http, req, res, limits.small, null, async () => {
-      const seq = ctx.config.sequences.get(sequenceId);
-      // A fan-out sends to a whole audience at once; one-to-one mail goes lead by lead, from the rep.
-      if (seq && seq.mode !== 'segmented') {
-        throw new HttpError(422, 'not_segmented', `sequence "${sequenceId}" is ${seq.mode}: only a segmented sequence fans out; enroll leads in a one-to-one sequence one at a time (lead.upsert with "sequence", or an event)`, 'sequence');
-      }
       return startFanOut(ctx, sequenceId);
     });
   }
@@ -184,6 +188,11 @@ async function handle(http: Http, req: IncomingMessage, res: ServerResponse): Pr
   if (path === '/v1/inbound' && method === 'POST') {
     return signed(http, req, res, limits.inbound, null, async (body) => readableMail(() => receiveInbound(ctx, body)));
   }
+  // The read API, /metrics and the web console: for the operator only (see access.ts).
+  // People data: imports, a person's export and erasure, and the preference page (see people.ts).
+  if (isPeoplePath(path, method)) return peopleRoute({ ctx, limits, budget, signed: (limit, work) => signed(http, req, res, limit, null, work) }, req, res, url);
+  if (isReadApiPath(path, method)) return readApiRoute(ctx, http.tail, ctx.metrics ?? null, req, res, url);
+  if (isConsolePath(path, method)) return consoleRoute(http, req, res, url);
   throw new HttpError(404, 'not_found', `no route for ${method} ${path}`);
 }
 
@@ -232,16 +241,9 @@ function parseJson(body: Buffer): unknown {
   }
 }
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
-
+/** Loopback that nothing relayed, the admin token as a Bearer token, or a console session (see access.ts). */
 function isOperator(req: IncomingMessage, adminToken: string | null): boolean {
-  // Compared as digests of equal length, in constant time: how long a guess matched tells nothing.
-  if (adminToken && req.headers.authorization !== undefined && timingSafeEqual(digest(req.headers.authorization), digest(`Bearer ${adminToken}`))) return true;
-  // Loopback only when nothing relayed the request: behind a proxy on this host, every visitor's
-  // socket is loopback too.
-  const peer = req.socket.remoteAddress ?? '';
-  const relayed = req.headers['x-forwarded-for'] !== undefined || req.headers.forwarded !== undefined || req.headers['x-real-ip'] !== undefined;
-  return !relayed && ['127.0.0.1', '::1', '::ffff:127.0.0.1'].includes(peer);
+  return operatorOf(req, { adminToken }) !== null;
 }
 
 function isOneClick(body: Buffer): boolean {

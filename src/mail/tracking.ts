@@ -8,13 +8,15 @@ function mac(secret: string, purpose: string, payload: string): string {
   return createHmac('sha256', secret).update(`${purpose}.${payload}`).digest('base64url').slice(0, 22);
 }
 
-export function signToken(secret: string, purpose: 'track' | 'unsubscribe', messageId: string): string {
+export type TokenPurpose = 'track' | 'unsubscribe' | 'preferences';
+
+export function signToken(secret: string, purpose: TokenPurpose, messageId: string): string {
   const id = Buffer.from(messageId.replace(/-/g, ''), 'hex').toString('base64url');
   return `${id}.${mac(secret, purpose, messageId)}`;
 }
 
 /** The message row id the token names, or null when the token is malformed or its signature is wrong. */
-export function verifyToken(secret: string, purpose: 'track' | 'unsubscribe', token: string): string | null {
+export function verifyToken(secret: string, purpose: TokenPurpose, token: string): string | null {
   const [id, sig] = token.split('.');
   if (!id || !sig || id.length !== 22) return null;
   const bytes = Buffer.from(id, 'base64url');
@@ -32,6 +34,8 @@ export interface TrackingUrls {
   pixel: string;
   click(linkId: string): string;
   unsubscribe: string;
+  /** The preference page: pause, only the rep's mail, or nothing. */
+  preferences: string;
 }
 
 export function trackingUrls(publicUrl: string, secret: string, messageId: string): TrackingUrls {
@@ -41,6 +45,7 @@ export function trackingUrls(publicUrl: string, secret: string, messageId: strin
     pixel: `${base}/t/o/${track}.gif`,
     click: (linkId) => `${base}/t/c/${track}/${encodeURIComponent(linkId)}`,
     unsubscribe: `${base}/u/${signToken(secret, 'unsubscribe', messageId)}`,
+    preferences: `${base}/p/${signToken(secret, 'preferences', messageId)}`,
   };
 }
 

@@ -8,7 +8,7 @@ import type { Tx } from '../db/client.js';
 import type { AccountRow, LeadRow } from '../db/facts.js';
 import { accounts, advances, leads } from '../db/schema.js';
 import type { Followups } from './applyDecision.js';
-import { enroll } from './enrollLead.js';
+import { enroll } from './enroll.js';
 import { notifyEnrollments } from './notifyEnrollments.js';
 import { emitOutbound } from './outbound.js';
 
@@ -16,7 +16,7 @@ import { emitOutbound } from './outbound.js';
  * Moves a lead to another stage: records the advance with its rule and evidence, exits the old stage's
  * sequences, resets the stage's engagement and enrolls the new stage's sequences.
  */
-export async function moveStage(ctx: Context, tx: Tx, lead: LeadRow, account: AccountRow, to: string, rule: string, evidence: Record<string, unknown>, out: Followups): Promise<LeadRow> {
+export async function moveStage(ctx: Context, tx: Tx, lead: LeadRow, account: AccountRow, to: string, rule: string, evidence: Record<string, unknown>, out: Followups, opts: { enroll?: boolean } = {}): Promise<LeadRow> {
   const now = ctx.now();
   const [moved] = await tx
     .update(leads)
@@ -27,7 +27,8 @@ export async function moveStage(ctx: Context, tx: Tx, lead: LeadRow, account: Ac
   await logActivity(tx, [{ leadId: lead.id, accountId: account.id, email: lead.email, accountName: account.name, kind: 'advanced', detail: `advanced ${lead.stage} → ${to} by ${rule}`, data: evidence }]);
   await emitOutbound(ctx, tx, 'lead.advanced', { lead: { id: lead.id, email: lead.email, persona: lead.persona }, account: { id: account.id, name: account.name }, from: lead.stage, to, rule, evidence }, out);
   await notifyEnrollments(ctx, tx, moved!, account, { type: 'advanced', toStage: to }, out);
-  await enroll(ctx, tx, moved!, account, { on: 'stage_entry' }, out);
+  // An import with --no-enroll records the stage and leaves the sequences alone.
+  if (opts.enroll !== false) await enroll(ctx, tx, moved!, account, { on: 'stage_entry' }, out);
   return moved!;
 }
 

@@ -15,7 +15,8 @@ import { messageIdDomain, newMessageId } from '../mail/message.js';
 import { senderFor } from '../mail/sender.js';
 import { enqueueOutbound, enqueueSends, enqueueSteps, sendJobId, type OutboundJob, type SendJob, type StepJob } from '../queue/index.js';
 
-export type EnrollmentRow = typeof enrollments.$inferSelect;
+export type { EnrollmentRow } from '../db/facts.js';
+import type { EnrollmentRow } from '../db/facts.js';
 
 export interface Followups {
   steps: { job: StepJob; at: Date | null }[];
@@ -57,12 +58,14 @@ export async function applyDecision(ctx: Context, tx: Tx, row: EnrollmentRow, se
   }
   const base = { leadId: lead.id, accountId: account.id, email: lead.email, accountName: account.name, sequenceId: seq.id };
   const log: ActivityEntry[] = [];
+  // The inserts go out together (pipelined on the transaction's connection): one wait, not one each.
+  const inserts: Promise<unknown>[] = [];
   for (const c of d.commands) {
     if (c.type === 'send') {
       const id = randomUUID();
       // The Message-ID names the domain the message will be from (or MESSAGE_ID_DOMAIN): decided once, here.
       const from = senderFor(ctx.config.funnel, ctx.config.sequences.get(seq.id) ?? { mode: 'segmented' }, c.step, lead.owner)?.from.email ?? null;
-      const inserted = await tx
+      const insert = tx
         .insert(messages)
         .values({
           id,
@@ -77,20 +80,22 @@ export async function applyDecision(ctx: Context, tx: Tx, row: EnrollmentRow, se
           kind: c.step.kind,
         })
         .onConflictDoNothing({ target: [messages.enrollmentId, messages.stepId] })
-        .returning({ id: messages.id });
-      if (inserted[0]) out.sends.push({ messageId: inserted[0].id });
+        .returning({ id: messages.id })
+        .then((inserted) => {
+          if (inserted[0]) out.sends.push({ messageId: inserted[0].id });
+        });
+      inserts.push(insert);
     }
     log.push({ ...base, stepId: stepOf(c), kind: activityKind(c), detail: describe(c, zoneOf(ctx, lead, account)), data: dataOf(c) });
   }
-  await logActivity(tx, log);
+  await Promise.all([...inserts, logActivity(tx, log)]);
   if (e.state === 'active' && e.nextDueAt) out.steps.push({ job: { enrollmentId: row.id, revision }, at: e.nextDueAt });
 }
 
 export async function enqueueFollowups(ctx: Context, f: Followups): Promise<void> {
   for (const r of f.resends) await ctx.queues.send.remove(sendJobId(r));
-  await enqueueSends(ctx.queues, [...f.sends, ...f.resends]);
-  await enqueueSteps(ctx.queues, f.steps, ctx.now());
-  await enqueueOutbound(ctx.queues, f.outbound);
+  // Three queues, no order between them: one round trip's wait, not three.
+  await Promise.all([enqueueSends(ctx.queues, [...f.sends, ...f.resends]), enqueueSteps(ctx.queues, f.steps, ctx.now()), enqueueOutbound(ctx.queues, f.outbound)]);
 }
 
 function stepOf(c: Command): string | null {

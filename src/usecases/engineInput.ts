@@ -6,7 +6,7 @@ import type { Tx } from '../db/client.js';
 import { loadEngagement, loadRecentSends, profileOf, type AccountRow, type LeadRow } from '../db/facts.js';
 import { accounts, leads, sequenceVersions } from '../db/schema.js';
 import type { EnrollmentState, Facts, Progress } from '../engine/decide.js';
-import type { EnrollmentRow } from './applyDecision.js';
+import type { EnrollmentRow } from '../db/facts.js';
 
 /** The lead's zone, else the account's, else the funnel's default. */
 export const zoneOf = (ctx: Pick<Context, 'config'>, lead: Pick<LeadRow, 'timeZone'>, account: Pick<AccountRow, 'timeZone'>): string =>
@@ -14,6 +14,9 @@ export const zoneOf = (ctx: Pick<Context, 'config'>, lead: Pick<LeadRow, 'timeZo
 
 /** The sequence's send window, else the funnel's default; null sends any time. */
 export const windowOf = (ctx: Pick<Context, 'config'>, seq: Pick<Sequence, 'window'>) => seq.window ?? ctx.config.funnel.defaults.window ?? null;
+
+/** The person's choice on the preference page, as the engine reads it. */
+export const preferenceOf = (lead: Pick<LeadRow, 'mailPreference' | 'pausedUntil'>): NonNullable<Facts['preference']> => ({ repOnly: lead.mailPreference === 'rep_only', pausedUntil: lead.pausedUntil });
 
 export function stateOf(row: EnrollmentRow): EnrollmentState {
   return {
@@ -40,6 +43,7 @@ export async function loadFacts(ctx: Context, tx: Tx, seq: Sequence, row: Enroll
     recentSends,
     engagement,
     profile: profileOf(lead, account),
+    preference: preferenceOf(lead),
     ...(priorStepIds ? { priorStepIds } : {}),
   };
 }
@@ -54,10 +58,8 @@ async function priorSteps(tx: Tx, sequenceId: string, version: string): Promise<
 
 /** A lead and its account, unlocked (to lock both, see lockLeadWithAccount). */
 export async function loadLeadAndAccount(tx: Tx, leadId: string): Promise<{ lead: LeadRow; account: AccountRow } | null> {
-  const [lead] = await tx.select().from(leads).where(eq(leads.id, leadId));
-  if (!lead) return null;
-  const [account] = await tx.select().from(accounts).where(eq(accounts.id, lead.accountId));
-  return account ? { lead, account } : null;
+  const [row] = await tx.select({ lead: leads, account: accounts }).from(leads).innerJoin(accounts, eq(accounts.id, leads.accountId)).where(eq(leads.id, leadId));
+  return row ?? null;
 }
 
 /**

@@ -1,18 +1,19 @@
 // The one way a lead gets into sequences: a CRM upsert, a named event, the CLI or a stage change.
-import { and, eq, sql } from 'drizzle-orm';
+import { createHmac } from 'node:crypto';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Context } from '../context.js';
 import { logActivity } from '../db/activity.js';
 import type { Tx } from '../db/client.js';
-import { profileOf, type AccountRow, type LeadRow } from '../db/facts.js';
-import { accounts, enrollments, leads, messages } from '../db/schema.js';
-import { sequencesToEnroll, type Trigger } from '../engine/audience.js';
-import { initialEnrollment } from '../engine/decide.js';
+import type { AccountRow, LeadRow } from '../db/facts.js';
+import { accounts, enrollments, leads, messages, suppressions } from '../db/schema.js';
+import type { Trigger } from '../engine/audience.js';
 import { suggest } from '../config/issues.js';
 import { isTimeZone } from '../config/schema.js';
 import { UseCaseError } from './errors.js';
 import { enqueueFollowups, noFollowups, type Followups } from './applyDecision.js';
 import { isEmail, type LeadInput } from './inputs.js';
 import { moveStage } from './advanceLead.js';
+import { enroll } from './enroll.js';
 import { notifyEnrollments } from './notifyEnrollments.js';
 import { lockLeadWithAccount } from './engineInput.js';
 import { replanDeferred } from './replanDeferred.js';
@@ -26,7 +27,29 @@ export interface EnrollResult {
   refused: { sequence: string; reason: string }[];
 }
 
-export async function upsertLead(ctx: Context, input: LeadInput, opts: { sequence?: string } = {}): Promise<EnrollResult> {
+export interface UpsertOptions {
+  sequence?: string;
+  /** false: record the lead (and a stage the CRM set) but enroll it in nothing (`nurture import --no-enroll`). */
+  enroll?: boolean;
+  /** true: a lead and account whose fields already say this are left untouched, not even logged (imports). */
+  skipUnchanged?: boolean;
+}
+
+export async function upsertLead(ctx: Context, input: LeadInput, opts: UpsertOptions = {}): Promise<EnrollResult> {
+  const email = checkLead(ctx, input, opts);
+  const out = noFollowups();
+  const result = await ctx.db.transaction((tx) => upsertLeadInTx(ctx, tx, email, input, opts, out));
+  await enqueueFollowups(ctx, out);
+  // A zone the CRM just set or changed moves a step waiting for its window to that zone's window.
+  if (!result.created && !result.unchanged) await replanDeferred(ctx, { leadId: result.leadId });
+  return result;
+}
+
+/**
+ * The rules a lead must meet before anything is written: its address, persona, stage, zones and the
+ * sequence asked for. Returns the address as stored (lower-cased). Imports check each row with it too.
+ */
+export function checkLead(ctx: Pick<Context, 'config'>, input: LeadInput, opts: Pick<UpsertOptions, 'sequence'> = {}): string {
   const { funnel, sequences } = ctx.config;
   const email = input.email.trim().toLowerCase();
   if (!isEmail(email)) throw new UseCaseError('invalid_email', `"${input.email}" is not an email address`, 'lead.email');
@@ -44,72 +67,114 @@ export async function upsertLead(ctx: Context, input: LeadInput, opts: { sequenc
   if (opts.sequence && !sequences.has(opts.sequence)) {
     throw new UseCaseError('unknown_sequence', `unknown sequence "${opts.sequence}"${suggest(opts.sequence, sequences.keys())}`, 'sequence');
   }
+  return email;
+}
 
-  const out = noFollowups();
-  const work = async (tx: Tx) => {
-    const now = ctx.now();
-    const a = input.account;
-    const key = (a.key ?? a.domain ?? email.split('@')[1]!).toLowerCase();
-    const accountFields = { name: a.name, domain: a.domain ?? null, industry: a.industry ?? null, tier: a.tier ?? null, country: a.country ?? null, timeZone: a.timeZone ?? null, attributes: a.attributes };
-    const [account] = await tx
+/** What a suppression's reason makes of a lead that arrives for a suppressed address. */
+const SUPPRESSED_STATUS: Record<string, string> = { unsubscribe: 'unsubscribed', complaint: 'complained', hard_bounce: 'bounced' };
+
+/**
+ * Upserts one checked lead (see checkLead) in the caller's transaction; its follow-ups go to `out`. An
+ * import runs a batch of these in one transaction; a webhook runs one.
+ */
+export async function upsertLeadInTx(ctx: Context, tx: Tx, email: string, input: LeadInput, opts: UpsertOptions, out: Followups): Promise<EnrollResult & { unchanged?: boolean; suppressed?: boolean }> {
+  const { funnel } = ctx.config;
+  const now = ctx.now();
+  // An erased person is never stored again; any other suppressed address is kept, but never enrolled.
+  const suppressed = await tx.select({ reason: suppressions.reason }).from(suppressions).where(inArray(suppressions.email, [email, erasedKey(ctx.settings, email)]));
+  if (suppressed.some((s) => s.reason === 'erased')) throw new UseCaseError('erased', `${email} was erased at the person's request: nurture keeps nothing about them and never mails them again`, 'lead.email');
+  const a = input.account;
+  const key = (a.key ?? a.domain ?? email.split('@')[1]!).toLowerCase();
+  const accountFields = { name: a.name, domain: a.domain ?? null, industry: a.industry ?? null, tier: a.tier ?? null, country: a.country ?? null, timeZone: a.timeZone ?? null, attributes: a.attributes };
+  let account: AccountRow | undefined;
+  if (opts.skipUnchanged) {
+    const [known] = await tx.select().from(accounts).where(eq(accounts.key, key));
+    if (known && sameFields(known, accountFields)) account = known;
+  }
+  account ??= (
+    await tx
       .insert(accounts)
       .values({ key, ...accountFields })
       .onConflictDoUpdate({ target: accounts.key, set: { ...accountFields, attributes: sql`${accounts.attributes} || excluded.attributes`, updatedAt: now } })
-      .returning();
+      .returning()
+  )[0]!;
 
-    const leadFields = {
-      accountId: account!.id,
-      firstName: input.firstName ?? null,
-      lastName: input.lastName ?? null,
-      title: input.title ?? null,
-      persona: input.persona,
-      timeZone: input.timeZone ?? null,
-      owner: input.owner ? { ...input.owner, email: input.owner.email.trim() } : null,
-    };
-    const inserted = await tx
-      .insert(leads)
-      .values({ email, ...leadFields, attributes: input.attributes, stage: input.stage ?? funnel.stages[0]!, stageEnteredAt: now })
-      .onConflictDoNothing({ target: leads.email })
-      .returning();
-    let lead: LeadRow;
-    let triggers: Trigger[] = [];
-    let created = false;
-    if (inserted[0]) {
-      lead = inserted[0];
-      created = true;
-      triggers.push({ on: 'stage_entry' });
-    } else {
-      // Lock the lead: concurrent triggers for one person are serialised here.
-      const [current] = await tx.select().from(leads).where(eq(leads.email, email)).for('no key update');
-      const movedTo = input.stage && input.stage !== current!.stage ? input.stage : null;
-      [lead] = (await tx
-        .update(leads)
-        .set({ ...leadFields, attributes: sql`${leads.attributes} || ${JSON.stringify(input.attributes)}::jsonb`, updatedAt: now })
-        .where(eq(leads.id, current!.id))
-        .returning()) as [LeadRow];
-      // The CRM may have just filled the field a held message was missing: try those again.
-      await releaseHeld(ctx, tx, lead, out);
-      if (movedTo) {
-        lead = await moveStage(ctx, tx, lead, account!, movedTo, 'crm', { because: ['stage set by trigger'] }, out);
-        triggers = [];
-      }
-    }
-    await logActivity(tx, [{ leadId: lead.id, accountId: account!.id, email, accountName: account!.name, kind: created ? 'lead_created' : 'lead_updated', detail: `${created ? 'new lead' : 'lead updated'} (${lead.persona}, ${lead.stage})` }]);
-    if (opts.sequence) triggers.push({ on: 'manual', sequenceId: opts.sequence });
-    const enrolled: EnrollResult['enrolled'] = [];
-    const refused: EnrollResult['refused'] = [];
-    for (const t of triggers) {
-      const r = await enroll(ctx, tx, lead, account!, t, out);
-      enrolled.push(...r.enrolled);
-      refused.push(...r.refused);
-    }
-    return { leadId: lead.id, accountId: account!.id, created, stage: lead.stage, enrolled, refused };
+  const leadFields = {
+    accountId: account.id,
+    firstName: input.firstName ?? null,
+    lastName: input.lastName ?? null,
+    title: input.title ?? null,
+    persona: input.persona,
+    timeZone: input.timeZone ?? null,
+    owner: input.owner ? { ...input.owner, email: input.owner.email.trim() } : null,
   };
-  const result = await ctx.db.transaction(work);
-  await enqueueFollowups(ctx, out);
-  // A zone the CRM just set or changed moves a step waiting for its window to that zone's window.
-  if (!result.created) await replanDeferred(ctx, { leadId: result.leadId });
-  return result;
+  const status = suppressed[0] ? (SUPPRESSED_STATUS[suppressed[0].reason] ?? 'unsubscribed') : 'active';
+  const inserted = await tx
+    .insert(leads)
+    .values({ email, ...leadFields, attributes: input.attributes, stage: input.stage ?? funnel.stages[0]!, stageEnteredAt: now, status })
+    .onConflictDoNothing({ target: leads.email })
+    .returning();
+  let lead: LeadRow;
+  let triggers: Trigger[] = [];
+  let created = false;
+  if (inserted[0]) {
+    lead = inserted[0];
+    created = true;
+    triggers.push({ on: 'stage_entry' });
+  } else {
+    // Lock the lead: concurrent triggers for one person are serialised here.
+    const [current] = await tx.select().from(leads).where(eq(leads.email, email)).for('no key update');
+    const movedTo = input.stage && input.stage !== current!.stage ? input.stage : null;
+    if (opts.skipUnchanged && !movedTo && !opts.sequence && sameFields(current!, { ...leadFields, attributes: input.attributes })) {
+      return { leadId: current!.id, accountId: account.id, created: false, unchanged: true, stage: current!.stage, enrolled: [], refused: [] };
+    }
+    [lead] = (await tx
+      .update(leads)
+      .set({ ...leadFields, attributes: sql`${leads.attributes} || ${JSON.stringify(input.attributes)}::jsonb`, updatedAt: now })
+      .where(eq(leads.id, current!.id))
+      .returning()) as [LeadRow];
+    // The CRM may have just filled the field a held message was missing: try those again.
+    await releaseHeld(ctx, tx, lead, out);
+    if (movedTo) {
+      lead = await moveStage(ctx, tx, lead, account, movedTo, 'crm', { because: ['stage set by trigger'] }, out, { enroll: opts.enroll !== false });
+      triggers = [];
+    }
+  }
+  await logActivity(tx, [{ leadId: lead.id, accountId: account.id, email, accountName: account.name, kind: created ? 'lead_created' : 'lead_updated', detail: `${created ? 'new lead' : 'lead updated'} (${lead.persona}, ${lead.stage})${lead.status !== 'active' ? `, ${lead.status}: the address is suppressed` : ''}` }]);
+  if (opts.sequence) triggers.push({ on: 'manual', sequenceId: opts.sequence });
+  if (opts.enroll === false) triggers = [];
+  const enrolled: EnrollResult['enrolled'] = [];
+  const refused: EnrollResult['refused'] = [];
+  for (const t of triggers) {
+    const r = await enroll(ctx, tx, lead, account, t, out);
+    enrolled.push(...r.enrolled);
+    refused.push(...r.refused);
+  }
+  return { leadId: lead.id, accountId: account.id, created, stage: lead.stage, enrolled, refused, ...(lead.status !== 'active' ? { suppressed: true } : {}) };
+}
+
+/**
+ * What the suppression list keeps of an erased person: a keyed hash of the address (HMAC with the
+ * tracking secret as the salt), enough to recognise the address if it comes back, nothing to recover it.
+ */
+export function erasedKey(settings: Pick<Context['settings'], 'trackingSecret'>, email: string): string {
+  return `erased:${createHmac('sha256', settings.trackingSecret).update(`erased.${email.trim().toLowerCase()}`).digest('hex')}`;
+}
+
+/** Whether a row already holds these values (attributes merge: every given key already has that value). */
+function sameFields(row: Record<string, unknown>, fields: Record<string, unknown>): boolean {
+  for (const [k, v] of Object.entries(fields)) {
+    if (k === 'attributes') {
+      const have = (row.attributes ?? {}) as Record<string, unknown>;
+      if (!Object.entries(v as Record<string, unknown>).every(([ak, av]) => canonical(have[ak]) === canonical(av))) return false;
+    } else if (canonical(row[k] ?? null) !== canonical(v ?? null)) return false;
+  }
+  return true;
+}
+
+function canonical(v: unknown): string {
+  if (v === undefined) return 'undefined';
+  return JSON.stringify(v, (_k, x) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).filter(([, y]) => y !== undefined && y !== null).sort(([p], [q]) => p.localeCompare(q))) : x));
 }
 
 export async function recordEvent(ctx: Context, name: string, emailInput: string, data: Record<string, unknown> = {}): Promise<EnrollResult> {
@@ -179,35 +244,4 @@ export async function exitLead(ctx: Context, emailInput: string, sequenceId?: st
   });
   await enqueueFollowups(ctx, out);
   return { exited };
-}
-
-/** Enrolls a lead whose row the caller has locked in `tx`, as the trigger and the sequences' rules say. */
-export async function enroll(ctx: Context, tx: Tx, lead: LeadRow, account: AccountRow, trigger: Trigger, out: Followups): Promise<Pick<EnrollResult, 'enrolled' | 'refused'>> {
-  if (lead.status !== 'active') return { enrolled: [], refused: [{ sequence: '*', reason: `lead is ${lead.status}` }] };
-  const now = ctx.now();
-  const past = await tx
-    .select({ sequenceId: enrollments.sequenceId, state: enrollments.state, enteredAt: enrollments.enteredAt, stageEnteredAt: enrollments.stageEnteredAt })
-    .from(enrollments)
-    .where(eq(enrollments.leadId, lead.id));
-  const { enroll: chosen, refused } = sequencesToEnroll(ctx.config.sequences.values(), { lead, profile: profileOf(lead, account), enrollments: past }, trigger, now);
-  const enrolled: EnrollResult['enrolled'] = [];
-  for (const seq of chosen) {
-    const start = initialEnrollment(seq, now);
-    const [row] = await tx
-      .insert(enrollments)
-      .values({ leadId: lead.id, sequenceId: seq.id, sequenceVersion: seq.version, state: 'active', cursor: start.cursor, nextDueAt: start.nextDueAt, progress: { ...start.progress }, stageEnteredAt: lead.stageEnteredAt })
-      .onConflictDoNothing({ target: [enrollments.leadId, enrollments.sequenceId], where: sql`state = 'active'` })
-      .returning({ id: enrollments.id });
-    if (!row) {
-      refused.push({ sequence: seq.id, reason: 'already enrolled' });
-      continue;
-    }
-    enrolled.push({ enrollmentId: row.id, sequence: seq.id });
-    out.steps.push({ job: { enrollmentId: row.id, revision: 0 }, at: now });
-  }
-  await logActivity(
-    tx,
-    enrolled.map((e) => ({ leadId: lead.id, accountId: account.id, email: lead.email, accountName: account.name, sequenceId: e.sequence, kind: 'enrolled', detail: `enrolled (${trigger.on.replace('_', ' ')})` })),
-  );
-  return { enrolled, refused };
 }

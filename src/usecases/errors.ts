@@ -7,9 +7,16 @@ export type UseCaseErrorCode =
   | 'unknown_sequence'
   | 'unknown_event'
   | 'unknown_lead'
+  | 'unknown_account'
+  | 'unknown_message'
+  | 'not_suppressed'
   | 'suppressed'
   | 'nothing_deferred'
-  | 'unknown_template';
+  | 'not_segmented'
+  | 'unknown_template'
+  | 'erased'
+  | 'invalid_csv'
+  | 'invalid_mapping';
 
 const STATUS: Record<UseCaseErrorCode, number> = {
   invalid_field: 422,
@@ -19,9 +26,16 @@ const STATUS: Record<UseCaseErrorCode, number> = {
   unknown_sequence: 404,
   unknown_event: 404,
   unknown_lead: 404,
+  unknown_account: 404,
+  unknown_message: 404,
+  not_suppressed: 409,
   suppressed: 409,
   nothing_deferred: 409,
   unknown_template: 404,
+  not_segmented: 422,
+  erased: 409,
+  invalid_csv: 400,
+  invalid_mapping: 422,
 };
 
 export class UseCaseError extends Error {

@@ -30,6 +30,10 @@ export interface StartedFanOut {
 export async function startFanOut(ctx: Context, sequenceId: string, source: 'api' | 'cli' = 'api'): Promise<StartedFanOut> {
   const seq = ctx.config.sequences.get(sequenceId);
   if (!seq) throw new UseCaseError('unknown_sequence', `unknown sequence "${sequenceId}"`, 'sequence');
+  // A fan-out sends to a whole audience at once; one-to-one mail goes lead by lead, from the rep.
+  if (seq.mode !== 'segmented') {
+    throw new UseCaseError('not_segmented', `sequence "${sequenceId}" is ${seq.mode}: only a segmented sequence fans out; enroll leads in a one-to-one sequence one at a time (lead.upsert with "sequence", or an event)`, 'sequence');
+  }
   const audience = { stage: seq.stage, personas: seq.personas ?? null };
   const now = ctx.now();
   const fanout = await ctx.db.transaction(async (tx) => {

@@ -5,6 +5,9 @@ import type { Context } from '../context.js';
 import { logActivity } from '../db/activity.js';
 import { accounts, leads, messages } from '../db/schema.js';
 import { enqueueSends, sendJobId } from '../queue/index.js';
+import { messagesPage, signalsOfMessages } from '../db/reads.js';
+import { UseCaseError } from './errors.js';
+import { parseSince } from './stats.js';
 
 export const MESSAGE_STATUSES = ['queued', 'sending', 'sent', 'bounced', 'failed', 'uncertain', 'held', 'cancelled'] as const;
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
@@ -107,4 +110,108 @@ export async function releaseUncertain(ctx: MessagesContext, messageRowId: strin
   }
   const [after] = await listMessages(ctx, { ids: [m.id] });
   return after!;
+}
+
+// Pages by key, and what needs a person -------------------------------------------------------------
+
+export interface MessagePage {
+  messages: (MessageSummary & { signals?: { kind: string; human: boolean; reason: string; at: Date }[] })[];
+  /** Pass as `before` for the next (older) page; null on the last one. */
+  next: string | null;
+}
+
+export interface MessagePageQuery {
+  status?: MessageStatus[];
+  sequence?: string;
+  since?: Date;
+  before?: string;
+  limit?: number;
+}
+
+const encodeKey = (at: Date, id: string) => Buffer.from(`${at.toISOString()}|${id}`).toString('base64url');
+
+function decodeKey(key: string): { at: Date; id: string } {
+  const [at, id] = Buffer.from(key, 'base64url').toString('utf8').split('|');
+  const when = new Date(at ?? '');
+  if (!id || !/^[0-9a-f-]{36}$/.test(id) || Number.isNaN(when.getTime())) throw new UseCaseError('invalid_field', 'before must be the `next` value of an earlier page', 'before');
+  return { at: when, id };
+}
+
+/** GET /v1/messages?status=&sequence=&since=&before=&limit= from a query string; a bad field is a 400 naming it. */
+export function messagesQuery(q: URLSearchParams, now: Date): MessagePageQuery {
+  const out: MessagePageQuery = {};
+  const get = (k: string) => {
+    const v = q.get(k);
+    return v === null || v.trim() === '' ? null : v.trim();
+  };
+  const status = get('status');
+  if (status !== null) {
+    const list = status.split(',').map((s) => s.trim());
+    const wrong = list.find((s) => !(MESSAGE_STATUSES as readonly string[]).includes(s));
+    if (wrong !== undefined) throw new UseCaseError('invalid_field', `status "${wrong.slice(0, 40)}" is not one of ${MESSAGE_STATUSES.join(', ')}`, 'status');
+    out.status = list as MessageStatus[];
+  }
+  const sequence = get('sequence');
+  if (sequence !== null) {
+    if (!/^[\w-]{1,200}$/.test(sequence)) throw new UseCaseError('invalid_field', 'sequence must be a sequence id (letters, digits, "-" and "_")', 'sequence');
+    out.sequence = sequence;
+  }
+  const since = get('since');
+  if (since !== null) out.since = parseSince(since, now);
+  const before = get('before');
+  if (before !== null) {
+    if (before.length > 200) throw new UseCaseError('invalid_field', 'before must be the `next` value of an earlier page', 'before');
+    decodeKey(before);
+    out.before = before;
+  }
+  const limit = get('limit');
+  if (limit !== null) {
+    if (!/^\d{1,4}$/.test(limit) || Number(limit) < 1 || Number(limit) > 500) throw new UseCaseError('invalid_field', 'limit must be a number from 1 to 500', 'limit');
+    out.limit = Number(limit);
+  }
+  return out;
+}
+
+/** Messages newest first, by key: the same rows for the console, GET /v1/messages and `nurture messages`. */
+export async function pageMessages(ctx: Pick<Context, 'db'>, q: MessagePageQuery, opts: { withSignals?: boolean } = {}): Promise<MessagePage> {
+  const limit = q.limit ?? 100;
+  const rows = await messagesPage(ctx.db, { statuses: q.status ?? null, sequence: q.sequence ?? null, since: q.since ?? null, before: q.before ? decodeKey(q.before) : null, limit });
+  const summaries = rows.map(({ m, email, accountName }) => summaryOf(m, email, accountName));
+  let withSignals: MessagePage['messages'] = summaries;
+  if (opts.withSignals) {
+    const sig = await signalsOfMessages(ctx.db, summaries.map((s) => s.id));
+    withSignals = summaries.map((s) => ({ ...s, signals: sig.filter((g) => g.messageId === s.id).map((g) => ({ kind: g.kind, human: g.human, reason: g.reason, at: g.occurredAt })) }));
+  }
+  const last = rows.at(-1);
+  return { messages: withSignals, next: rows.length === limit && last ? encodeKey(last.m.queuedAt, last.m.id) : null };
+}
+
+function summaryOf(m: typeof messages.$inferSelect, email: string, accountName: string | null): MessageSummary {
+  return {
+    id: m.id,
+    status: m.status,
+    email,
+    accountName,
+    sequenceId: m.sequenceId,
+    stepId: m.stepId,
+    subject: m.subject,
+    messageId: m.messageId,
+    attempts: m.attempts,
+    queuedAt: m.queuedAt,
+    sendingAt: m.sendingAt,
+    sentAt: m.sentAt,
+    lastReply: m.error ?? m.relayResponse,
+  };
+}
+
+/**
+ * What waits for a person: `uncertain` sends (settle: resend or mark sent; a signal from the recipient
+ * proves it arrived), `held` messages (a value the template needs is missing: fix the lead in the CRM)
+ * and `failed` ones (the relay kept refusing). Each with its signals, so what is known is on the page.
+ */
+export async function needsAPerson(ctx: Pick<Context, 'db'>, limit = 200): Promise<Record<'uncertain' | 'held' | 'failed', MessagePage['messages']>> {
+  const [uncertain, held, failed] = await Promise.all(
+    (['uncertain', 'held', 'failed'] as const).map((s) => pageMessages(ctx, { status: [s], limit }, { withSignals: true }).then((p) => p.messages)),
+  );
+  return { uncertain: uncertain!, held: held!, failed: failed! };
 }

@@ -6,7 +6,7 @@ import { profileOf, type AccountRow, type LeadRow } from '../db/facts.js';
 import { NO_ENGAGEMENT } from '../engine/conditions.js';
 import { decide, type EngineEvent, type Facts } from '../engine/decide.js';
 import { applyDecision, lockActiveEnrollments, type Followups } from './applyDecision.js';
-import { loadFacts, stateOf, zoneOf } from './engineInput.js';
+import { loadFacts, preferenceOf, stateOf, zoneOf } from './engineInput.js';
 
 export async function notifyEnrollments(ctx: Context, tx: Tx, lead: LeadRow, account: AccountRow, event: EngineEvent, out: Followups, only?: { sequenceId: string }): Promise<number> {
   let changed = 0;
@@ -37,5 +37,6 @@ function eventOnlyFacts(ctx: Context, lead: LeadRow, account: AccountRow): Facts
     recentSends: { lead: [], account: [] },
     engagement: NO_ENGAGEMENT,
     profile: profileOf(lead, account),
+    preference: preferenceOf(lead),
   };
 }

@@ -5,7 +5,7 @@ import type { OutboundEventType } from '../config/schema.js';
 import type { Context } from '../context.js';
 import type { Tx } from '../db/client.js';
 import { outboundEvents } from '../db/schema.js';
-import { signedHeaders } from '../http/signing.js';
+import { signedHeaders } from '../webhooks/signing.js';
 import type { OutboundJob } from '../queue/index.js';
 import type { Followups } from './applyDecision.js';
 
@@ -41,7 +41,12 @@ export async function deliverOutbound(ctx: Context, job: OutboundJob): Promise<'
   }
   await ctx.db
     .update(outboundEvents)
-    .set(error ? { attempts: sql`${outboundEvents.attempts} + 1`, lastError: error } : { attempts: sql`${outboundEvents.attempts} + 1`, deliveredAt: ctx.now(), lastError: null })
+    .set(
+      error
+        ? { attempts: sql`${outboundEvents.attempts} + 1`, lastError: error }
+        : // An erasure's event names the person only until the CRM has it: then nothing of them stays here.
+          { attempts: sql`${outboundEvents.attempts} + 1`, deliveredAt: ctx.now(), lastError: null, ...(row.type === 'lead.erased' ? { payload: { url, body: { type: row.type, redacted: true } } } : {}) },
+    )
     .where(eq(outboundEvents.id, row.id));
   if (error) throw new Error(`webhook to ${url} failed: ${error}`);
   return 'delivered';

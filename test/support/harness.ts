@@ -75,6 +75,11 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+/** The settle period tests get unless they ask for another: about the shortest the config allows. */
+export const DEFAULT_SETTLE_AFTER = '11s';
+/** The longest a person's click or open may take to count here, on a busy machine: the period plus slack. */
+export const SETTLE_BUDGET_MS = parseDuration(DEFAULT_SETTLE_AFTER) + 30_000;
+
 export interface HarnessOptions {
   configDir?: string;
   templatesDir?: string;
@@ -116,7 +121,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     }),
     ...(opts.now ? { now: opts.now } : {}),
   });
-  ctx.config.funnel.tracking.settleAfter = opts.settleAfter ?? '11s';
+  ctx.config.funnel.tracking.settleAfter = opts.settleAfter ?? DEFAULT_SETTLE_AFTER;
   const http = await startHttp(ctx, { host: '127.0.0.1', port: 0 });
   ctx.settings.publicUrl = http.url;
   const workers = await startWorkers(ctx, { concurrency: 5, reconcileEverySeconds: 60 });
