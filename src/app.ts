@@ -11,6 +11,7 @@ import { sequenceVersions } from './db/schema.js';
 import { createTransport } from './mail/transport.js';
 import { createQueues, redisConnection } from './queue/index.js';
 import { TemplateCache } from './render/index.js';
+import { ProcessMetrics } from './metrics.js';
 
 export interface ContextOptions {
   databaseUrl: string;
@@ -23,6 +24,8 @@ export interface ContextOptions {
   settings: Settings;
   now?: () => Date;
   dbPoolSize?: number;
+  /** Pooled SMTP connections (SMTP_POOL_SIZE). */
+  smtpPoolSize?: number;
 }
 
 export async function createContext(o: ContextOptions): Promise<Context> {
@@ -38,10 +41,11 @@ export async function createContext(o: ContextOptions): Promise<Context> {
     database,
     config,
     queues: createQueues({ connection: redisConnection(o.redisUrl), prefix: o.queuePrefix }),
-    transport: o.smtpUrl ? createTransport(o.smtpUrl) : null,
+    transport: o.smtpUrl ? createTransport(o.smtpUrl, { poolSize: o.smtpPoolSize }) : null,
     templates: new TemplateCache(),
     settings: o.settings,
     now: o.now ?? (() => new Date()),
+    metrics: new ProcessMetrics(),
   };
 }
 

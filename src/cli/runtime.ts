@@ -41,6 +41,8 @@ export async function startRuntime(opts: { embedded: boolean; sends: boolean }):
     templatesDir: env.NURTURE_TEMPLATES_DIR,
     queuePrefix: env.QUEUE_PREFIX,
     settings: settingsFrom(env, dataDir),
+    dbPoolSize: env.DB_POOL_SIZE,
+    smtpPoolSize: env.SMTP_POOL_SIZE,
   }).catch(async (err) => {
     await embedded?.stop();
     throw err;

@@ -42,6 +42,16 @@ export const EnvSchema = z.object({
   TRUSTED_PROXIES: z.string().default(''),
   QUEUE_PREFIX: z.string().default('nurture'),
   WORKER_CONCURRENCY: z.coerce.number().int().positive().default(10),
+  /**
+   * Pooled SMTP connections per process (one transaction each at a time). A send holds one only for its
+   * SMTP transaction; raise it toward WORKER_CONCURRENCY when the relay is far away (latency, not CPU, bounds it).
+   */
+  SMTP_POOL_SIZE: z.coerce.number().int().positive().default(5),
+  /**
+   * Postgres connections per process. Budget: processes × DB_POOL_SIZE (plus the API's) must stay under the
+   * server's max_connections; a worker rarely needs more than WORKER_CONCURRENCY.
+   */
+  DB_POOL_SIZE: z.coerce.number().int().positive().default(10),
   RECONCILE_EVERY_SECONDS: z.coerce.number().int().positive().default(60),
   /** A message still `sending` this long after it started is reported `uncertain`, never retried on its own. */
   SENDING_TIMEOUT_SECONDS: z.coerce.number().int().positive().default(300),

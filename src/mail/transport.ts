@@ -25,7 +25,8 @@ interface Probe {
   phase: SendPhase;
 }
 
-const MAX_CONNECTIONS = 5;
+/** SMTP_POOL_SIZE's default. */
+export const DEFAULT_SMTP_POOL_SIZE = 5;
 
 /** A counting semaphore, first come first served: one slot per pooled connection. */
 class Slots {
@@ -56,12 +57,13 @@ class Slots {
 
 const slotsOf = new WeakMap<Transporter, Slots>();
 
-export function createTransport(smtpUrl: string): Transporter {
+export function createTransport(smtpUrl: string, opts: { poolSize?: number } = {}): Transporter {
+  const poolSize = opts.poolSize ?? DEFAULT_SMTP_POOL_SIZE;
   const url = new URL(smtpUrl);
   const secure = url.protocol === 'smtps:';
   const transport = nodemailer.createTransport({
     pool: true,
-    maxConnections: MAX_CONNECTIONS,
+    maxConnections: poolSize,
     host: url.hostname,
     port: Number(url.port || (secure ? 465 : 587)),
     secure,
@@ -90,7 +92,7 @@ export function createTransport(smtpUrl: string): Transporter {
     });
     done();
   });
-  slotsOf.set(transport, new Slots(MAX_CONNECTIONS));
+  slotsOf.set(transport, new Slots(poolSize));
   return transport;
 }
 

@@ -5,7 +5,7 @@ import { TemplateError, type TemplateErrorInfo } from './errors.js';
 import type { FrontMatter } from './front-matter.js';
 import { BUILTIN_HELPER_NAMES, HELPER_NAMES, KNOWN_HELPERS, createHandlebars } from './helpers.js';
 import { markTrackableLinks, type LinkSlot } from './links.js';
-import { templateVersion, type TemplateSource } from './templates.js';
+import { loadTemplateSource, readTemplateFile, templateVersion, type TemplateSource } from './templates.js';
 import { createTokenVault } from './tokens.js';
 
 export interface CompiledTemplate {
@@ -84,14 +84,24 @@ export async function compileTemplate(source: TemplateSource): Promise<CompiledT
   };
 }
 
+const versions = new WeakMap<TemplateSource, string>();
+/** A source's version, hashed once per loaded source. */
+function versionOf(source: TemplateSource): string {
+  let v = versions.get(source);
+  if (!v) versions.set(source, (v = templateVersion(source)));
+  return v;
+}
+
 /** Compiles each (name, version) once; a changed template or partial gets a new version and a fresh compile. */
 export class TemplateCache {
   private readonly entries = new Map<string, { version: string; compiled: Promise<CompiledTemplate> }>();
+  /** The source last loaded per (folder, name), with the file texts it was made from. */
+  private readonly sources = new Map<string, { source: TemplateSource; files: { path: string; text: string }[] }>();
 
   constructor(private readonly compile: (source: TemplateSource) => Promise<CompiledTemplate> = compileTemplate) {}
 
   get(source: TemplateSource): Promise<CompiledTemplate> {
-    const version = templateVersion(source);
+    const version = versionOf(source);
     const cached = this.entries.get(source.name);
     if (cached?.version === version) return cached.compiled;
     // Store the promise, not the result, so concurrent sends of a new version share one compile.
@@ -101,6 +111,21 @@ export class TemplateCache {
       if (this.entries.get(source.name)?.compiled === compiled) this.entries.delete(source.name);
     });
     return compiled;
+  }
+
+  /**
+   * The compiled template `name` as it is on disk now, for a send. Per send it only re-reads the files
+   * the last version was made of (the template and its partials) and compares their text: the front
+   * matter is parsed, the includes collected and the version hashed only when one of them changed, so an
+   * edit still takes effect on the next send while an unchanged template costs a few small reads.
+   */
+  async load(templatesDir: string, name: string): Promise<CompiledTemplate> {
+    const key = `${templatesDir}\0${name}`;
+    const known = this.sources.get(key);
+    if (known && known.files.every((f) => readTemplateFile(f.path) === f.text)) return this.get(known.source);
+    const source = loadTemplateSource(templatesDir, name);
+    this.sources.set(key, { source, files: [{ path: source.file, text: source.text }, ...source.includes] });
+    return this.get(source);
   }
 
   get size(): number {

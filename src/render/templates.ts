@@ -72,6 +72,9 @@ function collectIncludes(fromFile: string, text: string, firstLine: number, into
   }
 }
 
+/** A template or partial file's text as it is now; null when it is gone. */
+export const readTemplateFile = (file: string): string | null => readText(file);
+
 function readText(file: string): string | null {
   try {
     return readFileSync(file, 'utf8');

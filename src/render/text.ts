@@ -23,5 +23,14 @@ const IMAGE_ONLY_LINK = /<a\b[^>]*>\s*(?:<img\b[^>]*>\s*)+<\/a>/gi;
 
 /** The plain-text part: links read as "text (url)", images and the open pixel leave no trace. */
 export function htmlToPlainText(html: string): string {
-  return toText(html.replace(IMAGE_ONLY_LINK, ''));
+  return toText(bodyOf(html).replace(IMAGE_ONLY_LINK, ''));
+}
+
+/**
+ * Only the body is converted (html-to-text's base element), so the head — MJML's styles and Outlook
+ * conditionals, a good part of the document — need not be parsed for every message.
+ */
+function bodyOf(html: string): string {
+  const start = html.search(/<body[\s>]/i);
+  return start < 0 ? html : html.slice(start);
 }

@@ -5,8 +5,8 @@ import type { Tx } from '../db/client.js';
 import { accounts, enrollments, leads } from '../db/schema.js';
 import { decide } from '../engine/decide.js';
 import type { StepJob } from '../queue/index.js';
-import { applyDecision, enqueueFollowups, lockEnrollment, noFollowups } from './applyDecision.js';
-import { loadFacts, loadLeadAndAccount, stateOf } from './engineInput.js';
+import { applyDecision, enqueueFollowups, noFollowups } from './applyDecision.js';
+import { loadFacts, stateOf } from './engineInput.js';
 
 export type RunStepResult = 'ran' | 'stale' | 'ended';
 
@@ -17,12 +17,18 @@ export async function runStep(ctx: Context, job: StepJob): Promise<RunStepResult
     // jobs for people at one account must not both see room under the cap.
     const { caps } = ctx.config.funnel;
     if (caps.lead || caps.account) await lockAccountOfEnrollment(tx, job.enrollmentId);
-    const row = await lockEnrollment(tx, job.enrollmentId);
-    if (!row || row.state !== 'active') return 'ended';
+    // The enrollment, locked, with its lead and account (unlocked), in one round trip.
+    const [locked] = await tx
+      .select({ row: enrollments, lead: leads, account: accounts })
+      .from(enrollments)
+      .innerJoin(leads, eq(leads.id, enrollments.leadId))
+      .innerJoin(accounts, eq(accounts.id, leads.accountId))
+      .where(eq(enrollments.id, job.enrollmentId))
+      .for('no key update', { of: enrollments });
+    if (!locked || locked.row.state !== 'active') return 'ended';
+    const { row, ...la } = locked;
     // Every transition bumps the revision: a job for an older one was superseded and must do nothing.
     if (row.revision !== job.revision) return 'stale';
-    const la = await loadLeadAndAccount(tx, row.leadId);
-    if (!la) return 'ended';
     const seq = ctx.config.sequences.get(row.sequenceId);
     const decision = seq
       ? decide(seq, stateOf(row), { type: 'wake' }, await loadFacts(ctx, tx, seq, row, la.lead, la.account), ctx.now())

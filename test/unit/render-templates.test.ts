@@ -74,6 +74,28 @@ describe('template versions and the compile cache', () => {
     expect(renderMessage(edited, aContext(), tracking).html).toContain('9 Pier Road');
   });
 
+  it('loads for a send without re-parsing an unchanged template, and still sees every edit at once', async () => {
+    const compile = vi.fn(compileTemplate);
+    const cache = new TemplateCache(compile);
+    const first = await cache.load(dir, 'value-playbook');
+    expect(await cache.load(dir, 'value-playbook')).toBe(first);
+    expect(compile).toHaveBeenCalledTimes(1);
+
+    // A partial edited between two sends: the next send renders the new text.
+    const footer = path.join(dir, 'partials', 'footer.mjml');
+    writeFileSync(footer, (await import('node:fs')).readFileSync(footer, 'utf8').replace('we think it is useful to you', 'we met at 9 Pier Road'));
+    const edited = await cache.load(dir, 'value-playbook');
+    expect(edited.version).not.toBe(first.version);
+    expect(renderMessage(edited, aContext(), tracking).html).toContain('9 Pier Road');
+
+    // The front matter too (it is parsed only when the file changed), and a template that is gone is missing.
+    const file = path.join(dir, 'value-playbook.mjml');
+    writeFileSync(file, (await import('node:fs')).readFileSync(file, 'utf8').replace(/^subject: .*$/m, 'subject: "A new subject"'));
+    expect(renderMessage(await cache.load(dir, 'value-playbook'), aContext(), tracking).subject).toBe('A new subject');
+    rmSync(file);
+    await expect(cache.load(dir, 'value-playbook')).rejects.toMatchObject({ code: 'template_missing' });
+  });
+
   it('does not keep a failed compile', async () => {
     const cache = new TemplateCache();
     writeFileSync(path.join(dir, 'partials', 'footer.mjml'), '<mj-section><mj-column><mj-txt>x</mj-txt></mj-column></mj-section>');
