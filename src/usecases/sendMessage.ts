@@ -11,7 +11,7 @@ import { ACTIVITY_CHANNEL, logActivity, type ActivityEntry } from '../db/activit
 import { accounts, activity, enrollments, leads, messages, signals, suppressions } from '../db/schema.js';
 import type { SendCounters } from '../delivery/counters.js';
 import { decideLimits, domainOf, limitCounters } from '../delivery/limits.js';
-import { nextWindowOpen } from '../engine/time.js';
+import { describeLocal, nextWindowOpen } from '../engine/time.js';
 import { afterTemporaryFailure, attemptsSpanning, bounceVerdict, humanDuration, retryDelay, retryScheduleOf } from '../delivery/policy.js';
 import { dkimKeys, dkimOptionFor } from '../mail/dkim.js';
 import { replySubject, toMailOptions } from '../mail/message.js';
@@ -21,7 +21,7 @@ import { SendError, sendTracked } from '../mail/transport.js';
 import { bounceAddress, trackingUrls } from '../mail/tracking.js';
 import type { SendJob } from '../queue/index.js';
 import { renderMessage, RenderError, type RenderedMessage } from '../render/index.js';
-import { loadLeadAndAccount } from './engineInput.js';
+import { loadLeadAndAccount, zoneOf } from './engineInput.js';
 import { recordSignals } from './recordSignals.js';
 import { smtpOutcome } from '../mail/outcome.js';
 
@@ -62,6 +62,20 @@ export async function sendMessage(ctx: Context, job: SendJob, attempt: SendAttem
     const why = suppressed ? `address suppressed (${suppressed.reason})` : lead.status !== 'active' ? `lead is ${lead.status}` : 'step no longer in the sequence';
     await finish(ctx, msg.id, 'queued', { status: 'cancelled', error: why }, { ...base, kind: 'cancelled', detail: `not sent: ${why}` });
     return { status: 'suppressed' };
+  }
+
+  // The person's own choice on the preference page, made after this message was queued: a newsletter to
+  // someone who keeps only their rep's mail is not sent at all; nothing goes out during a pause.
+  if (lead.mailPreference === 'rep_only' && seq.mode === 'segmented') {
+    const why = "the person keeps only their rep's mail (preference page)";
+    await finish(ctx, msg.id, 'queued', { status: 'cancelled', error: why }, { ...base, kind: 'cancelled', detail: `not sent: ${why}` });
+    return { status: 'suppressed' };
+  }
+  const zone = zoneOf(ctx, lead, account);
+  if (lead.pausedUntil && lead.pausedUntil > ctx.now()) {
+    const until = lead.pausedUntil;
+    await logActivity(ctx.db, [{ ...base, kind: 'deferred', detail: `deferred until ${until.toISOString()}, ${describeLocal(until, zone)} for the lead (the person paused their mail)`, data: { messageRowId: msg.id, until: until.toISOString(), reason: 'paused' } }]);
+    return { status: 'deferred', until, why: 'the person paused their mail' };
   }
 
   const sender = senderFor(ctx, seq, step, lead.owner);
@@ -118,9 +132,9 @@ export async function sendMessage(ctx: Context, job: SendJob, attempt: SendAttem
   if (!verdict.allowed) {
     // The limit's window reopens at a UTC boundary; the person's send window decides when it may go.
     const window = seq.window ?? ctx.config.funnel.defaults.window;
-    if (window) verdict.until = nextWindowOpen(verdict.until, window, lead.timeZone ?? account.timeZone ?? ctx.config.funnel.defaults.timeZone);
+    if (window) verdict.until = nextWindowOpen(verdict.until, window, zone);
     await attempt.counters!.giveBack(counters);
-    await logActivity(ctx.db, [{ ...base, kind: 'deferred', detail: `deferred until ${verdict.until.toISOString()} (${verdict.why})`, data: { messageRowId: msg.id, until: verdict.until.toISOString(), reason: 'rate_limit' } }]);
+    await logActivity(ctx.db, [{ ...base, kind: 'deferred', detail: `deferred until ${verdict.until.toISOString()}, ${describeLocal(verdict.until, zone)} for the lead (${verdict.why})`, data: { messageRowId: msg.id, until: verdict.until.toISOString(), reason: 'rate_limit' } }]);
     return { status: 'deferred', until: verdict.until, why: verdict.why };
   }
 

@@ -114,7 +114,7 @@ describe('delivery', () => {
     expect(seconds.size).toBeGreaterThanOrEqual(3);
     const deferred = await h.ctx.db.select().from(activity).where(and(eq(activity.kind, 'deferred'), like(activity.email, 'burst%')));
     expect(deferred.length).toBeGreaterThanOrEqual(1);
-    for (const d of deferred) expect(d.detail).toMatch(/^deferred until \S+ \(rate limit handrail\.example 5\/s\)$/);
+    for (const d of deferred) expect(d.detail).toMatch(/^deferred until \S+, \w{3} \d\d:\d\d \S+ for the lead \(rate limit handrail\.example 5\/s\)$/);
     // A deferral is neither an attempt nor a failure.
     expect(rows.every((r) => r.attempts === 1 && r.error === null)).toBe(true);
     expect(await h.ctx.db.select().from(activity).where(and(inArray(activity.kind, ['retry', 'failed']), like(activity.email, 'burst%')))).toEqual([]);

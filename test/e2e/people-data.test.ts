@@ -5,11 +5,11 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { and, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { activity, auditLog, enrollments, leads, outboundEvents, signals, suppressions } from '../../src/db/schema.js';
+import { accounts, activity, auditLog, enrollments, leads, outboundEvents, signals, suppressions } from '../../src/db/schema.js';
 import { importLeads } from '../../src/usecases/importLeads.js';
 import { loadMapping } from '../../src/usecases/leadColumns.js';
 import { signToken } from '../../src/mail/tracking.js';
-import { stepJobId } from '../../src/queue/index.js';
+import { enqueueSends, stepJobId } from '../../src/queue/index.js';
 import { messages } from '../../src/db/schema.js';
 import { eventually, startHarness, type Harness } from '../support/harness.js';
 
@@ -233,5 +233,27 @@ describe('import by upload', () => {
     // From elsewhere, without the admin token, an unsigned upload is refused.
     const unsigned = await fetch(`${h.http.url}/v1/imports`, { method: 'POST', headers: { 'content-type': 'text/csv', 'x-forwarded-for': '203.0.113.9' }, body: 'email\n' });
     expect(unsigned.status).toBe(401);
+  });
+});
+
+describe('a choice made while a message waits to go out', () => {
+  it('cancels a queued newsletter for someone who now keeps only their rep, and holds any mail during a pause', async () => {
+    const [account] = await h.ctx.db.insert(accounts).values({ key: 'late.test', name: 'Late Co', domain: 'late.test' }).returning();
+    const person = async (email: string, over: Partial<typeof leads.$inferInsert>) => {
+      const [lead] = await h.ctx.db.insert(leads).values({ accountId: account!.id, email, persona: 'champion', stage: 'awareness', ...over }).returning();
+      const [run] = await h.ctx.db.insert(enrollments).values({ leadId: lead!.id, sequenceId: 'awareness-newsletter', sequenceVersion: 'v', state: 'active', stageEnteredAt: lead!.stageEnteredAt }).returning();
+      const [msg] = await h.ctx.db.insert(messages).values({ enrollmentId: run!.id, leadId: lead!.id, sequenceId: 'awareness-newsletter', stepId: 'benchmark', status: 'queued', messageId: `${email}@nurture.test`, templateName: 'value-benchmark', toAddress: email, kind: 'value' }).returning();
+      await enqueueSends(h.ctx.queues, [{ messageId: msg!.id }]);
+      return msg!;
+    };
+    const repOnly = await person('kim@late.test', { mailPreference: 'rep_only' });
+    const paused = await person('lou@late.test', { pausedUntil: new Date(Date.now() + 7 * 86_400_000) });
+    const cancelled = await eventually('the newsletter cancelled', async () => (await h.ctx.db.select().from(messages).where(and(eq(messages.id, repOnly.id), eq(messages.status, 'cancelled'))))[0]);
+    expect(cancelled.error).toContain("only their rep's mail");
+    const held = await eventually('the pause held', async () => (await h.ctx.db.select().from(activity).where(and(eq(activity.email, 'lou@late.test'), eq(activity.kind, 'deferred'))))[0]);
+    expect(held.detail).toContain('the person paused their mail');
+    expect((await h.ctx.db.select().from(messages).where(eq(messages.id, paused.id)))[0]!.status).toBe('queued');
+    expect(mailsTo('kim@late.test')).toHaveLength(0);
+    expect(mailsTo('lou@late.test')).toHaveLength(0);
   });
 });
