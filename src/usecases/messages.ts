@@ -50,21 +50,7 @@ export async function listMessages(ctx: Pick<Context, 'db'>, o: { status?: Messa
     .where(and(statuses ? inArray(messages.status, statuses) : undefined, o.ids ? inArray(messages.id, o.ids) : undefined))
     .orderBy(asc(messages.sendingAt), asc(messages.queuedAt))
     .limit(o.limit ?? 500);
-  return rows.map(({ m, email, accountName }) => ({
-    id: m.id,
-    status: m.status,
-    email,
-    accountName,
-    sequenceId: m.sequenceId,
-    stepId: m.stepId,
-    subject: m.subject,
-    messageId: m.messageId,
-    attempts: m.attempts,
-    queuedAt: m.queuedAt,
-    sendingAt: m.sendingAt,
-    sentAt: m.sentAt,
-    lastReply: m.error ?? m.relayResponse,
-  }));
+  return rows.map(({ m, email, accountName }) => summaryOf(m, email, accountName));
 }
 
 export type ReleaseDecision = 'resend' | 'mark_sent';
