@@ -1,10 +1,12 @@
 // Everything nurture holds about one person, as one JSON document (GDPR art. 15 and 20): the lead and
-// account, enrollments, messages (as stored: bodies are rendered at send time and not kept), signals
-// with their evidence, stage moves, suppressions and the activity log. Reads only.
+// account, enrollments, messages with their content (bodies are rendered at send time and not kept, so
+// each is rendered again from its template, said so beside the version that was sent), signals with their
+// evidence, stage moves, suppressions and the activity log. Reads only.
 import { asc, eq, or } from 'drizzle-orm';
 import type { Context } from '../context.js';
 import { accounts, activity, advances, enrollments, leads, messages, signals, suppressions } from '../db/schema.js';
 import { UseCaseError } from './errors.js';
+import { previewTemplate, storedLeadContext } from './previewTemplate.js';
 import { isEmail } from './inputs.js';
 
 export interface LeadExport {
@@ -20,7 +22,7 @@ export interface LeadExport {
   activity: Record<string, unknown>[];
 }
 
-export async function exportLead(ctx: Pick<Context, 'db' | 'now'>, emailInput: string): Promise<LeadExport> {
+export async function exportLead(ctx: Pick<Context, 'db' | 'now' | 'templates' | 'config' | 'settings'>, emailInput: string): Promise<LeadExport> {
   const email = emailInput.trim().toLowerCase();
   if (!isEmail(email)) throw new UseCaseError('invalid_email', `"${emailInput.slice(0, 100)}" is not an email address`, 'email');
   const [lead] = await ctx.db.select().from(leads).where(eq(leads.email, email));
@@ -40,10 +42,28 @@ export async function exportLead(ctx: Pick<Context, 'db' | 'now'>, emailInput: s
     lead,
     account: account ?? null,
     enrollments: enr,
-    messages: msgs,
+    messages: await withContent(ctx, email, msgs),
     signals: sigs,
     stageMoves: moves,
     suppressions: sup,
     activity: log,
   };
+}
+
+/** Each message with what it said: rendered again for this person from its template, untracked. */
+async function withContent(ctx: Pick<Context, 'db' | 'templates' | 'config' | 'settings'>, email: string, msgs: (typeof messages.$inferSelect)[]): Promise<Record<string, unknown>[]> {
+  if (!msgs.length) return [];
+  const renderCtx = await storedLeadContext(ctx.db, ctx.settings.publicUrl, email);
+  const out: Record<string, unknown>[] = [];
+  for (const m of msgs) {
+    try {
+      const r = await previewTemplate(ctx.templates, ctx.config.templatesDir, m.templateName, renderCtx, ctx.config);
+      const content = { subject: m.subject ?? r.subject, text: r.text, html: r.html, renderedFrom: `template ${m.templateName} version ${r.version} (sent: ${m.templateVersion ?? 'not sent'})` };
+      out.push({ ...m, content });
+    } catch (err) {
+      // A template removed since: the message's stored facts stay, and why there is no content.
+      out.push({ ...m, content: null, contentUnavailable: err instanceof Error ? err.message : String(err) });
+    }
+  }
+  return out;
 }

@@ -111,6 +111,10 @@ describe('export and erase', () => {
     expect(doc.account.name).toBe('Import Co');
     expect(doc.messages.length).toBeGreaterThanOrEqual(1);
     expect(doc.messages[0]).toMatchObject({ toAddress: 'ana@import.test', sequenceId: 'awareness-notes', stepId: 'intro' });
+    // What it said, rendered again for her (bodies are not kept), and from which template version.
+    expect(doc.messages[0].content.subject).toBe(mail.parsed.subject);
+    expect(doc.messages[0].content.text).toContain('Ana');
+    expect(doc.messages[0].content.renderedFrom).toMatch(/^template intro-note version \S+ \(sent: \S+\)$/);
     expect(doc.signals.map((s: { kind: string }) => s.kind)).toContain('open');
     expect(doc.signals[0].evidence).toBeTruthy();
     expect(doc.enrollments.length).toBeGreaterThanOrEqual(1);
