@@ -1,6 +1,7 @@
 // Starts one worker per queue in this process; any number of such processes can share one Redis.
 import type { Worker } from 'bullmq';
 import type { Context } from '../src/context.js';
+import { queueErrorLine } from '../src/queue/index.js';
 import { fanoutWorker } from './fanout.js';
 import { maintenanceWorker } from './maintenance.js';
 import { outboundWorker } from './outbound.js';
@@ -19,6 +20,8 @@ export async function startWorkers(ctx: Context, opts: { concurrency: number; re
   for (const w of all) {
     // A failing job is retried by BullMQ; say so where an operator looks, with the reason.
     w.on('failed', (job, err) => console.error(`[worker ${w.name}] job ${job?.id ?? '?'} failed (attempt ${job?.attemptsMade ?? '?'}): ${err.message}`));
+    // Without a listener BullMQ prints the bare error: expected losses after a Redis wipe looked like bugs.
+    w.on('error', (err) => console.error(queueErrorLine(`worker ${w.name}`, err)));
   }
   // Redis is disposable: this scheduler (and the run at start-up) re-enqueues whatever Postgres says is due.
   // The scheduler itself lives in Redis, so each worker process puts it back on every beat: a FLUSHALL

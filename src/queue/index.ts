@@ -70,6 +70,7 @@ export function createQueues(settings: QueueSettings): Queues {
     // Removed once done, so a later settle for the same lead and second (reconcile's) is never a no-op.
     settle: make('settle', { attempts: 10, backoff: { type: 'exponential', delay: 1_000 }, removeOnComplete: true, removeOnFail: true }),
   };
+  for (const [name, q] of Object.entries(queues)) q.on('error', (err) => console.error(queueErrorLine(`queue ${name}`, err)));
   return {
     ...queues,
     settings,
@@ -114,4 +115,21 @@ export async function enqueueSettles(queues: Queues, jobs: { job: SettleJob; at:
 export async function enqueueFanout(queues: Queues, fanoutId: string, afterLeadId: string | null): Promise<void> {
   const job: FanoutJob = { fanoutId };
   await queues.fanout.add('fanout', job, { jobId: fanoutJobId(fanoutId, afterLeadId) });
+}
+
+/**
+ * One line for an error a queue or worker reports. After Redis loses its data (a restart, a FLUSHALL) BullMQ
+ * finds jobs it held gone or no longer its own, and the connection drops while Redis restarts: both are
+ * expected, and Postgres (reconcile) puts back whatever is still due. They are said plainly; anything else
+ * is an error, with its stack.
+ */
+export function queueErrorLine(where: string, err: Error): string {
+  if (/Missing lock for job|Lock mismatch for job|Missing key for job|could not renew lock/i.test(err.message)) {
+    return `[${where}] a job Redis no longer holds as ours (${err.message}): expected after Redis lost its data; reconcile adds it again if it is still due`;
+  }
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  if (/^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENOTCONN)$/.test(code) || /Connection is closed|connect ECONNREFUSED|read ECONNRESET/.test(err.message)) {
+    return `[${where}] Redis connection: ${err.message}; reconnecting`;
+  }
+  return `[${where}] ${err.stack ?? String(err)}`;
 }
