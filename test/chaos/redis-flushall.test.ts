@@ -39,8 +39,10 @@ it('recovers every due step from Postgres after FLUSHALL through reconcile alone
   await waitFor('a third of the first emails sent', async () => (await countStatus(s.db.sql, 'sent')) >= LEADS / 3, 60_000, 50);
   const admin = new Redis(redis.url);
   keysBefore = await admin.dbsize();
-  await admin.flushall();
-  expect(await admin.dbsize()).toBe(0);
+  expect(keysBefore).toBeGreaterThan(LEADS);
+  // Redis's own word that it is empty. Counting keys afterwards would race the live workers, which write
+  // again at once (markers, locks, a reconcile's re-added jobs).
+  expect(await admin.flushall()).toBe('OK');
   admin.disconnect();
   sentAtFlush = await countStatus(s.db.sql, 'sent');
 
