@@ -83,6 +83,8 @@ export const PREVIEW_BOTS = inGroup('preview_bot');
 export const SECURITY_SCANNERS = inGroup('scanner');
 /** Scripts, headless browsers, HTTP libraries, crawlers. */
 export const AUTOMATION = inGroup('automation');
+/** Every agent that names itself as a fetcher, in the order pixels and links are checked against them: built once. */
+export const KNOWN_FETCHERS: readonly AgentRule[] = [...PROVIDER_PREFETCHERS, ...LINK_PREVIEWERS, ...SECURITY_SCANNERS, ...PREVIEW_BOTS, ...AUTOMATION];
 
 /**
  * Apple Mail Privacy Protection prefetches every remote image when the message reaches the device, whether or

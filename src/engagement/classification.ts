@@ -129,6 +129,12 @@ export function header(headers: Record<string, string> | undefined, name: string
  * `prefetch;anonymous-client-ip` via its private prefetch proxy), the legacy `Purpose: prefetch` Chrome still
  * sends for <link rel=prefetch>, Safari's `X-Purpose: preview` and Firefox's old `X-Moz: prefetch`.
  */
+/** The verdict on a request that announced itself as a prefetch, for a pixel and a link alike; null when it did not. */
+export function prefetchVerdict(headers: Record<string, string>): Classification | null {
+  const prefetch = announcedPrefetch(headers);
+  return prefetch ? machine('prefetch_header', { rule: 'Announced prefetch', ...prefetch, source: 'Fetch Metadata: Sec-Purpose (MDN; Chromium preloading_headers), legacy Purpose / X-Purpose / X-Moz' }) : null;
+}
+
 export function announcedPrefetch(headers: Record<string, string>): { header: string; value: string } | null {
   for (const name of ['sec-purpose', 'purpose', 'x-purpose', 'x-moz']) {
     const value = header(headers, name);

@@ -6,17 +6,13 @@
  */
 import {
   APPLE_MPP_USER_AGENT,
-  AUTOMATION,
-  LINK_PREVIEWERS,
-  PREVIEW_BOTS,
-  PROVIDER_PREFETCHERS,
-  SECURITY_SCANNERS,
+  KNOWN_FETCHERS,
   agentEvidence,
   networkEvidence,
   networkOfKind,
 } from './agents.js';
 import {
-  announcedPrefetch,
+  prefetchVerdict,
   classifyOptions,
   hasBrowserHeaders,
   human,
@@ -134,14 +130,14 @@ export function classifyClick(click: ClickHit, opts?: Partial<ClassifyOptions>):
   if (click.honeypot) return machine('honeypot', { rule: 'Hidden link', linkId: click.linkId });
 
   const headers = click.headers ?? {};
-  const prefetch = announcedPrefetch(headers);
-  if (prefetch) return machine('prefetch_header', { rule: 'Announced prefetch', ...prefetch, source: 'Fetch Metadata: Sec-Purpose (MDN; Chromium preloading_headers), legacy Purpose / X-Purpose / X-Moz' });
+  const prefetch = prefetchVerdict(headers);
+  if (prefetch) return prefetch;
   const fetchMeta = notANavigation(headers);
   if (fetchMeta) return machine('prefetch_header', { rule: 'Not a navigation', ...fetchMeta, source: 'W3C Fetch Metadata Request Headers' });
   const from = robotFromHeader(headers);
   if (from) return machine('automation_ua', { rule: 'Robot From header', from });
 
-  const known = matchAgent([...PROVIDER_PREFETCHERS, ...LINK_PREVIEWERS, ...SECURITY_SCANNERS, ...PREVIEW_BOTS, ...AUTOMATION], click, 'click');
+  const known = matchAgent(KNOWN_FETCHERS, click, 'click');
   if (known) return machine(known.reason, agentEvidence(known));
 
   // Nobody browses from a gateway's or a mailbox provider's own service network: the fetch is theirs.

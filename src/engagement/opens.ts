@@ -8,21 +8,17 @@
  * message while they walk its links; anything fetched sooner after the send than anyone can open mail.
  */
 import {
-  AUTOMATION,
+  KNOWN_FETCHERS,
   APPLE_MPP_USER_AGENT,
-  LINK_PREVIEWERS,
   MAIL_CLIENT_UA,
   MAILBOX_PROXIES,
-  PREVIEW_BOTS,
-  PROVIDER_PREFETCHERS,
   REAL_CLIENT_UA,
-  SECURITY_SCANNERS,
   agentEvidence,
   networkEvidence,
   networkOfKind,
 } from './agents.js';
 import {
-  announcedPrefetch,
+  prefetchVerdict,
   classifyOptions,
   hasBrowserHeaders,
   human,
@@ -109,12 +105,12 @@ export function classifyOpen(hit: PixelHit, opts?: Partial<ClassifyOptions>): Cl
   if (mpp) return machine('apple_mpp', mpp);
 
   const headers = hit.headers ?? {};
-  const prefetch = announcedPrefetch(headers);
-  if (prefetch) return machine('prefetch_header', { rule: 'Announced prefetch', ...prefetch, source: 'Fetch Metadata: Sec-Purpose (MDN; Chromium preloading_headers), legacy Purpose / X-Purpose / X-Moz' });
+  const prefetch = prefetchVerdict(headers);
+  if (prefetch) return prefetch;
   const from = robotFromHeader(headers);
   if (from) return machine('automation_ua', { rule: 'Robot From header', from });
 
-  const known = matchAgent([...PROVIDER_PREFETCHERS, ...LINK_PREVIEWERS, ...SECURITY_SCANNERS, ...PREVIEW_BOTS, ...AUTOMATION], hit, 'open');
+  const known = matchAgent(KNOWN_FETCHERS, hit, 'open');
   if (known) return machine(known.reason, agentEvidence(known));
   const gateway = networkOfKind(hit.ip, 'gateway');
   if (gateway) return machine('scanner_ip', networkEvidence('Gateway network', gateway));
