@@ -6,6 +6,7 @@ import type { FrontMatter } from './front-matter.js';
 import { BUILTIN_HELPER_NAMES, HELPER_NAMES, KNOWN_HELPERS, createHandlebars } from './helpers.js';
 import { markTrackableLinks, type LinkSlot } from './links.js';
 import { loadTemplateSource, readTemplateFile, templateVersion, type TemplateSource } from './templates.js';
+import { textSkeleton } from './text.js';
 import { createTokenVault } from './tokens.js';
 
 export interface CompiledTemplate {
@@ -18,6 +19,11 @@ export interface CompiledTemplate {
   renderHtml: TemplateDelegate;
   renderSubject: TemplateDelegate;
   renderPreheader: TemplateDelegate;
+  /**
+   * The plain-text part, converted from the HTML once per version (text.ts textSkeleton) and compiled
+   * without HTML escaping; null where it must be converted per message.
+   */
+  renderText: TemplateDelegate | null;
   /** Trackable links found in the HTML, with ids stable across recipients. */
   links: LinkSlot[];
   /** Fields printed bare in the subject: an empty one would read "Hi ," in the inbox, so the send is held. */
@@ -66,6 +72,7 @@ export async function compileTemplate(source: TemplateSource): Promise<CompiledT
   const marked = markTrackableLinks(result.html, vault, source.frontMatter.links);
   const htmlTemplate = vault.restore(marked.html);
   const renderHtml = compileHandlebars(htmlTemplate, source, 'body');
+  const skeleton = textSkeleton(marked.html, vault.tokens, (text) => vault.restore(text));
   const subjectUses = collectTokenUses(hb.parse(source.frontMatter.subject), HELPERS);
 
   return {
@@ -78,6 +85,7 @@ export async function compileTemplate(source: TemplateSource): Promise<CompiledT
     // Subject and preheader are plain text headers, not HTML: escaping would put "&amp;" in the inbox.
     renderSubject: compileHandlebars(source.frontMatter.subject, source, 'subject', true),
     renderPreheader: compileHandlebars(source.frontMatter.preheader, source, 'preheader', true),
+    renderText: skeleton === null ? null : compileHandlebars(skeleton, source, 'body', true),
     links: marked.slots,
     subjectFields: [...new Set(subjectUses.fields.filter((u) => u.output && !u.withFallback && !u.guarded).map((u) => u.field))],
     warnings: [],

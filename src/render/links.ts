@@ -59,22 +59,47 @@ export interface RewriteInput {
   directUrls: ReadonlySet<string>;
 }
 
+export interface RewrittenLinks {
+  html: string;
+  links: MessageLink[];
+  /**
+   * Each marked anchor's final href (as text, entities decoded), for the plain-text part; null when one
+   * link id got two different hrefs (an anchor inside {{#each}}), which only a per-message conversion reads.
+   */
+  hrefs: Map<string, string> | null;
+}
+
+const MARKER_ATTRIBUTE = new RegExp(`\\s${MARKER}="[^"]*"`);
+
 /** Replaces each marked anchor's rendered href with its tracked URL and drops the marker. */
-export function rewriteLinks(html: string, input: RewriteInput): { html: string; links: MessageLink[] } {
+export function rewriteLinks(html: string, input: RewriteInput): RewrittenLinks {
   const links = new Map<string, MessageLink>();
+  let hrefs: Map<string, string> | null = new Map();
+  const keep = (id: string, href: string) => {
+    if (hrefs && (hrefs.get(id) ?? href) !== href) hrefs = null;
+    else hrefs?.set(id, href);
+  };
   const out = html.replace(MARKED_ANCHOR, (tag, id: string) => {
-    const unmarked = tag.replace(new RegExp(`\\s${MARKER}="[^"]*"`), '');
+    const unmarked = tag.replace(MARKER_ATTRIBUTE, '');
     const hrefMatch = HREF.exec(unmarked);
     if (!hrefMatch) return unmarked;
-    const url = decodeEntities(hrefMatch[1] ?? '').trim();
-    if (!/^https?:\/\//i.test(url) || input.directUrls.has(url)) return unmarked;
+    const rendered = decodeEntities(hrefMatch[1] ?? '');
+    const url = rendered.trim();
+    if (!/^https?:\/\//i.test(url) || input.directUrls.has(url)) {
+      keep(id, rendered);
+      return unmarked;
+    }
     const link: MessageLink = { id, url, tag: input.slots.get(id)?.tag ?? null };
     if (!links.has(id)) links.set(id, link);
-    if (!input.trackLink) return unmarked;
+    if (!input.trackLink) {
+      keep(id, rendered);
+      return unmarked;
+    }
     const tracked = input.trackLink(link);
+    keep(id, tracked);
     return unmarked.replace(HREF, () => ` href="${escapeAttribute(tracked)}"`);
   });
-  return { html: out, links: [...links.values()] };
+  return { html: out, links: [...links.values()], hrefs };
 }
 
 const NAMED_ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };

@@ -3,7 +3,7 @@ import { lookupPath, toTemplateData, type RenderContext } from './context.js';
 import { RenderError } from './errors.js';
 import { isEmptyValue } from './helpers.js';
 import { rewriteLinks, escapeAttribute, type LinkSlot, type MessageLink } from './links.js';
-import { htmlToPlainText } from './text.js';
+import { fillLinks, htmlToPlainText, sameText } from './text.js';
 
 export interface RenderOptions {
   trackLink: ((link: MessageLink) => string) | null;
@@ -34,19 +34,41 @@ export function renderMessage(compiled: CompiledTemplate, ctx: RenderContext, op
   assertHeaderSafe('subject', subject);
   assertHeaderSafe('preheader', preheader);
 
-  const personalised = run(() => compiled.renderHtml({ ...base, subject, preheader }));
+  const data = { ...base, subject, preheader };
+  const personalised = run(() => compiled.renderHtml(data));
   const directUrls = new Set([ctx.links.unsubscribe, ctx.links.preferences].filter((u): u is string => !!u));
-  const { html, links } = rewriteLinks(personalised, { slots: slotsOf(compiled), trackLink: opts.trackLink, directUrls });
+  const { html, links, hrefs } = rewriteLinks(personalised, { slots: slotsOf(compiled), trackLink: opts.trackLink, directUrls });
 
   return {
     subject,
     preheader,
     html: opts.pixelUrl ? appendPixel(html, opts.pixelUrl) : html,
-    // From the tracked HTML on purpose: a click in a text-only client is still a click we should see, and both
+    // With the tracked links on purpose: a click in a text-only client is still a click we should see, and both
     // parts pointing at the same hosts reads as consistent to spam filters. The pixel is added after, so it never appears.
-    text: htmlToPlainText(html),
+    text: textPart(compiled, data, html, hrefs),
     links,
   };
+}
+
+/** How many renders of each compiled version check their skeleton's text against a full conversion. */
+const SKELETON_CHECKS = 3;
+const skeletonChecks = new WeakMap<CompiledTemplate, number>();
+
+/**
+ * The text part from the version's skeleton (Handlebars and the link URLs only), else converted from
+ * this message's HTML. The first renders of a version make both and compare their words; a version
+ * whose skeleton reads differently (say, a heading that upper-cases a name) converts every message.
+ */
+function textPart(compiled: CompiledTemplate, data: Record<string, unknown>, html: string, hrefs: ReadonlyMap<string, string> | null): string {
+  const checks = skeletonChecks.get(compiled) ?? 0; // -1: its skeleton read differently
+  if (!compiled.renderText || !hrefs || checks < 0) return htmlToPlainText(html);
+  const fromSkeleton = fillLinks(run(() => compiled.renderText!(data)), hrefs);
+  if (fromSkeleton === null) return htmlToPlainText(html);
+  if (checks >= SKELETON_CHECKS) return fromSkeleton;
+  const converted = htmlToPlainText(html);
+  const same = sameText(fromSkeleton, converted);
+  skeletonChecks.set(compiled, same ? checks + 1 : -1);
+  return same ? fromSkeleton : converted;
 }
 
 function assertValues(data: Record<string, unknown>, fields: readonly string[], why: string): void {

@@ -1,7 +1,9 @@
 import { compile } from 'html-to-text';
 
+const WRAP = 78;
+
 const toText = compile({
-  wordwrap: 78,
+  wordwrap: WRAP,
   selectors: [
     // MJML renders the preheader as a hidden div padded with invisible characters; it is not body copy.
     { selector: 'div[style*="display:none"]', format: 'skip' },
@@ -33,4 +35,84 @@ export function htmlToPlainText(html: string): string {
 function bodyOf(html: string): string {
   const start = html.search(/<body[\s>]/i);
   return start < 0 ? html : html.slice(start);
+}
+
+/** Where a tracked link's URL goes in the text skeleton; each message puts in the href its HTML got. */
+const LINK_PLACEHOLDER = /NRLNK([A-Za-z0-9_-]+)KNLRN/g;
+/** A marked anchor's href (the marker is always the anchor's first attribute: links.ts puts it there). */
+const MARKED_HREF = /(<a data-nurture-link="([^"]*)"[^>]*?\shref\s*=\s*")[^"]*"/gi;
+/** Values a raw `{{{…}}}` or `{{&…}}` puts into the HTML are markup: only converting each message reads them as text. */
+const RAW_TOKEN = /\{\{\{|\{\{\s*&/;
+
+/**
+ * The plain-text part of a template version, converted once with its tokens still in place (as inert
+ * placeholders) and each tracked link's URL left as a placeholder: a message then needs only Handlebars
+ * and the link URLs its HTML got, not a parse of its whole HTML. Null when the template puts raw markup
+ * into the HTML from a value, which must be converted per message.
+ *
+ * `markedHtml` is MJML's output with token placeholders and link markers (compile.ts); `tokens` are the
+ * template's Handlebars tokens; `restore` puts them back.
+ */
+export function textSkeleton(markedHtml: string, tokens: readonly string[], restore: (text: string) => string): string | null {
+  if (tokens.some((t) => RAW_TOKEN.test(t))) return null;
+  const withSlots = markedHtml.replace(MARKED_HREF, (_whole, start: string, id: string) => `${start}NRLNK${id}KNLRN"`).replace(ANCHOR_WITH_TEXT, (whole, attributes: string, inner: string) => hideHrefShownAsText(whole, attributes, inner, restore));
+  return restore(htmlToPlainText(withSlots));
+}
+
+const ANCHOR_WITH_TEXT = /<a\b([^>]*)>([\s\S]*?)<\/a>/gi;
+const ANY_HREF = /\shref\s*=\s*"([^"]*)"/i;
+
+/**
+ * An anchor that prints its own address (`<a href="mailto:{{sender.email}}">{{sender.email}}</a>`) reads
+ * once in text: each message's conversion hides an href equal to its text, and with the same tokens on
+ * both sides they are equal for every recipient, so the skeleton drops that href.
+ */
+function hideHrefShownAsText(whole: string, attributes: string, inner: string, restore: (text: string) => string): string {
+  const href = ANY_HREF.exec(attributes)?.[1];
+  if (href === undefined || attributes.includes('data-nurture-link=')) return whole;
+  // Compared with the tokens put back: the same token written twice has two placeholders.
+  const text = restore(inner.replace(/<[^>]*>/g, '')).trim();
+  return text && text === restore(href.replace(/^mailto:/i, '')).trim() ? `<a${attributes.replace(ANY_HREF, '')}>${inner}</a>` : whole;
+}
+
+/** Puts each link's URL into a rendered skeleton; null if a link has no URL (the caller converts the HTML instead). */
+export function fillLinks(text: string, hrefs: ReadonlyMap<string, string>): string | null {
+  let missing = false;
+  const out = text.replace(LINK_PLACEHOLDER, (_whole, id: string) => {
+    const href = hrefs.get(id);
+    if (href === undefined) missing = true;
+    return href ?? '';
+  });
+  return missing ? null : rewrap(out);
+}
+
+/**
+ * The skeleton was wrapped with placeholders where the values now are: a line a long value pushed past
+ * the width is wrapped again at its spaces, continuing at the line's own indent (a word or URL longer
+ * than the width stays whole, as the conversion leaves it).
+ */
+function rewrap(text: string): string {
+  if (!text.split('\n').some((line) => line.length > WRAP)) return text;
+  return text
+    .split('\n')
+    .map((line) => {
+      if (line.length <= WRAP) return line;
+      const indent = /^\s*/.exec(line)![0];
+      const lines: string[] = [];
+      let current = '';
+      for (const word of line.slice(indent.length).split(' ')) {
+        if (current && indent.length + current.length + 1 + word.length > WRAP) {
+          lines.push(indent + current);
+          current = word;
+        } else current = current ? `${current} ${word}` : word;
+      }
+      lines.push(indent + current);
+      return lines.join('\n');
+    })
+    .join('\n');
+}
+
+/** The same words in the same order: the two ways of making a text part agree but for where lines wrap. */
+export function sameText(a: string, b: string): boolean {
+  return a.replace(/\s+/g, ' ').trim() === b.replace(/\s+/g, ' ').trim();
 }

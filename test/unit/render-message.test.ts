@@ -118,7 +118,7 @@ describe('rendering a message for one lead', () => {
     const message = renderMessage(benchmark, aContext(), tracking);
     expect(message.text).toContain('Hi Jane,');
     expect(message.text).toMatch(/Read the full benchmark\s+\(https:\/\/t\.handrail\.example\/c\/guide\?to=/);
-    expect(message.text).toMatch(/unsubscribe \(https:\/\/t\.handrail\.example\/u\/tok123\)/);
+    expect(message.text).toMatch(/unsubscribe\s+\(https:\/\/t\.handrail\.example\/u\/tok123\)/);
     expect(message.text).toMatch(/Days to first value\s+34\s+12/);
     expect(message.text).not.toContain('msg42.gif');
     expect(message.text).not.toContain(message.preheader);
