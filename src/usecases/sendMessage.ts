@@ -8,9 +8,11 @@ import { and, count, desc, eq, inArray, min, sql } from 'drizzle-orm';
 import type { Sequence } from '../config/schema.js';
 import type { Context } from '../context.js';
 import { ACTIVITY_CHANNEL, logActivity, type ActivityEntry } from '../db/activity.js';
-import { accounts, activity, enrollments, leads, messages, signals, suppressions } from '../db/schema.js';
+import { activity, enrollments, messages, signals } from '../db/schema.js';
+import { sendRows } from '../db/sendRows.js';
 import type { SendCounters } from '../delivery/counters.js';
-import { decideLimits, domainOf, limitCounters } from '../delivery/limits.js';
+import { decideLimits, domainOf } from '../delivery/limits.js';
+import { afterSent, limitCountersFor, transportFor } from '../mailbox/route.js';
 import { describeLocal, nextWindowOpen } from '../engine/time.js';
 import { afterTemporaryFailure, attemptsSpanning, bounceVerdict, humanDuration, retryDelay, retryScheduleOf } from '../delivery/policy.js';
 import { dkimKeys, dkimOptionFor } from '../mail/dkim.js';
@@ -44,14 +46,8 @@ export async function sendMessage(ctx: Context, job: SendJob, attempt: SendAttem
   // The message, its lead and account, and the address's suppression, in one round trip. Checked at the
   // last moment: an unsubscribe that arrived after the step was queued still wins (and the claim below
   // checks it again in the same statement that marks the row `sending`).
-  const [loaded] = await ctx.db
-    .select({ msg: messages, lead: leads, account: accounts, suppressed: suppressions })
-    .from(messages)
-    .innerJoin(leads, eq(leads.id, messages.leadId))
-    .innerJoin(accounts, eq(accounts.id, leads.accountId))
-    .leftJoin(suppressions, eq(suppressions.email, leads.email))
-    .where(eq(messages.id, job.messageId))
-    .limit(1);
+  const rows = sendRows(ctx.database);
+  const loaded = await rows.load(job.messageId);
   if (!loaded || loaded.msg.status !== 'queued') return { status: 'skipped' };
   const { msg, lead, account, suppressed } = loaded;
   const seq = ctx.config.sequences.get(msg.sequenceId);
@@ -123,9 +119,12 @@ export async function sendMessage(ctx: Context, job: SendJob, attempt: SendAttem
   // An unreadable key throws before anything is claimed: the job retries, and ends failed if it stays so.
   const dkim = dkimOptionFor(dkimKeys(sending?.dkim ?? [], ctx.config.dir), fromDomain);
 
+  // One-to-one mail from a rep with a mailbox goes through it (docs/mailboxes.md); the rest through the relay.
+  const route = transportFor(ctx, seq, sender.from.email);
+
   // Sending limits, checked before the claim: a limited send waits for its window and keeps its row queued.
   const now = ctx.now();
-  const counters = limitCounters(sending, fromDomain, now);
+  const counters = limitCountersFor(route, sending, fromDomain, now);
   if (counters.length && !attempt.counters) throw new Error('sending limits are configured but this worker has no send counters');
   const counted = counters.length ? await attempt.counters!.take(counters, now) : [];
   const verdict = decideLimits(counters, counted, now);
@@ -140,40 +139,25 @@ export async function sendMessage(ctx: Context, job: SendJob, attempt: SendAttem
 
   // Runs once a pooled connection is this message's own, right before its SMTP transaction: the row is
   // `sending` from the moment the relay may hear of it, and not while it only waits for a connection.
-  const claim = async () => {
-    const claimed = await ctx.db
-      .update(messages)
-      .set({
-        status: 'sending',
-        sendingAt: ctx.now(),
-        attempts: sql`${messages.attempts} + 1`,
-        subject,
-        fromAddress: sender.from.email,
-        templateVersion,
-        links: rendered.links,
-        inReplyTo: thread?.messageId ?? null,
-        references: thread ? [...thread.references, thread.messageId] : [],
-      })
-      // The claim re-checks, in the same statement, what may have changed since the job was queued: the
-      // enrollment has not been exited (reply, unsubscribe, stage move) and the address is not suppressed.
-      .where(
-        and(
-          eq(messages.id, msg.id),
-          eq(messages.status, 'queued'),
-          // Completed is fine (its last step is this one); exited (reply, unsubscribe, stage move) is not.
-          sql`exists (select 1 from ${enrollments} e where e.id = ${messages.enrollmentId} and e.state <> 'exited')`,
-          sql`not exists (select 1 from ${suppressions} s where s.email = ${messages.toAddress})`,
-        ),
-      )
-      .returning({ id: messages.id });
-    return claimed.length > 0;
-  };
+  const claim = () =>
+    // The claim re-checks, in the same statement, what may have changed since the job was queued: the
+    // enrollment has not been exited (reply, unsubscribe, stage move) and the address is not suppressed.
+    rows.claim({
+      id: msg.id,
+      at: ctx.now(),
+      subject,
+      fromAddress: sender.from.email,
+      templateVersion,
+      links: rendered.links,
+      inReplyTo: thread?.messageId ?? null,
+      references: thread ? [...thread.references, thread.messageId] : [],
+    });
 
   let info: Awaited<ReturnType<typeof sendTracked>>;
   const handing = ctx.metrics?.sendSeconds.startTimer();
   try {
     info = await sendTracked(
-      ctx.transport,
+      route.transport,
       toMailOptions({
         messageId: msg.messageId,
         from: sender.from,
@@ -254,7 +238,11 @@ export async function sendMessage(ctx: Context, job: SendJob, attempt: SendAttem
   const sentAt = ctx.now();
   // A known provider's relay names its own message id in the 250: its events can be matched by it.
   const providerMessageId = providerMessageIdFromReply(ctx.settings.providers.relay, info.response);
-  await persistently(() => finish(ctx, msg.id, ['sending', 'uncertain'], { status: 'sent', sentAt, relayResponse: String(info.response ?? ''), error: null, ...(providerMessageId ? { providerMessageId } : {}) }, { ...base, kind: 'sent', detail: `sent "${subject}" from ${sender.from.email}`, data: { messageId: msg.messageId, relay: info.response } }));
+  await persistently(() =>
+    rows.markSent({ id: msg.id, at: sentAt, relayResponse: String(info.response ?? ''), providerMessageId, entry: { ...base, kind: 'sent', detail: `sent "${subject}" from ${sender.from.email}`, data: { messageId: msg.messageId, relay: info.response } } }),
+  );
+  // Through a rep's mailbox: its Sent copy is a job of its own, which never delays or fails this send.
+  await afterSent(ctx, route, msg.id, msg.messageId);
   return { status: 'sent' };
 }
 

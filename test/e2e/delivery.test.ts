@@ -137,7 +137,11 @@ describe('delivery', () => {
     expect(first.relayResponse).toContain('5.7.1');
     const [stillActive] = await h.ctx.db.select().from(leads).where(eq(leads.email, 'blocked@acme.test'));
     // Recorded and counted, but one policy block says nothing final about the person.
-    const softs = await h.ctx.db.select().from(signals).where(and(eq(signals.leadId, stillActive!.id), eq(signals.kind, 'bounce')));
+    // The signal follows the row's move in its own statement: wait for it, then check it is the only one.
+    const softs = await eventually('soft bounce recorded', async () => {
+      const rows = await h.ctx.db.select().from(signals).where(and(eq(signals.leadId, stillActive!.id), eq(signals.kind, 'bounce')));
+      return rows.length ? rows : null;
+    });
     expect(softs.map((s) => s.reason)).toEqual(['soft_bounce']);
 
     const second = await eventually('second policy block', async () => {

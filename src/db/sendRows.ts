@@ -1,0 +1,128 @@
+// The send path's reads and writes, batched across the sends a process has in flight: one statement
+// loads many messages, one claims many, one marks many sent and logs them. Each message keeps its own
+// guarantees (its claim still re-checks its own row, enrollment and suppression in the statement that
+// marks it `sending`); only the round trips are shared. Per message this was three statements, each a
+// query build, a socket write and a reply to parse: on this path they cost more than rendering does.
+import DataLoader from 'dataloader';
+import { eq, inArray } from 'drizzle-orm';
+import { ACTIVITY_CHANNEL, type ActivityEntry } from './activity.js';
+import type { Database } from './client.js';
+import { accounts, leads, messages, suppressions } from './schema.js';
+
+export type LoadedMessage = {
+  msg: typeof messages.$inferSelect;
+  lead: typeof leads.$inferSelect;
+  account: typeof accounts.$inferSelect;
+  suppressed: typeof suppressions.$inferSelect | null;
+};
+
+/** What the claim writes on the row as it becomes `sending`: the message exactly as it goes out. */
+export interface Claim {
+  id: string;
+  at: Date;
+  subject: string;
+  fromAddress: string;
+  templateVersion: string;
+  links: unknown[];
+  inReplyTo: string | null;
+  references: string[];
+}
+
+export interface Sent {
+  id: string;
+  at: Date;
+  relayResponse: string;
+  providerMessageId: string | null;
+  entry: ActivityEntry;
+}
+
+export interface SendRows {
+  /** The message with its lead, account and the address's suppression; null when there is no such row. */
+  load(id: string): Promise<LoadedMessage | null>;
+  /** queued → sending, only while the enrollment is not exited and the address not suppressed. */
+  claim(claim: Claim): Promise<boolean>;
+  /** sending | uncertain → sent, with its log entry (written only if the row moved). */
+  markSent(sent: Sent): Promise<void>;
+}
+
+/** How many sends one statement carries at most: bounded so one batch's parameters stay small. */
+const MAX_BATCH = 200;
+
+const rowsOf = new WeakMap<Database, SendRows>();
+
+/** One batcher per database pool: the sends of a process share it. */
+export function sendRows(database: Database): SendRows {
+  let rows = rowsOf.get(database);
+  if (!rows) rowsOf.set(database, (rows = createSendRows(database)));
+  return rows;
+}
+
+function createSendRows({ db, sql }: Database): SendRows {
+  // No cache: every call reads or writes the database now; only calls made together share a statement.
+  const options = { cache: false, maxBatchSize: MAX_BATCH } as const;
+
+  const loads = new DataLoader<string, LoadedMessage | null>(async (ids) => {
+    const found = await db
+      .select({ msg: messages, lead: leads, account: accounts, suppressed: suppressions })
+      .from(messages)
+      .innerJoin(leads, eq(leads.id, messages.leadId))
+      .innerJoin(accounts, eq(accounts.id, leads.accountId))
+      .leftJoin(suppressions, eq(suppressions.email, leads.email))
+      .where(inArray(messages.id, [...new Set(ids)]));
+    const byId = new Map(found.map((r) => [r.msg.id, r]));
+    return ids.map((id) => byId.get(id) ?? null);
+  }, options);
+
+  const claims = new DataLoader<Claim, boolean>(async (batch) => {
+    // The batch travels as one JSON parameter, its columns typed by jsonb_to_recordset.
+    const claimed = await sql<{ id: string }[]>`
+      update messages m set
+        status = 'sending', sending_at = v.at, attempts = m.attempts + 1, subject = v.subject,
+        from_address = v."fromAddress", template_version = v."templateVersion", links = v.links,
+        in_reply_to = v."inReplyTo", "references" = v."references"
+      from jsonb_to_recordset(${JSON.stringify(batch)}::jsonb)
+        as v(id uuid, at timestamptz, subject text, "fromAddress" text, "templateVersion" text, links jsonb, "inReplyTo" text, "references" jsonb)
+      where m.id = v.id and m.status = 'queued'
+        -- Completed is fine (its last step is this one); exited (reply, unsubscribe, stage move) is not.
+        and exists (select 1 from enrollments e where e.id = m.enrollment_id and e.state <> 'exited')
+        and not exists (select 1 from suppressions s where s.email = m.to_address)
+      returning m.id`;
+    const moved = new Set(claimed.map((r) => r.id));
+    return batch.map((c) => moved.has(c.id));
+  }, options);
+
+  const sent = new DataLoader<Sent, void>(async (batch) => {
+    const values = batch.map(({ entry: e, ...s }) => ({
+      ...s,
+      leadId: e.leadId ?? null, accountId: e.accountId ?? null, email: e.email ?? null, accountName: e.accountName ?? null,
+      sequenceId: e.sequenceId ?? null, stepId: e.stepId ?? null, kind: e.kind, detail: e.detail, data: e.data ?? {}, loggedAt: e.at ?? null,
+    }));
+    // A 250 that arrives after reconcile called the row uncertain still makes it sent.
+    await sql`
+      with v as (
+        select * from jsonb_to_recordset(${JSON.stringify(values)}::jsonb)
+          as v(id uuid, at timestamptz, "relayResponse" text, "providerMessageId" text, "leadId" uuid, "accountId" uuid, email text,
+               "accountName" text, "sequenceId" text, "stepId" text, kind text, detail text, data jsonb, "loggedAt" timestamptz)
+      ),
+      moved as (
+        update messages m set status = 'sent', sent_at = v.at, relay_response = v."relayResponse", error = null,
+          provider_message_id = coalesce(v."providerMessageId", m.provider_message_id)
+        from v where m.id = v.id and m.status in ('sending', 'uncertain')
+        returning m.id
+      ),
+      logged as (
+        insert into activity (at, lead_id, account_id, email, account_name, sequence_id, step_id, kind, detail, data)
+        select coalesce(v."loggedAt", now()), v."leadId", v."accountId", v.email, v."accountName", v."sequenceId", v."stepId", v.kind, v.detail, v.data
+        from v join moved using (id)
+        returning 1
+      )
+      select pg_notify(${ACTIVITY_CHANNEL}, '') from (select 1 from logged limit 1) wake`;
+    return batch.map(() => undefined);
+  }, options);
+
+  return {
+    load: (id) => loads.load(id),
+    claim: (c) => claims.load(c),
+    markSent: (s) => sent.load(s),
+  };
+}
