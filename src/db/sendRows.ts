@@ -47,6 +47,8 @@ export interface SendRows {
 
 /** How many sends one statement carries at most: bounded so one batch's parameters stay small. */
 const MAX_BATCH = 200;
+/** How long a `sent` waits for others to share its statement. */
+const SENT_BATCH_MS = 5;
 
 const rowsOf = new WeakMap<Database, SendRows>();
 
@@ -58,8 +60,12 @@ export function sendRows(database: Database): SendRows {
 }
 
 function createSendRows({ db, sql }: Database): SendRows {
-  // No cache: every call reads or writes the database now; only calls made together share a statement.
-  const options = { cache: false, maxBatchSize: MAX_BATCH } as const;
+  // No cache: every call reads or writes the database now; only calls made close together share a
+  // statement. A batch closes after the event loop's current turn (every reply and 250 that arrived in
+  // it), not after the current microtasks: sends finish one socket event at a time, never together.
+  const options = { cache: false, maxBatchSize: MAX_BATCH, batchScheduleFn: (flush: () => void) => setImmediate(flush) } as const;
+  // Marking sent waits a little longer: no connection waits on it, and a larger batch is fewer writes.
+  const later = { ...options, batchScheduleFn: (flush: () => void) => setTimeout(flush, SENT_BATCH_MS) } as const;
 
   const loads = new DataLoader<string, LoadedMessage | null>(async (ids) => {
     const found = await db
@@ -118,7 +124,7 @@ function createSendRows({ db, sql }: Database): SendRows {
       )
       select pg_notify(${ACTIVITY_CHANNEL}, '') from (select 1 from logged limit 1) wake`;
     return batch.map(() => undefined);
-  }, options);
+  }, later);
 
   return {
     load: (id) => loads.load(id),
@@ -126,3 +132,4 @@ function createSendRows({ db, sql }: Database): SendRows {
     markSent: (s) => sent.load(s),
   };
 }
+

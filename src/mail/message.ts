@@ -27,6 +27,8 @@ export interface OutgoingMessage {
   dkim?: Mail.Options['dkim'];
   /** Extra headers, e.g. the relay provider's custom-argument header carrying our message row id. */
   headers?: Record<string, string>;
+  /** How the text parts are encoded; absent, nodemailer scans every part of every message to choose. */
+  textEncoding?: Mail.TextEncoding;
 }
 
 const bracket = (id: string) => `<${id}>`;
@@ -50,7 +52,23 @@ export function toMailOptions(m: OutgoingMessage): Mail.Options {
     // nodemailer would otherwise MIME-encode one with quotes in it (=?UTF-8?Q?…?=), which it can't read.
     headers: { ...Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, { prepared: true, value: v }])), 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },
     ...(m.dkim ? { dkim: m.dkim } : {}),
+    ...(m.textEncoding ? { textEncoding: m.textEncoding } : {}),
   };
+}
+
+/**
+ * The encoding nodemailer itself would choose for text like `sample` (quoted-printable for mostly Latin
+ * letters, else base64), decided once for a template version instead of by scanning each message.
+ */
+export function textEncodingFor(sample: string): Mail.TextEncoding {
+  let latin = 0;
+  let other = 0;
+  for (let i = 0; i < sample.length; i++) {
+    const c = sample.charCodeAt(i);
+    if (c <= 0x08 || c === 0x0b || c === 0x0c || (c >= 0x0e && c <= 0x1f) || c >= 0x80) other++;
+    else if ((c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)) latin++;
+  }
+  return other < latin ? 'quoted-printable' : 'base64';
 }
 
 /** A Message-ID that is stable for the row (a retry reuses it) and names our domain. */

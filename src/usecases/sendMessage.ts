@@ -16,13 +16,14 @@ import { afterSent, limitCountersFor, transportFor } from '../mailbox/route.js';
 import { describeLocal, nextWindowOpen } from '../engine/time.js';
 import { afterTemporaryFailure, attemptsSpanning, bounceVerdict, humanDuration, retryDelay, retryScheduleOf } from '../delivery/policy.js';
 import { dkimKeys, dkimOptionFor } from '../mail/dkim.js';
-import { replySubject, toMailOptions } from '../mail/message.js';
+import { replySubject, textEncodingFor, toMailOptions } from '../mail/message.js';
 import { senderFor as chooseSender, type MessageSender, type OwnerLike } from '../mail/sender.js';
 import { customArgHeaders, providerMessageIdFromReply } from '../engagement/providers/relay.js';
 import { SendError, sendTracked } from '../mail/transport.js';
 import { bounceAddress, trackingUrls } from '../mail/tracking.js';
 import type { SendJob } from '../queue/index.js';
-import { renderMessage, RenderError, type RenderedMessage } from '../render/index.js';
+import type Mail from 'nodemailer/lib/mailer/index.js';
+import { renderMessage, RenderError, type CompiledTemplate, type RenderedMessage } from '../render/index.js';
 import { loadLeadAndAccount, zoneOf } from './engineInput.js';
 import { recordSignals } from './recordSignals.js';
 import { smtpOutcome } from '../mail/outcome.js';
@@ -79,10 +80,12 @@ export async function sendMessage(ctx: Context, job: SendJob, attempt: SendAttem
   const urls = trackingUrls(ctx.settings.publicUrl, ctx.settings.trackingSecret, msg.id);
   let rendered: RenderedMessage;
   let templateVersion: string;
+  let textEncoding: Mail.TextEncoding;
   const rendering = ctx.metrics?.renderSeconds.startTimer();
   try {
     const compiled = await ctx.templates.load(ctx.config.templatesDir, step.template);
     templateVersion = compiled.version;
+    textEncoding = textEncodingOf(compiled);
     rendered = renderMessage(
       compiled,
       {
@@ -173,6 +176,7 @@ export async function sendMessage(ctx: Context, job: SendJob, attempt: SendAttem
         // The relay's provider echoes our row id in its events: they attach to this exact message.
         headers: customArgHeaders(ctx.settings.providers.relay, msg.id),
         ...(dkim ? { dkim } : {}),
+        textEncoding,
       }),
       claim,
     );
@@ -312,6 +316,14 @@ async function finish(ctx: Context, id: string, from: string | string[], set: Pa
       returning 1
     )
     select pg_notify(${ACTIVITY_CHANNEL}, '') from logged`);
+}
+
+const textEncodings = new WeakMap<CompiledTemplate, Mail.TextEncoding>();
+/** A template version's text encoding, chosen once from its HTML (personalised values rarely tip it). */
+function textEncodingOf(compiled: CompiledTemplate): Mail.TextEncoding {
+  let encoding = textEncodings.get(compiled);
+  if (!encoding) textEncodings.set(compiled, (encoding = textEncodingFor(compiled.htmlTemplate)));
+  return encoding;
 }
 
 /** The per-message envelope sender (VERP), or null to let the From address stand (inbound.verp: false). */
