@@ -1,6 +1,10 @@
-// Fan-out of a segmented send to a large audience, enqueue only (no step or send workers run):
-// nurture's keyed pages (one select, one enrollment insert and one addBulk per page of 1,000) beside a
-// naive baseline that loads every matching lead at once and enrolls and enqueues them one at a time.
+// Fan-out of a segmented send to a large audience, up to its sends enqueued (no step or send workers run):
+// nurture's keyed pages, each taking its new enrollments' first step in bulk (a constant number of
+// queries and statements per page of 1,000: enrollments, message rows and activity, then one addBulk of
+// send jobs), beside a naive baseline that loads every matching lead at once and enrolls and enqueues a
+// step job for each, one at a time (it stops short of the message rows and send jobs nurture writes).
+// The sample funnel's send window and caps are lifted here, as in bench-send.ts: with them, whether a
+// lead's first email is sent now or deferred would depend on the hour the benchmark runs.
 //
 // Run (with GC exposed, so each approach starts from a collected heap):
 //   node --expose-gc --import tsx scripts/bench-fanout.ts [leads=100000] [naiveLeads=leads]
@@ -17,7 +21,7 @@ import postgres from 'postgres';
 import { closeContext, createContext } from '../src/app.js';
 import { makeSettings } from '../src/config/env.js';
 import type { Context } from '../src/context.js';
-import { accounts, activity, enrollments, leads } from '../src/db/schema.js';
+import { accounts, activity, enrollments, leads, messages } from '../src/db/schema.js';
 import { matchesFilter } from '../src/engine/conditions.js';
 import { initialEnrollment } from '../src/engine/decide.js';
 import { profileOf } from '../src/db/facts.js';
@@ -151,6 +155,9 @@ async function main(): Promise<void> {
       settings: makeSettings({ webhookSecret: 'whsec_bench', trackingSecret: 'bench', messageIdDomain: 'bench.test' }),
     });
     const { sql: pg } = ctx.database;
+    // No window, no caps: every lead's first email goes out now (see the note at the top).
+    ctx.config.funnel.caps = {};
+    delete ctx.config.funnel.defaults.window;
 
     // The audience: 100 mid-market accounts and every lead a champion or economic buyer in awareness.
     const seeded = process.hrtime.bigint();
@@ -165,12 +172,15 @@ async function main(): Promise<void> {
 
     const rows: Row[] = [];
     const c = ctx;
-    rows.push(await measure(`nurture: fanOutPage x ${FANOUT_PAGE}/page, addBulk`, (poke) => nurtureFanOut(c, poke)));
+    rows.push(await measure(`nurture: fanOutPage x ${FANOUT_PAGE}/page, first step in bulk, addBulk`, (poke) => nurtureFanOut(c, poke)));
+    const sendJobs = await ctx.queues.send.getJobCountByTypes('waiting', 'delayed', 'prioritized');
     const stepJobs = await ctx.queues.step.getJobCountByTypes('waiting', 'delayed', 'prioritized');
     const enrolledRows = (await ctx.db.select({ n: sql<number>`count(*)::int` }).from(enrollments))[0]!.n;
+    const messageRows = (await ctx.db.select({ n: sql<number>`count(*)::int` }).from(messages))[0]!.n;
 
     // Same leads, fresh start: enrollments gone, a fresh queue prefix.
     await ctx.db.delete(activity);
+    await ctx.db.delete(messages);
     await ctx.db.delete(enrollments);
     gc?.();
     naiveQueues = createQueues({ connection: redisConnection(redisUrl), prefix: naivePrefix });
@@ -188,7 +198,7 @@ async function main(): Promise<void> {
     console.log(`machine   ${cpu?.model ?? 'unknown cpu'}, ${os.cpus().length} cores, node ${process.version}, ${os.platform()} ${os.release()}`);
     console.log(`gc        ${gc ? 'exposed: heap collected before each approach' : 'not exposed (run node --expose-gc --import tsx …)'}`);
     console.log(`seed      ${LEADS.toLocaleString('en-US')} leads in one insert … select generate_series: ${seedSeconds.toFixed(2)} s`);
-    console.log(`check     nurture: ${enrolledRows} enrollments, ${stepJobs} step jobs; naive: ${naiveJobs} step jobs`);
+    console.log(`check     nurture: ${enrolledRows} enrollments, ${messageRows} queued messages, ${sendJobs} send jobs, ${stepJobs} step jobs (the sequence waits a week after its first email); naive: ${naiveJobs} step jobs`);
     console.log('');
     console.log('| approach | leads | seconds | leads/s | peak RSS MB | peak heap MB |');
     console.log('|---|---:|---:|---:|---:|---:|');
@@ -198,7 +208,7 @@ async function main(): Promise<void> {
     }
     console.log('');
     for (const r of rows) console.log(`at start  ${r.approach}: RSS ${r.startRssMb.toFixed(0)} MB, heap ${r.startHeapMb.toFixed(0)} MB (config, MJML and drivers loaded)`);
-    if (enrolledRows !== LEADS || stepJobs !== LEADS) process.exitCode = 1;
+    if (enrolledRows !== LEADS || messageRows !== LEADS || sendJobs !== LEADS) process.exitCode = 1;
   } finally {
     // A queue writes its meta key once it is ready: let that land before closing, or it outlives the cleanup.
     for (const q of [ctx?.queues, naiveQueues]) if (q) await Promise.all(QUEUE_NAMES.map((n) => q[n].waitUntilReady()));

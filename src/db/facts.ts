@@ -5,6 +5,7 @@ import { parseDuration } from '../config/duration.js';
 import type { Funnel } from '../config/schema.js';
 import type { Engagement, Profile } from '../engine/conditions.js';
 import type { Tx } from './client.js';
+import { inIds } from './pageWrites.js';
 import { accounts, enrollments, leads, messages, signals } from './schema.js';
 
 export type LeadRow = typeof leads.$inferSelect;
@@ -21,10 +22,36 @@ export function profileOf(lead: LeadRow, account: AccountRow): Profile {
 /** Settled human engagement in the lead's current stage; step-level facts only for the given sequence run. */
 export async function loadEngagement(tx: Tx, funnel: Funnel, lead: LeadRow, now: Date, run?: { sequenceId: string; since: Date }): Promise<Engagement> {
   const rows = await tx
-    .select({ kind: signals.kind, stepId: signals.stepId, sequenceId: signals.sequenceId, tag: signals.tag, at: signals.occurredAt })
+    .select(signalFacts)
     .from(signals)
-    .where(and(eq(signals.leadId, lead.id), eq(signals.human, true), isNotNull(signals.settledAt), inArray(signals.kind, ['open', 'click']), gte(signals.occurredAt, run ? minDate(run.since, lead.stageEnteredAt) : lead.stageEnteredAt)));
-  const inRun = (r: (typeof rows)[number]) => run && r.sequenceId === run.sequenceId && r.at >= run.since && r.stepId;
+    .where(and(eq(signals.leadId, lead.id), countedSignal, gte(signals.occurredAt, run ? minDate(run.since, lead.stageEnteredAt) : lead.stageEnteredAt)));
+  return engagementOf(funnel, lead, rows, now, run);
+}
+
+/**
+ * The signals loadEngagement reads, for many leads in one query (a fan-out page): each lead's since its
+ * stage began, or since `runSince` when that is earlier. Keyed by lead; leads without any are absent.
+ */
+export async function loadEngagementOfLeads(tx: Tx, leadIds: string[], runSince: Date): Promise<Map<string, SignalFact[]>> {
+  const by = new Map<string, SignalFact[]>();
+  if (!leadIds.length) return by;
+  const rows = await tx
+    .select({ leadId: signals.leadId, ...signalFacts })
+    .from(signals)
+    .innerJoin(leads, eq(leads.id, signals.leadId))
+    .where(and(inIds(signals.leadId, leadIds), countedSignal, sql`${signals.occurredAt} >= least(${leads.stageEnteredAt}, ${runSince.toISOString()}::timestamptz)`));
+  for (const { leadId, ...r } of rows) if (leadId) by.set(leadId, [...(by.get(leadId) ?? []), r]);
+  return by;
+}
+
+const signalFacts = { kind: signals.kind, stepId: signals.stepId, sequenceId: signals.sequenceId, tag: signals.tag, at: signals.occurredAt };
+export type SignalFact = { kind: string; stepId: string | null; sequenceId: string | null; tag: string | null; at: Date };
+/** Only settled human opens and clicks count toward engagement. */
+const countedSignal = and(eq(signals.human, true), isNotNull(signals.settledAt), inArray(signals.kind, ['open', 'click']));
+
+/** The engagement facts of a lead from its signals (as loaded above): pure. */
+export function engagementOf(funnel: Funnel, lead: LeadRow, rows: SignalFact[], now: Date, run?: { sequenceId: string; since: Date }): Engagement {
+  const inRun = (r: SignalFact) => run && r.sequenceId === run.sequenceId && r.at >= run.since && r.stepId;
   return {
     score: scoreAt(funnel, lead.scoreBase, now),
     valuePieces: lead.valuePieces.length,
@@ -38,15 +65,20 @@ export async function loadEngagement(tx: Tx, funnel: Funnel, lead: LeadRow, now:
 
 /** Sends that count against frequency caps: everything handed to the relay or about to be. */
 export async function loadRecentSends(tx: Tx, funnel: Funnel, lead: LeadRow, now: Date): Promise<{ lead: Date[]; account: Date[] }> {
+  const rows = await loadRecentSendsOfAccounts(tx, funnel, [lead.accountId], now);
+  return { lead: rows.filter((r) => r.leadId === lead.id).map((r) => r.at), account: rows.map((r) => r.at) };
+}
+
+/** The sends caps count, of every lead at these accounts (one query for a whole fan-out page); none without caps. */
+export async function loadRecentSendsOfAccounts(tx: Tx, funnel: Funnel, accountIds: string[], now: Date): Promise<{ leadId: string; accountId: string; at: Date }[]> {
   const periods = [funnel.caps.lead?.per, funnel.caps.account?.per].filter((p): p is string => !!p).map(parseDuration);
-  if (!periods.length) return { lead: [], account: [] };
+  if (!periods.length || !accountIds.length) return [];
   const since = new Date(now.getTime() - Math.max(...periods));
-  const rows = await tx
-    .select({ leadId: messages.leadId, at: sql<Date>`coalesce(${messages.sentAt}, ${messages.queuedAt})`.mapWith((v) => new Date(v)) })
+  return tx
+    .select({ leadId: messages.leadId, accountId: leads.accountId, at: sql<Date>`coalesce(${messages.sentAt}, ${messages.queuedAt})`.mapWith((v) => new Date(v)) })
     .from(messages)
     .innerJoin(leads, eq(leads.id, messages.leadId))
-    .where(and(eq(leads.accountId, lead.accountId), inArray(messages.status, ['queued', 'sending', 'sent', 'uncertain']), sql`coalesce(${messages.sentAt}, ${messages.queuedAt}) > ${since.toISOString()}`));
-  return { lead: rows.filter((r) => r.leadId === lead.id).map((r) => r.at), account: rows.map((r) => r.at) };
+    .where(and(inArray(leads.accountId, accountIds), inArray(messages.status, ['queued', 'sending', 'sent', 'uncertain']), sql`coalesce(${messages.sentAt}, ${messages.queuedAt}) > ${since.toISOString()}`));
 }
 
 const unique = <T>(xs: T[]) => [...new Set(xs)];

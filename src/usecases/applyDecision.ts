@@ -34,16 +34,7 @@ export async function applyDecision(ctx: Context, tx: Tx, row: EnrollmentRow, se
   const revision = row.revision + 1;
   const updated = await tx
     .update(enrollments)
-    .set({
-      state: e.state,
-      cursor: e.cursor,
-      nextDueAt: e.state === 'active' ? e.nextDueAt : null,
-      exitReason: e.exitReason,
-      progress: e.progress as unknown as Record<string, unknown>,
-      revision,
-      sequenceVersion: seq.version,
-      ...(e.state !== 'active' ? { endedAt: now } : {}),
-    })
+    .set({ ...enrollmentChanges(d, seq, now), revision })
     // Optimistic guard: a concurrent writer that moved the row first wins, and this decision is dropped.
     .where(and(eq(enrollments.id, row.id), eq(enrollments.revision, row.revision)))
     .returning({ id: enrollments.id });
@@ -56,40 +47,65 @@ export async function applyDecision(ctx: Context, tx: Tx, row: EnrollmentRow, se
       .set({ status: 'cancelled', error: `enrollment ${e.state}: ${e.exitReason ?? ''}`.trim() })
       .where(and(eq(messages.enrollmentId, row.id), eq(messages.status, 'queued')));
   }
-  const base = { leadId: lead.id, accountId: account.id, email: lead.email, accountName: account.name, sequenceId: seq.id };
-  const log: ActivityEntry[] = [];
+  const records = decisionRecords(ctx, row.id, seq, d, lead, account);
   // The inserts go out together (pipelined on the transaction's connection): one wait, not one each.
-  const inserts: Promise<unknown>[] = [];
+  await Promise.all([insertMessages(tx, records.messages).then((ids) => out.sends.push(...ids.map((messageId) => ({ messageId })))), logActivity(tx, records.activity)]);
+  if (e.state === 'active' && e.nextDueAt) out.steps.push({ job: { enrollmentId: row.id, revision }, at: e.nextDueAt });
+}
+
+/** The enrollment's columns after a decision (its revision is the writer's to bump). */
+export function enrollmentChanges(d: Decision, seq: Pick<Sequence, 'version'>, now: Date) {
+  const e = d.enrollment;
+  return {
+    state: e.state,
+    cursor: e.cursor,
+    nextDueAt: e.state === 'active' ? e.nextDueAt : null,
+    exitReason: e.exitReason,
+    progress: e.progress as unknown as Record<string, unknown>,
+    sequenceVersion: seq.version,
+    ...(e.state !== 'active' ? { endedAt: now } : {}),
+  };
+}
+
+export type NewMessage = typeof messages.$inferInsert;
+
+/**
+ * The rows a decision adds, built in memory: a queued message per send (its id and Message-ID fixed
+ * here, to the lead's address) and an activity entry per command. One enrollment's (applyDecision) or a
+ * whole fan-out page's are written the same way.
+ */
+export function decisionRecords(ctx: Pick<Context, 'config' | 'settings'>, enrollmentId: string, seq: Pick<Sequence, 'id'>, d: Decision, lead: LeadRow, account: AccountRow): { messages: NewMessage[]; activity: ActivityEntry[] } {
+  const base = { leadId: lead.id, accountId: account.id, email: lead.email, accountName: account.name, sequenceId: seq.id };
+  const rows: NewMessage[] = [];
+  const log: ActivityEntry[] = [];
   for (const c of d.commands) {
     if (c.type === 'send') {
       const id = randomUUID();
       // The Message-ID names the domain the message will be from (or MESSAGE_ID_DOMAIN): decided once, here.
       const from = senderFor(ctx.config.funnel, ctx.config.sequences.get(seq.id) ?? { mode: 'segmented' }, c.step, lead.owner)?.from.email ?? null;
-      const insert = tx
-        .insert(messages)
-        .values({
-          id,
-          enrollmentId: row.id,
-          leadId: lead.id,
-          sequenceId: seq.id,
-          stepId: c.step.id,
-          status: 'queued',
-          messageId: newMessageId(id, messageIdDomain(ctx.settings.messageIdDomain, from)),
-          templateName: c.step.template,
-          toAddress: lead.email,
-          kind: c.step.kind,
-        })
-        .onConflictDoNothing({ target: [messages.enrollmentId, messages.stepId] })
-        .returning({ id: messages.id })
-        .then((inserted) => {
-          if (inserted[0]) out.sends.push({ messageId: inserted[0].id });
-        });
-      inserts.push(insert);
+      rows.push({
+        id,
+        enrollmentId,
+        leadId: lead.id,
+        sequenceId: seq.id,
+        stepId: c.step.id,
+        status: 'queued',
+        messageId: newMessageId(id, messageIdDomain(ctx.settings.messageIdDomain, from)),
+        templateName: c.step.template,
+        toAddress: lead.email,
+        kind: c.step.kind,
+      });
     }
     log.push({ ...base, stepId: stepOf(c), kind: activityKind(c), detail: describe(c, zoneOf(ctx, lead, account)), data: dataOf(c) });
   }
-  await Promise.all([...inserts, logActivity(tx, log)]);
-  if (e.state === 'active' && e.nextDueAt) out.steps.push({ job: { enrollmentId: row.id, revision }, at: e.nextDueAt });
+  return { messages: rows, activity: log };
+}
+
+/** Inserts queued messages, one per enrollment and step (a second is dropped): the ids of those inserted, to send. */
+export async function insertMessages(tx: Tx, rows: NewMessage[]): Promise<string[]> {
+  if (!rows.length) return [];
+  const inserted = await tx.insert(messages).values(rows).onConflictDoNothing({ target: [messages.enrollmentId, messages.stepId] }).returning({ id: messages.id });
+  return inserted.map((r) => r.id);
 }
 
 export async function enqueueFollowups(ctx: Context, f: Followups): Promise<void> {

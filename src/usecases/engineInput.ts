@@ -36,15 +36,20 @@ export async function loadFacts(ctx: Context, tx: Tx, seq: Sequence, row: Enroll
     loadRecentSends(tx, funnel, lead, now),
     row.sequenceVersion === seq.version ? Promise.resolve(undefined) : priorSteps(tx, seq.id, row.sequenceVersion),
   ]);
+  return factsOf(ctx, seq, lead, account, { engagement, recentSends, ...(priorStepIds ? { priorStepIds } : {}) });
+}
+
+/** The facts of one lead from what was loaded for it (alone, or with a whole fan-out page): pure. */
+export function factsOf(ctx: Pick<Context, 'config'>, seq: Sequence, lead: LeadRow, account: AccountRow, loaded: Pick<Facts, 'engagement' | 'recentSends' | 'priorStepIds'>): Facts {
   return {
     timeZone: zoneOf(ctx, lead, account),
     window: windowOf(ctx, seq),
-    caps: funnel.caps,
-    recentSends,
-    engagement,
+    caps: ctx.config.funnel.caps,
+    recentSends: loaded.recentSends,
+    engagement: loaded.engagement,
     profile: profileOf(lead, account),
     preference: preferenceOf(lead),
-    ...(priorStepIds ? { priorStepIds } : {}),
+    ...(loaded.priorStepIds ? { priorStepIds: loaded.priorStepIds } : {}),
   };
 }
 

@@ -3,17 +3,29 @@
 // and the checkpoint (the last key done) commit in one transaction under the row's lock. A job only
 // names the fan-out: a crash, a stalled or failed job, or a Redis wipe loses nothing, because reconcile
 // re-enqueues every running fan-out and the next page starts from the row's checkpoint.
-import { eq, inArray, sql } from 'drizzle-orm';
+//
+// A page also takes its new enrollments' first step, in bulk: what runStep would load one lead at a time
+// (lead, account, signals, recent sends) is loaded for the page in a constant number of queries, the same
+// pure decide() runs for each enrollment in memory, and the page's enrollments (with their decided state),
+// message rows and activity are written in a constant number of statements in the page's transaction.
+// After commit its send jobs (and step jobs only for those that wait or were deferred) go out with addBulk.
+// A page run twice skips leads already enrolled; a crash after commit leaves `queued` messages and due
+// enrollments, which reconcile enqueues again with the same deterministic job ids.
+import { randomUUID } from 'node:crypto';
+import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import type { Sequence } from '../config/schema.js';
 import type { Context } from '../context.js';
-import { logActivity } from '../db/activity.js';
+import { logActivity, type ActivityEntry } from '../db/activity.js';
 import type { Tx } from '../db/client.js';
-import { profileOf } from '../db/facts.js';
+import { engagementOf, loadEngagementOfLeads, loadRecentSendsOfAccounts, profileOf } from '../db/facts.js';
+import { inIds, insertLiveEnrollments, insertQueuedMessages, logPageActivity, type PageMessage } from '../db/pageWrites.js';
 import { audienceWhere, countAudience, failFanout, insertFanout, lockFanout, recentFanouts, recordPage, type Fanout } from '../db/fanouts.js';
 import { accounts, enrollments, leads } from '../db/schema.js';
 import { sequencesToEnroll } from '../engine/audience.js';
-import { initialEnrollment } from '../engine/decide.js';
-import { enqueueFanout, enqueueSteps } from '../queue/index.js';
+import { decide, initialEnrollment, type Decision } from '../engine/decide.js';
+import { enqueueFanout } from '../queue/index.js';
+import { decisionRecords, enqueueFollowups, noFollowups, type Followups, type NewMessage } from './applyDecision.js';
+import { factsOf } from './engineInput.js';
 import { UseCaseError } from './errors.js';
 
 export const FANOUT_PAGE = 1000;
@@ -57,64 +69,143 @@ export interface FanOutPage {
   next: string | null;
 }
 
-/** Runs the fan-out's next page from its checkpoint and queues the one after it. */
+/** Runs the fan-out's next page from its checkpoint, with its enrollments' first step, and queues the one after it. */
 export async function fanOutPage(ctx: Context, fanoutId: string, pageSize = FANOUT_PAGE): Promise<FanOutPage> {
   const now = ctx.now();
-  const page = await ctx.db.transaction(async (tx): Promise<FanOutPage & { inserted: string[] }> => {
+  const out = noFollowups();
+  const page = await ctx.db.transaction(async (tx): Promise<FanOutPage> => {
     // Two jobs for one fan-out (a stalled one given back while its successor runs) take turns here, and
     // the second reads the checkpoint the first left: no page is enrolled twice, none is skipped.
     const f = await lockFanout(tx, fanoutId);
-    if (!f || f.status !== 'running') return { status: 'finished', enrolled: 0, scanned: 0, next: f?.afterLeadId ?? null, inserted: [] };
+    if (!f || f.status !== 'running') return { status: 'finished', enrolled: 0, scanned: 0, next: f?.afterLeadId ?? null };
     const seq = ctx.config.sequences.get(f.sequenceId);
     if (!seq) {
       const why = `sequence "${f.sequenceId}" is no longer in the configuration`;
       await failFanout(tx, f.id, why, now);
       await logActivity(tx, [{ sequenceId: f.sequenceId, kind: 'fanout', detail: `fan-out ${f.id} failed: ${why}`, data: { fanoutId: f.id } }]);
-      return { status: 'failed', enrolled: 0, scanned: 0, next: f.afterLeadId, inserted: [] };
+      return { status: 'failed', enrolled: 0, scanned: 0, next: f.afterLeadId };
     }
-    const rows = await tx
-      .select({ lead: leads, account: accounts })
+    const keys = await tx
+      .select({ id: leads.id, accountId: leads.accountId })
       .from(leads)
-      .innerJoin(accounts, eq(accounts.id, leads.accountId))
       .where(audienceWhere(f.audience, f.afterLeadId))
       .orderBy(leads.id)
       .limit(pageSize);
-    const inserted = rows.length ? await enrollPage(ctx, tx, seq, rows, now) : [];
-    const last = rows.length < pageSize;
-    const lastLeadId = rows.length ? rows[rows.length - 1]!.lead.id : null;
-    await recordPage(tx, f.id, { lastLeadId, scanned: rows.length, enrolled: inserted.length, last, at: now });
-    if (last) await logActivity(tx, [{ sequenceId: f.sequenceId, kind: 'fanout', detail: finishedLine(f, rows.length, inserted.length), data: { fanoutId: f.id } }]);
-    return { status: last ? 'done' : 'running', enrolled: inserted.length, scanned: rows.length, next: lastLeadId ?? f.afterLeadId, inserted };
+    const enrolled = keys.length ? await enrollPage(ctx, tx, seq, f.audience, keys, now, out) : 0;
+    const last = keys.length < pageSize;
+    const lastLeadId = keys.length ? keys[keys.length - 1]!.id : null;
+    await recordPage(tx, f.id, { lastLeadId, scanned: keys.length, enrolled, last, at: now });
+    if (last) await logActivity(tx, [{ sequenceId: f.sequenceId, kind: 'fanout', detail: finishedLine(f, keys.length, enrolled), data: { fanoutId: f.id } }]);
+    return { status: last ? 'done' : 'running', enrolled, scanned: keys.length, next: lastLeadId ?? f.afterLeadId };
   });
-  // After commit: each enrollment is due now in Postgres, so a step Redis never got is reconcile's to add.
-  await enqueueSteps(ctx.queues, page.inserted.map((id) => ({ job: { enrollmentId: id, revision: 0 }, at: now })), now);
-  if (page.status === 'running') await enqueueFanout(ctx.queues, fanoutId, page.next);
-  return { status: page.status, enrolled: page.enrolled, scanned: page.scanned, next: page.next };
+  // After commit: a send or step Redis never got is reconcile's to add (a queued message, a due enrollment).
+  await Promise.all([enqueueFollowups(ctx, out), page.status === 'running' ? enqueueFanout(ctx.queues, fanoutId, page.next) : null]);
+  return page;
 }
 
 type Row = { lead: typeof leads.$inferSelect; account: typeof accounts.$inferSelect };
 
-async function enrollPage(ctx: Context, tx: Tx, seq: Sequence, page: Row[], now: Date): Promise<string[]> {
-  const ids = page.map((p) => p.lead.id);
+/**
+ * Enrolls the page's leads that the sequence takes and runs each new enrollment's first step (what a
+ * step job's runStep would do, decided by the same decide()), writing the page's results in bulk.
+ * Returns how many were enrolled; their send and step jobs go into `out`.
+ */
+async function enrollPage(ctx: Context, tx: Tx, seq: Sequence, audience: Fanout['audience'], keys: { id: string; accountId: string }[], now: Date, out: Followups): Promise<number> {
+  const { funnel } = ctx.config;
+  // With caps, the page counts its accounts' sends as runStep does, under the accounts' locks (taken, as
+  // everywhere, before their leads'), so no step job at those accounts adds one meanwhile.
+  if (funnel.caps.lead || funnel.caps.account) {
+    const accountIds = [...new Set(keys.map((k) => k.accountId))];
+    await tx.select({ id: accounts.id }).from(accounts).where(inArray(accounts.id, accountIds)).orderBy(asc(accounts.id)).for('no key update');
+  }
+  // The leads, locked (as enroll() has its caller do): a trigger enrolling one of them now waits for this
+  // page and then sees its enrollment, which may already be completed. Without the lock it would find no
+  // live enrollment once the page commits, and enroll the lead again. Read under the lock, a lead that
+  // left the audience since the page's keys were read is left out.
+  const ids = keys.map((k) => k.id);
+  const page: Row[] = await tx
+    .select({ lead: leads, account: accounts })
+    .from(leads)
+    .innerJoin(accounts, eq(accounts.id, leads.accountId))
+    .where(and(inIds(leads.id, ids), audienceWhere(audience)))
+    .orderBy(leads.id)
+    .for('no key update', { of: leads });
   const past = await tx
     .select({ leadId: enrollments.leadId, sequenceId: enrollments.sequenceId, state: enrollments.state, enteredAt: enrollments.enteredAt, stageEnteredAt: enrollments.stageEnteredAt })
     .from(enrollments)
-    .where(inArray(enrollments.leadId, ids));
+    .where(inIds(enrollments.leadId, ids));
   const pastBy = new Map<string, typeof past>();
   for (const p of past) pastBy.set(p.leadId, [...(pastBy.get(p.leadId) ?? []), p]);
-
-  const start = initialEnrollment(seq, now);
   const chosen = page.filter(({ lead, account }) =>
     sequencesToEnroll([seq], { lead, profile: profileOf(lead, account), enrollments: pastBy.get(lead.id) ?? [] }, { on: 'manual', sequenceId: seq.id }, now).enroll.length > 0,
   );
-  if (!chosen.length) return [];
-  const inserted = await tx
-    .insert(enrollments)
-    .values(chosen.map(({ lead }) => ({ leadId: lead.id, sequenceId: seq.id, sequenceVersion: seq.version, state: 'active', cursor: start.cursor, nextDueAt: now, progress: { ...start.progress }, stageEnteredAt: lead.stageEnteredAt })))
-    .onConflictDoNothing({ target: [enrollments.leadId, enrollments.sequenceId], where: sql`state = 'active'` })
-    .returning({ id: enrollments.id });
-  return inserted.map((r) => r.id);
+  if (!chosen.length) return 0;
+
+  // What runStep's loadFacts reads, for the whole page at once.
+  const [signalsBy, recent] = await Promise.all([
+    loadEngagementOfLeads(tx, chosen.map((c) => c.lead.id), now),
+    loadRecentSendsOfAccounts(tx, funnel, [...new Set(chosen.map((c) => c.account.id))], now),
+  ]);
+  const leadSends = new Map<string, Date[]>();
+  const accountSends = new Map<string, Date[]>();
+  const sendsOf = (m: Map<string, Date[]>, k: string) => m.get(k) ?? m.set(k, []).get(k)!;
+  for (const r of recent) {
+    sendsOf(leadSends, r.leadId).push(r.at);
+    sendsOf(accountSends, r.accountId).push(r.at);
+  }
+
+  // One enrollment after another, as step jobs would run: a send decided here counts against the caps
+  // of the next person at the account. A new enrollment's run starts now (its entered_at).
+  const run = { sequenceId: seq.id, since: now };
+  const decided: { id: string; row: Row; d: Decision; messages: NewMessage[]; activity: ActivityEntry[] }[] = [];
+  for (const row of chosen) {
+    const { lead, account } = row;
+    const facts = factsOf(ctx, seq, lead, account, {
+      engagement: engagementOf(funnel, lead, signalsBy.get(lead.id) ?? [], now, run),
+      recentSends: { lead: sendsOf(leadSends, lead.id), account: sendsOf(accountSends, account.id) },
+    });
+    const d = decide(seq, initialEnrollment(seq, now), { type: 'wake' }, facts, now);
+    for (const c of d.commands) {
+      if (c.type !== 'send') continue;
+      sendsOf(leadSends, lead.id).push(now);
+      sendsOf(accountSends, account.id).push(now);
+    }
+    const id = randomUUID();
+    decided.push({ id, row, d, ...decisionRecords(ctx, id, seq, d, lead, account) });
+  }
+
+  // Inserted live, so the one-live-enrollment index still guards against a second (a lead enrolled since
+  // it was read is skipped); those whose first step already ended the run are then marked so.
+  const inserted = await insertLiveEnrollments(
+    tx,
+    decided.map(({ id, row, d }) => {
+      const e = d.enrollment;
+      // Revision 1: the first transition of a row born at 0, as applyDecision would have bumped it.
+      return { id, leadId: row.lead.id, sequenceId: seq.id, sequenceVersion: seq.version, cursor: e.cursor, nextDueAt: e.state === 'active' ? e.nextDueAt : null, revision: 1, progress: e.progress as unknown as Record<string, unknown>, stageEnteredAt: row.lead.stageEnteredAt };
+    }),
+  );
+  const kept = new Set(inserted);
+  const done = decided.filter((x) => kept.has(x.id));
+  const ended = new Map<string, { state: string; exitReason: string | null; ids: string[] }>();
+  for (const { id, d } of done) {
+    if (d.enrollment.state === 'active') continue;
+    const key = `${d.enrollment.state}\u0000${d.enrollment.exitReason ?? ''}`;
+    (ended.get(key) ?? ended.set(key, { state: d.enrollment.state, exitReason: d.enrollment.exitReason, ids: [] }).get(key)!).ids.push(id);
+  }
+  await Promise.all([
+    ...[...ended.values()].map((e) => tx.update(enrollments).set({ state: e.state, exitReason: e.exitReason, nextDueAt: null, endedAt: now }).where(inIds(enrollments.id, e.ids))),
+    insertQueuedMessages(tx, done.flatMap((x) => x.messages.map(pageMessage))).then((sent) => out.sends.push(...sent.map((messageId) => ({ messageId })))),
+    logPageActivity(tx, done.flatMap((x) => x.activity)),
+  ]);
+  for (const { id, d } of done) {
+    const e = d.enrollment;
+    if (e.state === 'active' && e.nextDueAt) out.steps.push({ job: { enrollmentId: id, revision: 1 }, at: e.nextDueAt });
+  }
+  return done.length;
 }
+
+/** A message row as decisionRecords builds it, for the page's bulk insert. */
+const pageMessage = (m: NewMessage): PageMessage => ({ id: m.id!, enrollmentId: m.enrollmentId, leadId: m.leadId, sequenceId: m.sequenceId, stepId: m.stepId, messageId: m.messageId, templateName: m.templateName, toAddress: m.toAddress, kind: m.kind ?? 'value' });
 
 function finishedLine(f: Fanout, scanned: number, enrolled: number): string {
   return `fan-out ${f.id} finished: ${f.enrolled + enrolled} enrolled of ${f.scanned + scanned} leads scanned`;
