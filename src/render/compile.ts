@@ -1,4 +1,3 @@
-import mjml2html from 'mjml';
 import type { TemplateDelegate } from 'handlebars';
 import { collectTokenUses } from './ast.js';
 import { TemplateError, type TemplateErrorInfo } from './errors.js';
@@ -44,6 +43,7 @@ export async function compileTemplate(source: TemplateSource): Promise<CompiledT
   if (problems.length) throw TemplateError.fromList(problems);
 
   const vault = createTokenVault();
+  const mjml2html = await loadMjml();
   let result: Awaited<ReturnType<typeof mjml2html>>;
   try {
     result = await mjml2html(source.body, {
@@ -90,6 +90,13 @@ export async function compileTemplate(source: TemplateSource): Promise<CompiledT
     subjectFields: [...new Set(subjectUses.fields.filter((u) => u.output && !u.withFallback && !u.guarded).map((u) => u.field))],
     warnings: [],
   };
+}
+
+type Mjml = typeof import('mjml');
+let mjml: Promise<Mjml> | null = null;
+/** MJML (about 60 MB once loaded) only for processes that compile: the API, a fan-out or the CLI may never. */
+function loadMjml(): Promise<Mjml> {
+  return (mjml ??= import('mjml').then((m) => (m as unknown as { default: Mjml }).default));
 }
 
 const versions = new WeakMap<TemplateSource, string>();
