@@ -9,6 +9,7 @@ import type { Context } from './context.js';
 import { connectDatabase, migrateDatabase } from './db/client.js';
 import { sequenceVersions } from './db/schema.js';
 import { createTransport } from './mail/transport.js';
+import { MailboxTransports } from './mailbox/smtp.js';
 import { createQueues, redisConnection } from './queue/index.js';
 import { TemplateCache } from './render/index.js';
 import { ProcessMetrics } from './metrics.js';
@@ -16,6 +17,8 @@ import { ProcessMetrics } from './metrics.js';
 export interface ContextOptions {
   databaseUrl: string;
   redisUrl: string;
+  /** REDIS_CLUSTER: unset, a REDIS_URL listing several nodes is a Cluster. */
+  redisCluster?: boolean;
   /** Null for processes that never send (the API alone). */
   smtpUrl: string | null;
   configDir: string;
@@ -40,8 +43,9 @@ export async function createContext(o: ContextOptions): Promise<Context> {
     db: database.db,
     database,
     config,
-    queues: createQueues({ connection: redisConnection(o.redisUrl), prefix: o.queuePrefix }),
+    queues: createQueues({ connection: redisConnection(o.redisUrl, { cluster: o.redisCluster }), prefix: o.queuePrefix }),
     transport: o.smtpUrl ? createTransport(o.smtpUrl, { poolSize: o.smtpPoolSize }) : null,
+    mailboxTransports: o.smtpUrl ? new MailboxTransports(config.mailboxes, config.dir) : null,
     templates: new TemplateCache(),
     settings: o.settings,
     now: o.now ?? (() => new Date()),
@@ -52,6 +56,7 @@ export async function createContext(o: ContextOptions): Promise<Context> {
 export async function closeContext(ctx: Context): Promise<void> {
   await ctx.queues.close();
   ctx.transport?.close();
+  ctx.mailboxTransports?.close();
   await ctx.database.close();
 }
 

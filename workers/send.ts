@@ -3,12 +3,12 @@
 // leaves no row `queued`.
 import { DelayedError, UnrecoverableError, Worker } from 'bullmq';
 import type { Context } from '../src/context.js';
-import { redisSendCounters, redisUrlOf } from '../src/delivery/counters.js';
+import { redisSendCounters } from '../src/delivery/counters.js';
 import { SendJob } from '../src/queue/index.js';
 import { failUnsent, sendMessage, sendRetryBackoff } from '../src/usecases/sendMessage.js';
 
 export function sendWorker(ctx: Context, concurrency: number): Worker {
-  const counters = redisSendCounters(redisUrlOf(ctx.queues.settings.connection), ctx.queues.settings.prefix);
+  const counters = redisSendCounters(ctx.queues.settings.connection, ctx.queues.settings.prefix);
   const worker = new Worker(
     'send',
     async (job, token) => {

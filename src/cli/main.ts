@@ -2,7 +2,7 @@
 // The nurture command line. Each command parses its flags and calls one function; nothing decides here.
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/issues.js';
-import { readEnv } from '../config/env.js';
+import { databaseUrlWith, readEnv } from '../config/env.js';
 import { readRuntimeFile } from './runtimeFile.js';
 import { jsonSchemaOf, SCHEMA_FILES } from '../config/jsonSchema.js';
 
@@ -27,6 +27,7 @@ const dkim = lazy(async () => (await import('./dkim.js')).dkim);
 const importCommand = lazy(async () => (await import('./people.js')).importCommand);
 const exportCommand = lazy(async () => (await import('./people.js')).exportCommand);
 const eraseCommand = lazy(async () => (await import('./people.js')).eraseCommand);
+const mailboxTest = lazy(async () => (await import('./mailbox.js')).mailboxTest);
 
 const HELP = `nurture — relationship-first email nurture
 
@@ -64,9 +65,12 @@ const HELP = `nurture — relationship-first email nurture
   nurture dkim generate DOMAIN [--selector S] [--force]
                                 write a new 2048-bit key to config/keys/, print the funnel.yaml
                                 lines and the DNS TXT record for it
+  nurture mailbox test OWNER [--json]
+                                connect to a rep's mailbox (mailboxes.yaml) as nurture would: says which step
+                                failed (password reference, DNS, connection, TLS, login, folder)
   nurture stats [--since 30d|DATE] [--sequence ID] [--accounts N] [--json]
                                 per sequence and step, persona, stage and account: people, not machines
-  nurture schema funnel|sequence  print the JSON Schema of a YAML file (for editors)
+  nurture schema funnel|sequence|mailboxes  print the JSON Schema of a YAML file (for editors)
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -190,7 +194,7 @@ async function main(argv: string[]): Promise<number> {
         if (!id || values.resend === values['mark-sent']) throw new Error('usage: nurture messages release <id> --resend | --mark-sent');
         const redisUrl = env.REDIS_URL ?? readRuntimeFile(env.NURTURE_DATA_DIR)?.redisUrl;
         if (!redisUrl) throw new Error('set REDIS_URL, or start nurture first (`npm start`) so its embedded Redis can be found');
-        return messagesRelease({ databaseUrl, redisUrl, queuePrefix: env.QUEUE_PREFIX, id, decision: values.resend ? 'resend' : 'mark_sent' });
+        return messagesRelease({ databaseUrl, redisUrl, redisCluster: env.REDIS_URL ? env.REDIS_CLUSTER : undefined, queuePrefix: env.QUEUE_PREFIX, id, decision: values.resend ? 'resend' : 'mark_sent' });
       }
       if (positionals.length) throw new Error('usage: nurture messages [--uncertain | --status S] [--json] [-n N] | nurture messages release <id> --resend|--mark-sent');
       return messagesList({ databaseUrl, status: values.uncertain ? 'uncertain' : parseStatus(values.status ?? 'uncertain'), json: values.json!, limit: Number(values.n) });
@@ -205,6 +209,12 @@ async function main(argv: string[]): Promise<number> {
       }
       if (!positionals[0]) throw new Error('usage: nurture dkim <domain> [--config dir] | nurture dkim generate <domain> [--selector s] [--force]');
       return dkim({ domain: positionals[0], config: values.config ?? env.NURTURE_CONFIG_DIR, templates: values.templates ?? env.NURTURE_TEMPLATES_DIR });
+    }
+    case 'mailbox': {
+      const env = readEnv();
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { config: { type: 'string' }, templates: { type: 'string' }, json: { type: 'boolean', default: false } } });
+      if (positionals[0] !== 'test' || positionals.length !== 2) throw new Error('usage: nurture mailbox test OWNER [--json] [--config dir]');
+      return mailboxTest({ owner: positionals[1]!, config: values.config ?? env.NURTURE_CONFIG_DIR, templates: values.templates ?? env.NURTURE_TEMPLATES_DIR, json: values.json! });
     }
     case 'stats': {
       const { values } = parseArgs({
@@ -224,7 +234,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'schema': {
       const which = rest[0];
-      if (which !== 'funnel' && which !== 'sequence') throw new Error('usage: nurture schema funnel|sequence');
+      if (which !== 'funnel' && which !== 'sequence' && which !== 'mailboxes') throw new Error('usage: nurture schema funnel|sequence|mailboxes');
       const { schema, title } = SCHEMA_FILES[which];
       console.log(JSON.stringify(jsonSchemaOf(schema, title), null, 2));
       return 0;
@@ -245,7 +255,7 @@ async function main(argv: string[]): Promise<number> {
 function databaseUrlOf(env: ReturnType<typeof readEnv>): string {
   const url = env.DATABASE_URL ?? readRuntimeFile(env.NURTURE_DATA_DIR)?.databaseUrl;
   if (!url) throw new Error('set DATABASE_URL, or start nurture first (`npm start`) so its embedded database can be found');
-  return url;
+  return databaseUrlWith(url, { prepare: env.DB_PREPARE });
 }
 
 main(process.argv.slice(2)).then(

@@ -15,6 +15,8 @@ export interface MessagesListOptions {
 export interface MessagesReleaseOptions {
   databaseUrl: string;
   redisUrl: string;
+  /** REDIS_CLUSTER. */
+  redisCluster?: boolean;
   queuePrefix: string;
   id: string;
   decision: ReleaseDecision;
@@ -63,7 +65,7 @@ export async function messagesList(o: MessagesListOptions): Promise<number> {
 export async function messagesRelease(o: MessagesReleaseOptions): Promise<number> {
   const write = o.write ?? ((l: string) => console.log(l));
   const database = connectDatabase(o.databaseUrl, { max: 2 });
-  const queues = createQueues({ connection: redisConnection(o.redisUrl), prefix: o.queuePrefix });
+  const queues = createQueues({ connection: redisConnection(o.redisUrl, { cluster: o.redisCluster }), prefix: o.queuePrefix });
   try {
     const m = await releaseUncertain({ db: database.db, queues, now: () => new Date() }, o.id, o.decision, 'the CLI');
     write(o.decision === 'resend' ? `${m.id} to ${m.email}: queued again (same Message-ID <${m.messageId}>)` : `${m.id} to ${m.email}: marked sent`);

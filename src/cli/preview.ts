@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
-import { readEnv } from '../config/env.js';
+import { databaseUrlWith, readEnv } from '../config/env.js';
 import { inspectConfig } from '../config/load.js';
 import { connectDatabase } from '../db/client.js';
 import { TemplateCache } from '../render/index.js';
@@ -26,7 +26,7 @@ export async function preview(o: { template: string; lead: string; out?: string;
   } else {
     const databaseUrl = env.DATABASE_URL ?? readRuntimeFile(env.NURTURE_DATA_DIR)?.databaseUrl;
     if (!databaseUrl) throw new Error(`${o.lead} is not a file, and there is no database to look the lead up in (set DATABASE_URL or start nurture)`);
-    const database = connectDatabase(databaseUrl, { max: 1 });
+    const database = connectDatabase(databaseUrlWith(databaseUrl, { prepare: env.DB_PREPARE }), { max: 1 });
     try {
       renderCtx = await storedLeadContext(database.db, env.PUBLIC_URL ?? `http://${env.HOST}:${env.PORT}`, o.lead);
     } finally {

@@ -2,7 +2,7 @@
 // asked), the context, and a graceful stop on SIGTERM/SIGINT.
 import { resolve } from 'node:path';
 import { closeContext, createContext, devSecrets } from '../app.js';
-import { readEnv, type Env, type Settings } from '../config/env.js';
+import { databaseUrlWith, readEnv, type Env, type Settings } from '../config/env.js';
 import type { Context } from '../context.js';
 import { startEmbeddedDefaults, type EmbeddedDefaults } from '../dev/index.js';
 import { whenLauncherExits } from './launcher.js';
@@ -28,7 +28,8 @@ export async function startRuntime(opts: { embedded: boolean; sends: boolean }):
   const embedded = opts.embedded ? await startEmbeddedDefaults({ dataDir, env: process.env }) : null;
   // A one-off command (enroll, fanout) finds a running `nurture start`'s embedded services too.
   const running = opts.embedded ? null : readRuntimeFile(dataDir);
-  const databaseUrl = embedded?.databaseUrl ?? env.DATABASE_URL ?? running?.databaseUrl;
+  const given = embedded?.databaseUrl ?? env.DATABASE_URL ?? running?.databaseUrl;
+  const databaseUrl = given && databaseUrlWith(given, { prepare: env.DB_PREPARE });
   const redisUrl = embedded?.redisUrl ?? env.REDIS_URL ?? running?.redisUrl;
   const smtpUrl = embedded?.smtpUrl ?? env.SMTP_URL;
   const missing = [!databaseUrl && 'DATABASE_URL', !redisUrl && 'REDIS_URL', opts.sends && !smtpUrl && 'SMTP_URL'].filter(Boolean);
@@ -36,6 +37,8 @@ export async function startRuntime(opts: { embedded: boolean; sends: boolean }):
   const ctx = await createContext({
     databaseUrl: databaseUrl!,
     redisUrl: redisUrl!,
+    // REDIS_CLUSTER speaks of REDIS_URL only: an embedded or `nurture start`'s Redis is read as its URL says.
+    redisCluster: env.REDIS_URL ? env.REDIS_CLUSTER : undefined,
     smtpUrl: opts.sends ? smtpUrl! : null,
     configDir: env.NURTURE_CONFIG_DIR,
     templatesDir: env.NURTURE_TEMPLATES_DIR,

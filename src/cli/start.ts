@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { startWorkers } from '../../workers/index.js';
 import { startHttp } from '../http/server.js';
 import { QUEUE_NAMES } from '../queue/index.js';
+import { isCluster } from '../queue/redis.js';
 import { onShutdown, startRuntime } from './runtime.js';
 import { removeRuntimeFile, writeRuntimeFile } from './runtimeFile.js';
 
@@ -37,6 +38,7 @@ export async function start(parts: { api: boolean; worker: boolean; embedded: bo
   // One worker per queue (workers/index.ts), so the list is the queues'.
   if (workers) lines.push(`  workers        ${QUEUE_NAMES.join(', ')} (concurrency ${env.WORKER_CONCURRENCY})`);
   lines.push(`  sequences      ${[...ctx.config.sequences.keys()].join(', ')}  (from ${resolve(env.NURTURE_CONFIG_DIR)})`);
+  if (isCluster(ctx.queues.settings.connection)) lines.push(`  redis          a Redis Cluster (from REDIS_URL); queue keys under ${ctx.queues.settings.prefix}`);
   for (const s of embedded?.started ?? []) {
     lines.push(`  ${s.name.padEnd(14)} ${redact(s.url)}  (embedded; data in ${s.dir})`);
     if (s.webUrl) lines.push(`  caught mail    ${s.webUrl}`);

@@ -1,9 +1,23 @@
 // Environment settings: one schema, read once at start-up; a bad value stops the process with its name.
 import { z } from 'zod';
 
+/** 1/0, true/false, yes/no, on/off. */
+const flag = z
+  .enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'], { error: 'expected 1 or 0 (true/false, yes/no, on/off)' })
+  .transform((v) => ['1', 'true', 'yes', 'on'].includes(v));
+
 export const EnvSchema = z.object({
   DATABASE_URL: z.string().optional(),
+  /**
+   * One Redis server (`redis://host:6379`), or a Redis Cluster's nodes, comma-separated
+   * (`redis://h1:7000,h2:7001,h3:7002`; later nodes may be bare host:port). See REDIS_CLUSTER.
+   */
   REDIS_URL: z.string().optional(),
+  /**
+   * Whether REDIS_URL is a Redis Cluster. Unset: a list of several nodes is one, a single URL is not; 1
+   * with a single URL treats it as one seed node of a Cluster (the client finds the others).
+   */
+  REDIS_CLUSTER: flag.optional(),
   SMTP_URL: z.string().optional(),
   /**
    * The email service provider behind SMTP_URL, when its host doesn't say (a local smarthost that relays
@@ -52,6 +66,12 @@ export const EnvSchema = z.object({
    * server's max_connections; a worker rarely needs more than WORKER_CONCURRENCY.
    */
   DB_POOL_SIZE: z.coerce.number().int().positive().default(10),
+  /**
+   * Named (server-side prepared) statements. Set false behind PgBouncer in transaction mode (or any pooler
+   * that hands each transaction to another server connection), where a statement prepared on one
+   * connection is missing on the next.
+   */
+  DB_PREPARE: flag.default(true),
   RECONCILE_EVERY_SECONDS: z.coerce.number().int().positive().default(60),
   /** A message still `sending` this long after it started is reported `uncertain`, never retried on its own. */
   SENDING_TIMEOUT_SECONDS: z.coerce.number().int().positive().default(300),
@@ -71,6 +91,15 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): Env {
     throw new Error(`invalid environment:\n${lines.join('\n')}`);
   }
   return r.data;
+}
+
+/**
+ * DATABASE_URL with DB_PREPARE applied: `prepare=false` turns postgres.js's named (server-side prepared)
+ * statements off, which PgBouncer in transaction mode needs. In the URL, so every command's pool gets it.
+ */
+export function databaseUrlWith(url: string, o: { prepare: boolean }): string {
+  if (o.prepare || /[?&]prepare=/.test(url)) return url;
+  return `${url}${url.includes('?') ? '&' : '?'}prepare=false`;
 }
 
 export interface ProviderSettings {

@@ -1,7 +1,7 @@
 // One Postgres pool per process, passed around in the context (never a module-level singleton).
 import { join } from 'node:path';
+import { readMigrationFiles } from 'drizzle-orm/migrator';
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
-import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { packageRoot } from '../packageRoot.js';
 import * as schema from './schema.js';
@@ -24,14 +24,28 @@ export function connectDatabase(url: string, opts: { max?: number } = {}): Datab
   return { db, sql, close: () => sql.end({ timeout: 5 }) };
 }
 
-/** Migrates under an advisory lock, so several processes starting at once don't race each other. */
+/**
+ * Applies drizzle's migrations (its journal table, the same bookkeeping as drizzle's migrator) in one
+ * transaction under a transaction-scoped advisory lock, so several processes starting at once don't race
+ * each other. One transaction, not a session lock around drizzle's migrator: behind PgBouncer in
+ * transaction mode each statement outside a transaction may run on another server connection, and a
+ * session lock taken on one would never be released by an unlock sent to the next.
+ */
 export async function migrateDatabase(url: string): Promise<void> {
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   try {
-    await sql`select pg_advisory_lock(7428112)`;
-    await migrate(drizzle(sql), { migrationsFolder: MIGRATIONS });
+    await sql.begin(async (tx) => {
+      await tx`select pg_advisory_xact_lock(7428112)`;
+      await tx`create schema if not exists drizzle`;
+      await tx`create table if not exists drizzle.__drizzle_migrations (id serial primary key, hash text not null, created_at bigint)`;
+      const [last] = await tx<{ created_at: string }[]>`select created_at from drizzle.__drizzle_migrations order by created_at desc limit 1`;
+      for (const m of readMigrationFiles({ migrationsFolder: MIGRATIONS })) {
+        if (last && Number(last.created_at) >= m.folderMillis) continue;
+        for (const statement of m.sql) if (statement.trim()) await tx.unsafe(statement);
+        await tx`insert into drizzle.__drizzle_migrations (hash, created_at) values (${m.hash}, ${m.folderMillis})`;
+      }
+    });
   } finally {
-    await sql`select pg_advisory_unlock(7428112)`.catch(() => {});
     await sql.end({ timeout: 5 });
   }
 }

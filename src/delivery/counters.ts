@@ -2,7 +2,11 @@
 // decides). A send takes a slot in every counter at once (MULTI), the decision looks at the counts it
 // found, and a send that may not go gives its slots back. Two senders racing for the last slot may both
 // give theirs back and wait a window: the limit is never exceeded, at worst briefly under-used.
-import { Redis } from 'ioredis';
+// On a Redis Cluster a MULTI must stay in one slot: every counter key starts with the queue prefix, whose
+// hash tag (`{nurture}`) puts them all in the queues' slot.
+import type { ConnectionOptions } from 'bullmq';
+import { Cluster, Redis } from 'ioredis';
+import { clusterSafePrefix, isCluster } from '../queue/redis.js';
 import type { LimitCounter } from './limits.js';
 
 export interface SendCounters {
@@ -16,9 +20,11 @@ export interface SendCounters {
 // Kept a little past the window's end, so a clock a second apart between workers still sees the count.
 const GRACE_MS = 5_000;
 
-export function redisSendCounters(redisUrl: string, prefix: string): SendCounters {
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3, lazyConnect: true });
-  const keyOf = (c: LimitCounter) => `${prefix}:delivery:limit:${c.key}`;
+/** Counters on a connection of their own to the queues' Redis (`connection` is the queues' settings.connection). */
+export function redisSendCounters(connection: ConnectionOptions, prefix: string): SendCounters {
+  const redis = counterClient(connection);
+  const tagged = isCluster(redis) ? clusterSafePrefix(prefix) : prefix;
+  const keyOf = (c: LimitCounter) => `${tagged}:delivery:limit:${c.key}`;
   return {
     async take(counters, now) {
       if (!counters.length) return [];
@@ -45,9 +51,10 @@ export function redisSendCounters(redisUrl: string, prefix: string): SendCounter
   };
 }
 
-/** Every counter's URL from a BullMQ connection option built by redisConnection(). */
-export function redisUrlOf(connection: unknown): string {
+/** A client like the queues' own, from a BullMQ connection built by redisConnection(): a URL, or a Cluster to duplicate. */
+function counterClient(connection: ConnectionOptions): Redis | Cluster {
+  if (isCluster(connection)) return connection.duplicate(undefined, { lazyConnect: true, redisOptions: { maxRetriesPerRequest: 3 } });
   const url = (connection as { url?: unknown } | null)?.url;
-  if (typeof url !== 'string') throw new Error('the send queue has no Redis URL to keep send counters with');
-  return url;
+  if (typeof url !== 'string') throw new Error('the send queue has no Redis URL to keep send counters with (REDIS_URL)');
+  return new Redis(url, { maxRetriesPerRequest: 3, lazyConnect: true });
 }

@@ -2,8 +2,9 @@
 // flight only: Postgres can rebuild every job here, and the ids make a second add a no-op.
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import { z } from 'zod';
+import { bullConnection, clusterSafePrefix, isCluster, parseRedisTarget } from './redis.js';
 
-export const QUEUE_NAMES = ['step', 'send', 'fanout', 'outbound', 'maintenance', 'settle'] as const;
+export const QUEUE_NAMES = ['step', 'send', 'fanout', 'outbound', 'maintenance', 'settle', 'mailbox'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 
 export const StepJob = z.object({ enrollmentId: z.uuid(), revision: z.number().int().nonnegative() });
@@ -19,11 +20,15 @@ export const MaintenanceJob = z.object({ task: z.enum(['reconcile']) });
 /** Count a lead's provisional opens and clicks whose verdict can no longer change. */
 export const SettleJob = z.object({ leadId: z.uuid() });
 export type SettleJob = z.infer<typeof SettleJob>;
+/** File the copy of a message sent through a rep's mailbox in their Sent folder (the bytes wait in Postgres). */
+export const MailboxJob = z.object({ task: z.literal('copy_to_sent'), messageId: z.uuid() });
+export type MailboxJob = z.infer<typeof MailboxJob>;
 
 // BullMQ refuses custom ids that contain ':' or are integers.
 export const stepJobId = (j: StepJob) => `step-${j.enrollmentId}-${j.revision}`;
 export const sendJobId = (j: SendJob) => `send-${j.messageId}`;
 export const outboundJobId = (j: OutboundJob) => `outbound-${j.eventId}`;
+export const mailboxJobId = (j: MailboxJob) => `sentcopy-${j.messageId}`;
 /** One job per lead and due time (whole seconds): a burst of hits schedules one settle, not one each. */
 export const settleJobId = (j: SettleJob, at: Date) => `settle-${j.leadId}-${Math.ceil(at.getTime() / 1000)}`;
 /** One job per fan-out and checkpoint: a re-add while that page's job exists is a no-op, and the job for
@@ -31,8 +36,12 @@ export const settleJobId = (j: SettleJob, at: Date) => `settle-${j.leadId}-${Mat
 export const fanoutJobId = (fanoutId: string, afterLeadId: string | null) => `fanout-${fanoutId}-${afterLeadId ?? 'start'}`;
 
 export interface QueueSettings {
+  /** From redisConnection(): a Cluster client given here belongs to the queues, and their close() ends it. */
   connection: ConnectionOptions;
-  /** Key prefix: tests use a fresh one per file, production the default. */
+  /**
+   * Key prefix: tests use a fresh one per file, production the default. On a Redis Cluster the queues use
+   * it wrapped in braces unless it already has a hash tag (`nurture` → `{nurture}`): their settings say which.
+   */
   prefix: string;
 }
 
@@ -44,12 +53,14 @@ const SEND_ATTEMPTS_CAP = 100_000;
 
 const KEEP = { removeOnComplete: { age: 3600, count: 10_000 }, removeOnFail: { age: 7 * 86_400 } } satisfies JobsOptions;
 
-export function redisConnection(url: string): ConnectionOptions {
-  // Workers block on Redis: BullMQ needs maxRetriesPerRequest null to wait through a Redis restart.
-  return { url, maxRetriesPerRequest: null } as ConnectionOptions;
+/** REDIS_URL (a list of nodes, or `cluster: true` from REDIS_CLUSTER, is a Redis Cluster) as BullMQ's connection. */
+export function redisConnection(url: string, opts: { cluster?: boolean } = {}): ConnectionOptions {
+  return bullConnection(parseRedisTarget(url, opts)) as ConnectionOptions;
 }
 
-export function createQueues(settings: QueueSettings): Queues {
+export function createQueues(given: QueueSettings): Queues {
+  const cluster = isCluster(given.connection) ? given.connection : null;
+  const settings: QueueSettings = { ...given, prefix: cluster ? clusterSafePrefix(given.prefix) : given.prefix };
   const make = (name: QueueName, defaults: JobsOptions) =>
     new Queue(name, { connection: settings.connection, prefix: settings.prefix, defaultJobOptions: { ...KEEP, ...defaults } });
   const queues = {
@@ -69,6 +80,9 @@ export function createQueues(settings: QueueSettings): Queues {
     maintenance: make('maintenance', { attempts: 1 }),
     // Removed once done, so a later settle for the same lead and second (reconcile's) is never a no-op.
     settle: make('settle', { attempts: 10, backoff: { type: 'exponential', delay: 1_000 }, removeOnComplete: true, removeOnFail: true }),
+    // A mailbox that is down for a while: retry for about a day; removed when it gives up, so reconcile
+    // (which finds the copy still unfiled in Postgres) can add it again.
+    mailbox: make('mailbox', { attempts: 12, backoff: { type: 'exponential', delay: 5_000, jitter: 0.3 }, removeOnComplete: true, removeOnFail: true }),
   };
   for (const [name, q] of Object.entries(queues)) q.on('error', (err) => console.error(queueErrorLine(`queue ${name}`, err)));
   return {
@@ -76,6 +90,8 @@ export function createQueues(settings: QueueSettings): Queues {
     settings,
     close: async () => {
       await Promise.all(Object.values(queues).map((q) => q.close()));
+      // BullMQ leaves a client it was given open: the queues shared this one (workers use duplicates).
+      if (cluster) await cluster.quit().catch(() => cluster.disconnect());
     },
   };
 }
