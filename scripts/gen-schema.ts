@@ -1,4 +1,4 @@
-// Writes schema/funnel.schema.json and schema/sequence.schema.json from the zod schemas, so an editor
+// Writes schema/funnel.schema.json, schema/sequence.schema.json and schema/mailboxes.schema.json from the zod schemas, so an editor
 // (via `# yaml-language-server: $schema=...` in each YAML file) checks and completes what a marketer types.
 // Run after changing src/config/schema.ts:  npx tsx scripts/gen-schema.ts
 // test/unit/config-schema.test.ts fails while the committed files are out of date.
@@ -15,6 +15,7 @@ export function generateSchemas(): Record<string, string> {
   return {
     [SCHEMA_FILES.funnel.file]: text(jsonSchemaOf(SCHEMA_FILES.funnel.schema, SCHEMA_FILES.funnel.title)),
     [SCHEMA_FILES.sequence.file]: text(jsonSchemaOf(SCHEMA_FILES.sequence.schema, SCHEMA_FILES.sequence.title)),
+    [SCHEMA_FILES.mailboxes.file]: text(jsonSchemaOf(SCHEMA_FILES.mailboxes.schema, SCHEMA_FILES.mailboxes.title)),
   };
 }
 

@@ -6,6 +6,7 @@ import type { Database, Db } from './db/client.js';
 import type { Queues } from './queue/index.js';
 import type { TemplateCache } from './render/index.js';
 import type { ProcessMetrics } from './metrics.js';
+import type { MailboxTransports } from './mailbox/smtp.js';
 
 export interface Context {
   db: Db;
@@ -14,6 +15,8 @@ export interface Context {
   queues: Queues;
   /** Only processes that send mail have one. */
   transport: Transporter | null;
+  /** The reps' own mailboxes' SMTP transports (config/mailboxes.yaml), made on first use; only where mail is sent. */
+  mailboxTransports?: MailboxTransports | null;
   templates: TemplateCache;
   settings: Settings;
   now(): Date;

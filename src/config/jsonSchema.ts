@@ -1,6 +1,7 @@
 // JSON Schema of the YAML files, from the zod schemas: what editors use to check and complete YAML.
 import { z } from 'zod';
 import { ConditionSchema, FieldFilterSchema, FunnelSchema, SequenceSchema } from './schema.js';
+import { MailboxesSchema } from './mailboxes.js';
 
 /** JSON Schema of what may be written (io: input, so keys with defaults are optional). */
 export function jsonSchemaOf(schema: z.ZodType, title: string): Record<string, unknown> {
@@ -16,4 +17,5 @@ export function jsonSchemaOf(schema: z.ZodType, title: string): Record<string, u
 export const SCHEMA_FILES = {
   funnel: { file: 'schema/funnel.schema.json', schema: FunnelSchema, title: 'nurture funnel.yaml' },
   sequence: { file: 'schema/sequence.schema.json', schema: SequenceSchema, title: 'nurture sequence (sequences/*.yaml)' },
+  mailboxes: { file: 'schema/mailboxes.schema.json', schema: MailboxesSchema, title: "nurture mailboxes.yaml (reps' own mailboxes)" },
 } as const;

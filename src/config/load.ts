@@ -5,6 +5,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import type { z } from 'zod';
 import { closest, ConfigError, suggest, type ConfigIssue } from './issues.js';
+import { inspectMailboxes, type Mailboxes } from './mailboxes.js';
 import { checkFunnel, checkSequence, type FunnelDraft, type InvalidStep, type SequenceDraft } from './semantics.js';
 import { FunnelSchema, SequenceSchema, StepSchema, type Funnel, type Sequence, type Step } from './schema.js';
 import { parseYaml, type PositionedYaml } from './yaml.js';
@@ -14,6 +15,8 @@ export interface Config {
   templatesDir: string;
   funnel: Funnel;
   sequences: Map<string, Sequence>;
+  /** The reps' own mailboxes (mailboxes.yaml), by owner address in lower case; empty without the file. */
+  mailboxes: Mailboxes;
   /** Warnings that do not stop the system (e.g. a sender domain without a DKIM key). */
   warnings: ConfigIssue[];
 }
@@ -71,9 +74,12 @@ export function inspectConfig(dir: string, opts: LoadOptions): { config: Config 
     sequences.set(id, seq);
   }
 
-  const ok = funnel !== null && !issues.some((i) => i.severity === 'error');
+  const { mailboxes, issues: mailboxIssues } = inspectMailboxes(dir, show, validate);
+  issues.push(...mailboxIssues);
+
+  const ok = funnel !== null && mailboxes !== null && !issues.some((i) => i.severity === 'error');
   return {
-    config: ok ? { dir, templatesDir: opts.templatesDir, funnel: funnel!, sequences, warnings: issues.filter((i) => i.severity === 'warning') } : null,
+    config: ok ? { dir, templatesDir: opts.templatesDir, funnel: funnel!, sequences, mailboxes: mailboxes!, warnings: issues.filter((i) => i.severity === 'warning') } : null,
     issues: inFileOrder(issues),
   };
 }
@@ -127,7 +133,7 @@ function canonicalJson(v: unknown): string {
   return JSON.stringify(v);
 }
 
-function validate<T extends z.ZodType>(y: PositionedYaml, schema: T, issues: ConfigIssue[]): z.infer<T> | null {
+export function validate<T extends z.ZodType>(y: PositionedYaml, schema: T, issues: ConfigIssue[]): z.infer<T> | null {
   issues.push(...y.syntaxIssues);
   if (y.data === undefined) return null;
   const result = schema.safeParse(y.data ?? {});

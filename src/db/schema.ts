@@ -1,8 +1,10 @@
 // Postgres is the source of truth. Redis only holds work in flight; everything here can rebuild it.
 import { sql } from 'drizzle-orm';
 import {
+  bigint,
   bigserial,
   boolean,
+  customType,
   doublePrecision,
   index,
   integer,
@@ -292,3 +294,52 @@ export const auditLog = pgTable('audit_log', {
   actor: text('actor').notNull(),
   detail: jsonb('detail').$type<Record<string, unknown>>().notNull().default({}),
 });
+
+const bytea = customType<{ data: Buffer; driverData: Buffer }>({ dataType: () => 'bytea' });
+
+/**
+ * One row per rep's mailbox that nurture reads: where its watcher got to in the inbox (UIDVALIDITY and the
+ * last UID recorded, so a restart or reconnect neither misses nor double-counts a message) and how it is
+ * doing (what `nurture logs` and the console's queues page show).
+ */
+export const mailboxWatch = pgTable('mailbox_watch', {
+  /** The owner's address, lower case. */
+  address: text('address').primaryKey(),
+  folder: text('folder').notNull(),
+  uidValidity: bigint('uid_validity', { mode: 'bigint' }),
+  lastUid: bigint('last_uid', { mode: 'number' }).notNull().default(0),
+  /** connecting | watching | retrying | stopped */
+  state: text('state').notNull().default('connecting'),
+  /** The process holding the watcher's lock. */
+  holder: text('holder'),
+  connectedAt: ts('connected_at'),
+  lastError: text('last_error'),
+  lastErrorAt: ts('last_error_at'),
+  failures: integer('failures').notNull().default(0),
+  nextRetryAt: ts('next_retry_at'),
+  /** The error last written to the activity log, and when: the same error again is logged at most hourly. */
+  loggedError: text('logged_error'),
+  loggedErrorAt: ts('logged_error_at'),
+  updatedAt: ts('updated_at').notNull().defaultNow(),
+});
+
+/**
+ * The copy of a message sent through a rep's mailbox, as it went out (same bytes, same Message-ID), until
+ * it is filed in their Sent folder over IMAP. The bytes are dropped once filed; reconcile re-queues the rest.
+ */
+export const mailboxCopies = pgTable(
+  'mailbox_copies',
+  {
+    messageId: uuid('message_id')
+      .primaryKey()
+      .references(() => messages.id, { onDelete: 'cascade' }),
+    mailbox: text('mailbox').notNull(),
+    raw: bytea('raw'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    appendedAt: ts('appended_at'),
+    folder: text('folder'),
+    attempts: integer('attempts').notNull().default(0),
+    lastError: text('last_error'),
+  },
+  (t) => [index('mailbox_copies_pending_idx').on(t.createdAt).where(sql`appended_at is null`)],
+);

@@ -10,7 +10,7 @@ const WINDOW_MS: Record<LimitWindow, number> = { second: 1_000, minute: 60_000, 
 export interface LimitCounter {
   /** Stable for the window's lifetime: the counter's name in the store. */
   key: string;
-  scope: 'relay' | `domain:${string}`;
+  scope: 'relay' | `domain:${string}` | `mailbox:${string}`;
   window: LimitWindow;
   max: number;
   /** When the current window ends (ms since epoch): a deferred send wakes then. */

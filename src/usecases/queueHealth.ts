@@ -5,6 +5,7 @@
 import type { Job } from 'bullmq';
 import type { Context } from '../context.js';
 import { QUEUE_NAMES, type QueueName } from '../queue/index.js';
+import { mailboxHealth, type MailboxHealth } from './mailboxStatus.js';
 
 export interface QueueView {
   name: QueueName;
@@ -27,11 +28,13 @@ export interface ReconcileRun {
 export interface QueueHealth {
   queues: QueueView[];
   reconcile: { last: ReconcileRun | null; nextAt: string | null; everySeconds: number | null; keptRuns: { ok: number; failed: number } };
+  /** The reps' mailboxes (mailboxes.yaml): each watcher's state, last error and next retry. */
+  mailboxes: MailboxHealth[];
 }
 
 const dueAt = (j: Job) => j.timestamp + (j.delay ?? 0);
 
-export async function queueHealth(ctx: Pick<Context, 'queues'>, opts: { failed?: number } = {}): Promise<QueueHealth> {
+export async function queueHealth(ctx: Pick<Context, 'queues'> & Partial<Pick<Context, 'db' | 'config'>>, opts: { failed?: number } = {}): Promise<QueueHealth> {
   const queues = await Promise.all(
     QUEUE_NAMES.map(async (name): Promise<QueueView> => {
       const q = ctx.queues[name];
@@ -58,6 +61,7 @@ export async function queueHealth(ctx: Pick<Context, 'queues'>, opts: { failed?:
   const last = runs[0];
   const kept = await m.getJobCounts('completed', 'failed');
   const scheduler = schedulers.find((s) => s.key === 'reconcile' || s.name === 'reconcile');
+  const mailboxes = ctx.db && ctx.config?.mailboxes?.size ? await mailboxHealth({ db: ctx.db, config: ctx.config }) : [];
   return {
     queues,
     reconcile: {
@@ -68,5 +72,6 @@ export async function queueHealth(ctx: Pick<Context, 'queues'>, opts: { failed?:
       everySeconds: scheduler?.every ? Math.round(Number(scheduler.every) / 1000) : null,
       keptRuns: { ok: kept.completed ?? 0, failed: kept.failed ?? 0 },
     },
+    mailboxes,
   };
 }

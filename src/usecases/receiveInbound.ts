@@ -22,6 +22,10 @@ export type InboundResult =
 export type ReceiveOptions = {
   /** SMTP envelope recipients, when the relay or provider passes them beside the message (RCPT TO). */
   envelopeTo?: string[];
+  /** Names the mail when it has no Message-ID, so a second delivery of it is recognised (a mailbox's UIDVALIDITY and UID). */
+  sourceId?: string;
+  /** When it arrived, if not now (a mailbox's INTERNALDATE, for mail read after a while). */
+  receivedAt?: Date;
 };
 
 const DEFAULT_MATCH_WINDOW = '30d';
@@ -31,7 +35,7 @@ type MessageRow = { id: string; messageId: string; to: string; leadId: string; s
 const messageColumns = { id: messages.id, messageId: messages.messageId, to: messages.toAddress, leadId: messages.leadId, sequenceId: messages.sequenceId, stepId: messages.stepId };
 
 export async function receiveInbound(ctx: Context, raw: string | Buffer, options: ReceiveOptions = {}): Promise<InboundResult> {
-  const receivedAt = ctx.now();
+  const receivedAt = options.receivedAt && options.receivedAt < ctx.now() ? options.receivedAt : ctx.now();
   const mail = await parseInboundMail(raw, { receivedAt });
   const kind = inboundKind(mail);
   const bounce = kind === 'bounce' || kind === 'delayed' || kind === 'notice' ? bounceOf(mail) : null;
@@ -59,7 +63,7 @@ export async function receiveInbound(ctx: Context, raw: string | Buffer, options
     return { matched: true, kind, messageId: msg.messageId, match, recorded: false };
   }
 
-  const sourceId = `inbound-${mail.messageId ?? `${msg.id}-${mail.date?.getTime() ?? receivedAt.getTime()}`}`;
+  const sourceId = `inbound-${mail.messageId ?? options.sourceId ?? `${msg.id}-${mail.date?.getTime() ?? receivedAt.getTime()}`}`;
   const at = mail.date && mail.date <= receivedAt ? mail.date : receivedAt;
   const evidence: Record<string, unknown> = {
     match,

@@ -10,6 +10,7 @@ import { pendingOutbound } from './outbound.js';
 import { leadsToSettle } from './settleSignals.js';
 import { replanDeferred } from './replanDeferred.js';
 import { pruneWebhookReceipts } from './pruneReceipts.js';
+import { requeueUnfiledCopies } from './copyToSent.js';
 
 const PAGE = 1000;
 
@@ -52,6 +53,8 @@ export async function reconcile(ctx: Context): Promise<{ steps: number; sends: n
     ctx.db,
     stuck.map((m) => ({ leadId: m.leadId, email: m.to, sequenceId: m.sequenceId, stepId: m.stepId, kind: 'uncertain', detail: 'no answer from the relay in time: may or may not have been delivered; not resent (see nurture messages --uncertain)' })),
   );
+  // Copies for reps' Sent folders still unfiled (their job lost with Redis, or given up on).
+  await requeueUnfiledCopies(ctx);
   await pruneWebhookReceipts(ctx);
   return { steps, sends: queued.length, settles: settle.length, fanouts: fanouts.length, replanned, uncertain: stuck.length };
 }

@@ -5,6 +5,8 @@ import { inspectConfig, type Config } from '../config/load.js';
 import type { ConfigIssue } from '../config/issues.js';
 import { parseYaml } from '../config/yaml.js';
 import { dkimDomainFor, DkimKeyError, readDkimKey } from '../mail/dkim.js';
+import { MAILBOXES_FILE } from '../config/mailboxes.js';
+import { resolveSecret, SecretError } from '../config/secrets.js';
 import { checkTemplate, compileTemplate, CONTEXT_FIELDS, loadTemplateSource, TemplateError } from '../render/index.js';
 
 export async function validateConfig(configDir: string, templatesDir: string, cwd = process.cwd()): Promise<ConfigIssue[]> {
@@ -12,6 +14,7 @@ export async function validateConfig(configDir: string, templatesDir: string, cw
   if (!config) return issues;
   const show = (f: string) => relative(cwd, f) || f;
   issues.push(...checkDkim(config, show));
+  issues.push(...checkMailboxSecrets(config, show));
   // A template used by any segmented sequence must carry an unsubscribe link.
   const usage = new Map<string, boolean>();
   for (const seq of config.sequences.values()) {
@@ -60,6 +63,34 @@ function checkDkim(config: Config, show: (f: string) => string): ConfigIssue[] {
       message: `sender "${name}" sends from ${domain}, which has no DKIM key: add one under sending.dkim ({ domain: ${domain}, selector, privateKey: file:… }) and publish it (nurture dkim ${domain}), or many receivers will file its mail as spam`,
       severity: 'warning',
     });
+  }
+  return out;
+}
+
+/**
+ * A mailbox password that can't be read here (a variable not set in this shell, a file not on this machine)
+ * is a warning: validate often runs where the secrets are not, and the watcher says so at run time too.
+ */
+function checkMailboxSecrets(config: Config, show: (f: string) => string): ConfigIssue[] {
+  if (!config.mailboxes.size) return [];
+  const file = join(config.dir, MAILBOXES_FILE);
+  const y = parseYaml(show(file), readFileSync(file, 'utf8'));
+  const out: ConfigIssue[] = [];
+  const owners = new Map(y.keysAt(['mailboxes']).map((k) => [k.toLowerCase(), k]));
+  for (const box of config.mailboxes.values()) {
+    for (const side of ['smtp', 'imap'] as const) {
+      const s = box[side];
+      // IMAP without its own password uses SMTP's: one warning for the one reference.
+      if (!s || (side === 'imap' && box.smtp?.password === s.password)) continue;
+      try {
+        resolveSecret(s.password, config.dir);
+      } catch (err) {
+        if (!(err instanceof SecretError)) throw err;
+        const key = owners.get(box.address) ?? box.address;
+        const path = y.keysAt(['mailboxes', key, side]).includes('password') ? ['mailboxes', key, side, 'password'] : ['mailboxes', key, 'smtp', 'password'];
+        out.push({ file: y.file, ...y.at(path), code: 'mailbox_secret_unreadable', message: `the ${side.toUpperCase()} password of ${box.address} cannot be read here: ${err.message}`, severity: 'warning' });
+      }
+    }
   }
   return out;
 }

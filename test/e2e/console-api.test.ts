@@ -145,7 +145,7 @@ describe('the read API', () => {
     expect(acct.personas[0].people.map((p: any) => p.email)).toEqual(['ana@alpha.test', 'di@alpha.test']);
     expect((await getJson('/v1/accounts/nowhere.test')).status).toBe(404);
     const q = (await getJson('/v1/queues')).json;
-    expect(q.queues.map((x: any) => x.name)).toEqual(['step', 'send', 'fanout', 'outbound', 'maintenance', 'settle']);
+    expect(q.queues.map((x: any) => x.name)).toEqual(['step', 'send', 'fanout', 'outbound', 'maintenance', 'settle', 'mailbox']);
     await eventually('reconcile has run', async () => (await getJson('/v1/queues')).json.reconcile.last);
   });
 

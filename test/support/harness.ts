@@ -13,6 +13,7 @@ import { makeSettings, type Settings } from '../../src/config/env.js';
 import { parseDuration } from '../../src/config/duration.js';
 import { startHttp, type HttpServer } from '../../src/http/server.js';
 import { signedHeaders } from '../../src/http/signing.js';
+import type { WatcherOptions } from '../../src/mailbox/watcher.js';
 
 export interface CaughtMail {
   envelopeTo: string[];
@@ -90,6 +91,8 @@ export interface HarnessOptions {
    * shortest the config allows (11s), so engagement counts soon; tests of bursts give scanners longer.
    */
   settleAfter?: string;
+  /** The reps' mailbox watchers' lock and backoff timings (tests shorten them). */
+  mailbox?: WatcherOptions;
 }
 
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -124,7 +127,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   ctx.config.funnel.tracking.settleAfter = opts.settleAfter ?? DEFAULT_SETTLE_AFTER;
   const http = await startHttp(ctx, { host: '127.0.0.1', port: 0 });
   ctx.settings.publicUrl = http.url;
-  const workers = await startWorkers(ctx, { concurrency: 5, reconcileEverySeconds: 60 });
+  const workers = await startWorkers(ctx, { concurrency: 5, reconcileEverySeconds: 60, ...(opts.mailbox ? { mailbox: opts.mailbox } : {}) });
 
   const post: Harness['post'] = async (path, body, o = {}) => {
     const text = o.raw ?? JSON.stringify(body);

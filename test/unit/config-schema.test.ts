@@ -56,7 +56,7 @@ const sequenceFiles = readdirSync('config/sequences').filter((f) => f.endsWith('
 describe('the JSON Schema for editors', () => {
   it('is up to date with the zod schemas (run `npx tsx scripts/gen-schema.ts` after changing them)', () => {
     const generated = generateSchemas();
-    expect(Object.keys(generated).sort()).toEqual(['schema/funnel.schema.json', 'schema/sequence.schema.json']);
+    expect(Object.keys(generated).sort()).toEqual(['schema/funnel.schema.json', 'schema/mailboxes.schema.json', 'schema/sequence.schema.json']);
     for (const [file, text] of Object.entries(generated)) {
       expect(existsSync(file), `${file} is committed`).toBe(true);
       expect(readFileSync(file, 'utf8'), `${file} is stale`).toBe(text);
@@ -100,6 +100,14 @@ describe('the JSON Schema for editors', () => {
     expect(check(funnel, parse(readFileSync('config/funnel.yaml', 'utf8')), funnel)).toEqual([]);
     expect(sequenceFiles).toHaveLength(4);
     for (const file of sequenceFiles) expect(check(sequence, parse(readFileSync(file, 'utf8')), sequence), file).toEqual([]);
+  });
+
+  it('accepts the sample mailboxes files, which name their schema', () => {
+    const schema = committed('schema/mailboxes.schema.json');
+    for (const file of ['config/mailboxes.yaml', 'examples/mailboxes.yaml']) {
+      expect(readFileSync(file, 'utf8').split('\n')[0]).toBe('# yaml-language-server: $schema=../schema/mailboxes.schema.json');
+      expect(check(schema, parse(readFileSync(file, 'utf8')), schema), file).toEqual([]);
+    }
   });
 
   it('rejects what the loader rejects: an unknown step type, mode or key, and a misspelt condition', () => {

@@ -330,6 +330,16 @@ ${h.queues.map((q) => html`<tr><td data-label="queue"><strong>${q.name}</strong>
     ? html`<p>Last run ${when(r.last.finishedAt)} ${r.last.ok ? html`<span class="badge ok">ok</span>` : html`<span class="badge bad">failed</span>`}${r.last.tookMs !== null ? ` in ${r.last.tookMs} ms` : ''}${r.last.error ? html`: ${r.last.error}` : ''}</p>${json(r.last.result)}`
     : html`<p class="muted">No run kept in Redis yet (are the workers running?).</p>`}
 <p class="muted">${r.everySeconds ? `every ${r.everySeconds} s` : 'no schedule found'}${r.nextAt ? html` · next ${when(r.nextAt)}` : ''} · runs kept: ${r.keptRuns.ok} ok, ${r.keptRuns.failed} failed</p></div>
+${h.mailboxes.length
+    ? html`<h2>Mailboxes</h2>
+<div class="scroll"><table class="stack"><thead><tr><th>rep's mailbox</th><th>state</th><th>since</th><th>last error</th><th>next retry</th></tr></thead><tbody>
+${h.mailboxes.map((m) => html`<tr><td data-label="rep's mailbox"><strong>${m.address}</strong> <span class="muted">${[m.sends ? 'sends' : '', m.reads ? 'reads' : ''].filter(Boolean).join(' · ')}</span></td>
+<td data-label="state">${m.state === 'watching' ? html`<span class="badge ok">watching</span>` : m.state === 'retrying' ? html`<span class="badge bad">retrying</span> <span class="muted">${m.failures} failed</span>` : html`<span class="badge">${m.state.replace('_', ' ')}</span>`}</td>
+<td data-label="since">${m.connectedAt ? when(m.connectedAt) : html`<span class="muted">–</span>`}</td>
+<td data-label="last error">${m.lastError ? html`${m.lastError} <span class="muted">${m.lastErrorAt ? when(m.lastErrorAt) : ''}</span>` : html`<span class="muted">–</span>`}</td>
+<td data-label="next retry">${m.nextRetryAt ? when(m.nextRetryAt) : html`<span class="muted">–</span>`}</td></tr>`)}
+</tbody></table></div>`
+    : ''}
 <h2>Failed jobs</h2>
 ${h.queues.some((q) => q.failed.length)
     ? html`<div class="scroll"><table class="stack"><thead><tr><th>queue</th><th>job</th><th>failed</th><th class="num">attempts</th><th>error</th></tr></thead><tbody>
