@@ -15,7 +15,7 @@ import type { Context } from '../context.js';
 import type { Tx } from '../db/client.js';
 import { logActivity, type ActivityEntry } from '../db/activity.js';
 import { loadEngagement, profileOf } from '../db/facts.js';
-import { accounts, leads, messages, signals, suppressions } from '../db/schema.js';
+import { leads, messages, signals, suppressions } from '../db/schema.js';
 import type { EngineEvent } from '../engine/decide.js';
 import { enqueueFollowups, noFollowups } from './applyDecision.js';
 import { advanceAccount, moveStage } from './advanceLead.js';
@@ -24,6 +24,7 @@ import { evaluate } from '../engine/conditions.js';
 import { lockLeadWithAccount } from './engineInput.js';
 import { notifyEnrollments } from './notifyEnrollments.js';
 import { enqueueSettles } from '../queue/index.js';
+import { insertInertSignals, loadHitFacts, loadLeadNames, type HitFacts, type InertSignal, type LeadName } from '../db/signals.js';
 
 export interface SignalInput {
   /** Idempotency key: the same hit, reply or provider event twice is recorded once. */
@@ -41,13 +42,15 @@ export interface SignalInput {
   returnDate?: Date | null;
 }
 
-export async function recordSignals(ctx: Context, inputs: SignalInput[]): Promise<{ recorded: number; duplicates: number }> {
+/**
+ * `known`: the messages the caller already loaded (trackHits loads them, with their leads, to judge the
+ * hits); only the others are looked up, with their leads and accounts, in one query.
+ */
+export async function recordSignals(ctx: Context, inputs: SignalInput[], known?: Map<string, HitFacts>): Promise<{ recorded: number; duplicates: number }> {
   if (!inputs.length) return { recorded: 0, duplicates: 0 };
-  const messageIds = [...new Set(inputs.map((i) => i.messageRowId).filter((x): x is string => !!x))];
-  const msgRows = messageIds.length
-    ? await ctx.db.select({ id: messages.id, leadId: messages.leadId, sequenceId: messages.sequenceId, stepId: messages.stepId, kind: messages.kind }).from(messages).where(inArray(messages.id, messageIds))
-    : [];
-  const byId = new Map(msgRows.map((m) => [m.id, m]));
+  const missing = [...new Set(inputs.map((i) => i.messageRowId).filter((x): x is string => !!x && !known?.has(x)))];
+  const loaded = missing.length ? await loadHitFacts(ctx.database.sql, missing, null) : null;
+  const byId = known && loaded ? new Map([...known, ...loaded]) : (known ?? loaded ?? new Map<string, HitFacts>());
 
   const now = ctx.now();
   const settleAfterMs = parseDuration(ctx.config.funnel.tracking.settleAfter);
@@ -83,10 +86,10 @@ export async function recordSignals(ctx: Context, inputs: SignalInput[]): Promis
   // Signals that change something are written in the same transaction as their effects (suppression,
   // exits, stage moves): a failure leaves neither, so the provider's retry or the person's second click
   // applies them. Evidence that changes nothing yet (machines, provisional hits) is written in one insert.
+  // Each with its log line, in one statement: a signal is never stored without the line that reports it.
   const inert = rows.filter(changesNothing);
-  const insertedInert = inert.length ? await insertSignals(ctx.db, inert) : new Set<string>();
+  const insertedInert = inert.length ? await insertInertSignals(ctx.database.sql, await withLogLines(ctx, inert, byId)) : new Set<string>();
   const fresh = inert.filter((r) => insertedInert.has(r.sourceId));
-  await logInert(ctx, fresh);
   // Crash here and reconcile finds the provisional rows and settles them all the same. A machine click
   // schedules one too: it may have held back the person-like hits on its message past their own jobs.
   await enqueueSettles(ctx.queues, fresh.filter((r) => r.settlesAt).map((r) => ({ job: { leadId: r.leadId! }, at: r.settlesAt! })), now);
@@ -127,22 +130,19 @@ function changesNothing(r: Row): boolean {
   return false;
 }
 
-/** One query for the names and one insert for the log, however many signals a burst brought. */
-async function logInert(ctx: Context, rows: Row[]): Promise<void> {
-  if (!rows.length) return;
-  const who = await ctx.db
-    .select({ id: leads.id, email: leads.email, accountId: accounts.id, accountName: accounts.name })
-    .from(leads)
-    .innerJoin(accounts, eq(accounts.id, leads.accountId))
-    .where(inArray(leads.id, [...new Set(rows.map((r) => r.leadId!))]));
-  const byId = new Map(who.map((w) => [w.id, w]));
-  await logActivity(
-    ctx.db,
-    rows.map((r) => {
-      const w = byId.get(r.leadId!);
-      return { leadId: r.leadId, accountId: w?.accountId ?? null, email: w?.email ?? null, accountName: w?.accountName ?? null, sequenceId: r.sequenceId, stepId: r.stepId, kind: r.kind, detail: describeSignal(r, null, r.settledAt ? 'final' : 'provisional'), data: { sourceId: r.sourceId, human: r.human, reason: r.reason, provisional: !r.settledAt }, at: r.occurredAt };
-    }),
-  );
+/** The log line of each inert signal; the names of leads no message named come from one query. */
+async function withLogLines(ctx: Context, rows: Row[], messagesById: Map<string, HitFacts>): Promise<InertSignal[]> {
+  const nameOf = (r: Row) => {
+    const m = r.messageId ? messagesById.get(r.messageId) : undefined;
+    return m && m.leadId === r.leadId ? m : undefined;
+  };
+  const unnamed = [...new Set(rows.filter((r) => !nameOf(r)).map((r) => r.leadId!))];
+  const names = unnamed.length ? await loadLeadNames(ctx.database.sql, unnamed) : new Map<string, LeadName>();
+  return rows.map(({ messageKind: _k, ...r }) => {
+    const w = nameOf(r as Row) ?? names.get(r.leadId!);
+    const detail = describeSignal(r as Row, null, r.settledAt ? 'final' : 'provisional');
+    return { ...r, leadId: r.leadId!, log: { accountId: w?.accountId ?? null, email: w?.email ?? null, accountName: w?.accountName ?? null, detail, data: { sourceId: r.sourceId, human: r.human, reason: r.reason, provisional: !r.settledAt } } };
+  });
 }
 
 export type Row = {

@@ -1,10 +1,12 @@
 // Pixel hits and clicks in bursts (a newsletter's first minutes, a scanner checking every link):
-// hits arriving within a few milliseconds share one message lookup, one earlier-hits lookup and one
-// multi-row insert, instead of three round trips each. Each caller still gets its own answer.
+// hits arriving together share two statements, whatever their number: one query for their messages,
+// leads, accounts and earlier clicks, and one that stores the signals with their log lines. Each caller
+// still gets its own answer, once its hit is committed.
 import { and, eq, gte, inArray, sql } from 'drizzle-orm';
 import { parseDuration } from '../config/duration.js';
 import type { Context } from '../context.js';
-import { messages, signals } from '../db/schema.js';
+import { signals } from '../db/schema.js';
+import { loadHitFacts } from '../db/signals.js';
 import type { Classification, ClassifyOptions, HitRequest, OtherHit } from '../engagement/classification.js';
 import type { Db, Tx } from '../db/client.js';
 import { classifyClick } from '../engagement/clicks.js';
@@ -32,18 +34,33 @@ type Pending =
   | { kind: 'click'; hit: Hit & { linkId: string }; at: Date; resolve: (url: string | null) => void; reject: (e: unknown) => void };
 
 export interface BatchOptions {
-  /** Flush when this many hits are waiting… */
+  /** At most this many hits in one batch… */
   maxBatch: number;
-  /** …or when the oldest has waited this long. */
+  /** …and a hit waits at most this long for others to join it when a batch could be written at once. */
   maxWaitMs: number;
+  /**
+   * Batches of opens being written at once (see TrackingBatcher). One by default: where Postgres shares
+   * the machine and is CPU-bound, larger batches cost it less per hit than overlapping smaller ones;
+   * where it is a network hop away, two hide the round trips.
+   */
+  maxWrites?: number;
 }
 
+/**
+ * Gathers hits into batches and answers each caller once its batch is committed: a pixel or redirect is
+ * never answered for a hit that is not yet a row in Postgres, so nothing acknowledged is lost in a crash.
+ * Hits arriving while the writers are busy form the next batch, which goes as soon as one is free (group
+ * commit): the busier it gets, the larger the batches. A hit is judged against the clicks recorded on its
+ * message before it, so a batch with clicks in it is written alone: the next one waits for its commit and
+ * sees them. Batches of opens only change no later verdict, and their writes may overlap (maxWrites).
+ */
 export class TrackingBatcher {
   private pending: Pending[] = [];
   private timer: NodeJS.Timeout | null = null;
-  private flushing: Promise<void> = Promise.resolve();
+  private readonly writing = new Set<Promise<void>>();
+  private clicksInFlight = false;
 
-  constructor(private readonly ctx: Context, private readonly opts: BatchOptions = { maxBatch: 500, maxWaitMs: 10 }) {}
+  constructor(private readonly ctx: Context, private readonly opts: BatchOptions = DEFAULT_BATCH) {}
 
   open(hit: Hit): Promise<boolean> {
     return new Promise((resolve, reject) => this.push({ kind: 'open', hit, at: this.ctx.now(), resolve, reject }));
@@ -53,28 +70,37 @@ export class TrackingBatcher {
     return new Promise((resolve, reject) => this.push({ kind: 'click', hit, at: this.ctx.now(), resolve, reject }));
   }
 
-  /** Flushes what is waiting; for shutdown. */
+  /** Writes everything waiting and in progress; for shutdown. */
   async drain(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    await this.flush();
+    this.next();
+    while (this.writing.size) await Promise.all(this.writing);
   }
 
   private push(p: Pending): void {
     this.pending.push(p);
-    if (this.pending.length >= this.opts.maxBatch) void this.flush();
-    else if (!this.timer) this.timer = setTimeout(() => void this.flush(), this.opts.maxWaitMs);
+    if (this.pending.length >= this.opts.maxBatch) this.next();
+    else if (!this.timer && this.canWrite()) this.timer = setTimeout(() => this.next(), this.opts.maxWaitMs);
   }
 
-  private flush(): Promise<void> {
+  private canWrite(): boolean {
+    return this.writing.size === 0 || (!this.clicksInFlight && this.writing.size < (this.opts.maxWrites ?? 1));
+  }
+
+  private next(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    const batch = this.pending;
-    this.pending = [];
-    if (!batch.length) return this.flushing;
-    // Batches are written one after another, so a click's earlier clicks include the previous batch.
-    this.flushing = this.flushing.then(() => this.write(batch));
-    return this.flushing;
+    while (this.pending.length && this.canWrite()) {
+      const batch = this.pending.length <= this.opts.maxBatch ? this.pending : this.pending.slice(0, this.opts.maxBatch);
+      this.pending = batch === this.pending ? [] : this.pending.slice(batch.length);
+      const clicks = batch.some((p) => p.kind === 'click');
+      if (clicks) this.clicksInFlight = true;
+      const done: Promise<void> = this.write(batch).finally(() => {
+        this.writing.delete(done);
+        if (clicks) this.clicksInFlight = false;
+        this.next();
+      });
+      this.writing.add(done);
+    }
   }
 
   private async write(batch: Pending[]): Promise<void> {
@@ -87,48 +113,58 @@ export class TrackingBatcher {
   }
 }
 
+/** Batches of up to 1,000 hits, one written at a time; an idle server waits 2 ms for company. */
+export const DEFAULT_BATCH: BatchOptions = { maxBatch: 1000, maxWaitMs: 2, maxWrites: 1 };
+
 export type TrackedHit = { kind: 'open'; hit: Hit; at: Date } | { kind: 'click'; hit: Hit & { linkId: string }; at: Date };
 
 /**
- * Verifies, classifies and records a set of hits with one message lookup, one earlier-hits lookup and
- * one multi-row insert. Answers per hit: the link's URL for a click (null when unknown), and for an
- * open '' when the token named a message, null when not.
+ * Verifies, classifies and records a set of hits: one query loads their messages (with leads, accounts
+ * and recent clicks), and one statement stores the signals with their log lines, whatever the batch's
+ * size. Answers per hit: the link's URL for a click (null when unknown), and for an open '' when the
+ * token named a message, null when not.
  */
 export async function trackHits(ctx: Context, batch: TrackedHit[]): Promise<(string | null)[]> {
   const secret = ctx.settings.trackingSecret;
   const ids = batch.map((p) => verifyToken(secret, 'track', p.hit.token));
   const known = [...new Set(ids.filter((x): x is string => !!x))];
-  const rows = known.length ? await ctx.db.select({ id: messages.id, sentAt: messages.sentAt, links: messages.links }).from(messages).where(inArray(messages.id, known)) : [];
-  const byId = new Map(rows.map((r) => [r.id, r]));
-  const found = [...byId.keys()];
-  const since = new Date(Math.min(...batch.map((p) => p.at.getTime())) - LOOK_BACK_MS);
-  const hitsOf = await clicksOnMessages(ctx.db, [...byId.keys()], since);
-  const remember = (messageId: string, h: OtherHit) => hitsOf.set(messageId, [...(hitsOf.get(messageId) ?? []), h]);
+  let earliest = Infinity;
+  for (const p of batch) earliest = Math.min(earliest, p.at.getTime());
+  const byId = await loadHitFacts(ctx.database.sql, known, new Date(earliest - LOOK_BACK_MS));
+  // Later hits in this same batch see the earlier ones, as they would have one by one.
+  const hitsOf = new Map<string, OtherHit[]>();
+  for (const [id, m] of byId) hitsOf.set(id, m.clicks.map((c) => ({ ...c, kind: 'click' as const })));
   const opts = classifyOptions(ctx);
 
   const inputs: SignalInput[] = [];
   const answers = batch.map((p, i): string | null => {
     const msg = ids[i] ? byId.get(ids[i]!) : undefined;
-    const second = Math.floor(p.at.getTime() / 1000);
-    const { token: _t, ...request } = p.hit;
-    const seen = { userAgent: p.hit.userAgent, ip: p.hit.ip, method: p.hit.method, ...(Object.keys(p.hit.headers).length ? { headers: p.hit.headers } : {}) };
+    if (!msg) return null;
+    const { hit, at } = p;
+    const second = Math.floor(at.getTime() / 1000);
+    const request: HitRequest = { userAgent: hit.userAgent, ip: hit.ip, method: hit.method, headers: hit.headers };
+    const seen = { userAgent: hit.userAgent, ip: hit.ip, method: hit.method, ...(hasAny(hit.headers) ? { headers: hit.headers } : {}) };
+    const others = hitsOf.get(msg.id)!;
     if (p.kind === 'open') {
-      if (!msg) return null;
-      const c = judgeHit({ kind: 'open', request, at: p.at, linkId: null }, msg, hitsOf.get(msg.id) ?? [], opts);
-      // Later hits in this same batch see this one, as they would have one by one.
-      remember(msg.id, { kind: 'open', linkId: null, at: p.at, ip: p.hit.ip, userAgent: p.hit.userAgent, human: c.human, reason: c.reason });
-      inputs.push({ sourceId: `open-${msg.id}-${p.hit.ip ?? '-'}-${second}`, kind: 'open', messageRowId: msg.id, human: c.human, reason: c.reason, at: p.at, evidence: { ...seen, ...(c.evidence ? { verdict: c.evidence } : {}) } });
+      const c = judgeHit({ kind: 'open', request, at, linkId: null }, msg, others, opts);
+      others.push({ kind: 'open', linkId: null, at, ip: hit.ip, userAgent: hit.userAgent, human: c.human, reason: c.reason });
+      inputs.push({ sourceId: `open-${msg.id}-${hit.ip ?? '-'}-${second}`, kind: 'open', messageRowId: msg.id, human: c.human, reason: c.reason, at, evidence: c.evidence ? { ...seen, verdict: c.evidence } : seen });
       return '';
     }
-    const link = msg?.links.find((l) => l.id === p.hit.linkId);
-    if (!msg || !link) return null;
-    const c = judgeHit({ kind: 'click', request, at: p.at, linkId: link.id }, msg, hitsOf.get(msg.id) ?? [], opts);
-    remember(msg.id, { kind: 'click', linkId: link.id, at: p.at, ip: p.hit.ip, userAgent: p.hit.userAgent, human: c.human, reason: c.reason });
-    inputs.push({ sourceId: `click-${msg.id}-${link.id}-${p.hit.method}-${p.hit.ip ?? '-'}-${second}`, kind: 'click', messageRowId: msg.id, human: c.human, reason: c.reason, linkId: link.id, tag: link.tag, at: p.at, evidence: { ...seen, url: link.url, ...(c.evidence ? { verdict: c.evidence } : {}) } });
+    const link = msg.links.find((l) => l.id === p.hit.linkId);
+    if (!link) return null;
+    const c = judgeHit({ kind: 'click', request, at, linkId: link.id }, msg, others, opts);
+    others.push({ kind: 'click', linkId: link.id, at, ip: hit.ip, userAgent: hit.userAgent, human: c.human, reason: c.reason });
+    inputs.push({ sourceId: `click-${msg.id}-${link.id}-${hit.method}-${hit.ip ?? '-'}-${second}`, kind: 'click', messageRowId: msg.id, human: c.human, reason: c.reason, linkId: link.id, tag: link.tag, at, evidence: { ...seen, url: link.url, ...(c.evidence ? { verdict: c.evidence } : {}) } });
     return link.url;
   });
-  await recordSignals(ctx, inputs);
+  await recordSignals(ctx, inputs, byId);
   return answers;
+}
+
+function hasAny(o: Record<string, string>): boolean {
+  for (const _ in o) return true;
+  return false;
 }
 
 type MessageForHits = { sentAt: Date | null; links: { id: string; tag: string | null }[] };
