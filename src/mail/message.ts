@@ -46,11 +46,15 @@ export function toMailOptions(m: OutgoingMessage): Mail.Options {
     text: m.text,
     ...(m.inReplyTo ? { inReplyTo: bracket(m.inReplyTo) } : {}),
     ...(m.references?.length ? { references: m.references.map(bracket) } : {}),
-    // RFC 8058: a one-click POST to this URL unsubscribes; mailbox providers show their own button for it.
-    list: { unsubscribe: m.unsubscribeUrl },
     // Extra headers go out exactly as given: a provider parses its header as JSON or name=value, and
     // nodemailer would otherwise MIME-encode one with quotes in it (=?UTF-8?Q?…?=), which it can't read.
-    headers: { ...Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, { prepared: true, value: v }])), 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },
+    headers: {
+      ...Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, { prepared: true, value: v }])),
+      // RFC 8058: a one-click POST to this URL unsubscribes; mailbox providers show their own button for
+      // it. Written here (as nodemailer's `list` option would) so any composer builds it alike.
+      'List-Unsubscribe': { prepared: true, foldLines: true, value: `<${m.unsubscribeUrl.replace(/[\s<>]/g, '')}>` },
+      'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+    },
     ...(m.dkim ? { dkim: m.dkim } : {}),
     ...(m.textEncoding ? { textEncoding: m.textEncoding } : {}),
   };

@@ -6,6 +6,7 @@
 import type { Readable } from 'node:stream';
 import nodemailer, { type SentMessageInfo, type Transporter } from 'nodemailer';
 import DKIM from 'nodemailer/lib/dkim';
+import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 
 /** Where a send got to: `data` once the relay said 354 and the message started to flow. */
@@ -57,7 +58,13 @@ class Slots {
 
 const slotsOf = new WeakMap<Transporter, Slots>();
 
-export function createTransport(smtpUrl: string, opts: { poolSize?: number } = {}): Transporter {
+/**
+ * `prebuild` (the default): each message is built into its bytes before it waits for a connection, and
+ * handed over as those bytes. The pooled connection then writes a few large chunks instead of one per
+ * piece of a MIME tree streamed through it (each a system call), and holds its slot only to send.
+ * Off for a transport whose own plugins build the message (a rep's mailbox keeps the bytes it sent).
+ */
+export function createTransport(smtpUrl: string, opts: { poolSize?: number; prebuild?: boolean } = {}): Transporter {
   const poolSize = opts.poolSize ?? DEFAULT_SMTP_POOL_SIZE;
   const url = new URL(smtpUrl);
   const secure = url.protocol === 'smtps:';
@@ -93,7 +100,23 @@ export function createTransport(smtpUrl: string, opts: { poolSize?: number } = {
     done();
   });
   slotsOf.set(transport, new Slots(poolSize));
+  if (opts.prebuild !== false) prebuilding.add(transport);
   return transport;
+}
+
+const prebuilding = new WeakSet<Transporter>();
+
+/**
+ * The message as its bytes, with the envelope and DKIM key it goes out with (the stream plugin above
+ * signs it, so the probe still sees the moment it starts to flow). Options the composer alone can't
+ * build (nodemailer's `list`, attachments by path or URL) are left for the transport to build.
+ */
+async function prebuilt(options: Mail.Options): Promise<Mail.Options> {
+  if (options.raw || options.list || options.attachments?.length) return options;
+  const { dkim, envelope, ...content } = options;
+  const node = new MailComposer(content).compile();
+  const raw = await node.build();
+  return { raw, envelope: envelope ?? node.getEnvelope(), messageId: node.messageId(), ...(dkim ? { dkim } : {}) };
 }
 
 /**
@@ -118,12 +141,13 @@ export function forceClose(transport: Transporter): void {
 export async function sendTracked(transport: Transporter, options: Mail.Options): Promise<SentMessageInfo>;
 export async function sendTracked(transport: Transporter, options: Mail.Options, claim: () => Promise<boolean>): Promise<SentMessageInfo | null>;
 export async function sendTracked(transport: Transporter, options: Mail.Options, claim?: () => Promise<boolean>): Promise<SentMessageInfo | null> {
+  const message = prebuilding.has(transport) ? await prebuilt(options) : options;
   const release = (await slotsOf.get(transport)?.take()) ?? (() => {});
   try {
     if (claim && !(await claim())) return null;
     const probe: Probe = { armed: false, phase: 'before_data' };
     try {
-      return await transport.sendMail({ ...options, [PROBE]: probe } as Mail.Options);
+      return await transport.sendMail({ ...message, [PROBE]: probe } as Mail.Options);
     } catch (err) {
       throw new SendError(err, probe.armed ? probe.phase : null);
     }
