@@ -58,8 +58,7 @@ describe('message headers', () => {
     expect(o.messageId).toBe('<a@x.test>');
     expect(o.inReplyTo).toBe('<prev@x.test>');
     expect(o.references).toEqual(['<root@x.test>', '<prev@x.test>']);
-    expect(o.headers).toEqual({ 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' });
-    expect(o.list).toEqual({ unsubscribe: 'https://x.test/u/t' });
+    expect(o.headers).toEqual({ 'List-Unsubscribe': { prepared: true, foldLines: true, value: '<https://x.test/u/t>' }, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' });
   });
 
   it('adds "Re: " once', () => {
