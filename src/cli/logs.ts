@@ -24,6 +24,8 @@ export interface LogsOptions {
   write?: (line: string) => void;
   /** Where waiting for the database is reported; stderr by default. */
   warn?: (line: string) => void;
+  /** Called once the starting point is read: every event committed after this is printed. */
+  onFollowing?: () => void;
 }
 
 type Row = ActivityRow;
@@ -48,6 +50,7 @@ export async function logs(o: LogsOptions): Promise<void> {
     const from = await startingCursor(db);
     if (o.limit > 0) (await activityRowsUpTo(db, filter, from.high, o.limit)).forEach(print);
     if (!o.follow) return;
+    o.onFollowing?.();
 
     let failed: ((error: unknown) => void) | undefined;
     const tail = new ActivityTail(db, { listen: (onNotify) => listen(o.databaseUrl, onNotify), from, warn, label: 'nurture logs', onFatal: (e) => failed?.(e) });

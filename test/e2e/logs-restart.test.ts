@@ -37,8 +37,12 @@ function follow() {
   const lines: string[] = [];
   const warnings: string[] = [];
   const stop = new AbortController();
-  const done = logs({ databaseUrl: pg.url, follow: true, json: true, limit: 0, signal: stop.signal, write: (l) => lines.push(l), warn: (w) => warnings.push(w) });
+  let following!: () => void;
+  const ready = new Promise<void>((resolve) => (following = resolve));
+  const done = logs({ databaseUrl: pg.url, follow: true, json: true, limit: 0, signal: stop.signal, write: (l) => lines.push(l), warn: (w) => warnings.push(w), onFollowing: following });
   return {
+    /** Resolves once the follower has read where it starts: an event added after this is one it prints. */
+    ready,
     printed: () => lines.map((l) => (JSON.parse(l) as { detail: string }).detail),
     warnings,
     stop: async () => {
@@ -61,6 +65,7 @@ describe('nurture logs -f', () => {
   it('resumes after its connection is terminated and after a server restart, printing each event once', { timeout: NOTICE_LOSS_MS + RESTART_MS + RESUME_MS * 3 }, async () => {
     const f = follow();
     try {
+      await f.ready;
       await add('before');
       await eventually('the first event', async () => f.printed().includes('before'), RESUME_MS);
 
@@ -85,6 +90,7 @@ describe('nurture logs -f', () => {
 
   it('prints an event whose transaction commits after a later one', { timeout: RESUME_MS * 3 }, async () => {
     const f = follow();
+    await f.ready;
     const slow = postgres(pg.url, { max: 1, onnotice: () => {} });
     try {
       let inserted!: () => void;
