@@ -57,10 +57,11 @@ const MailboxImapSchema = z.strictObject({
     })
     .default({ inbox: 'INBOX', sent: 'auto' }),
   /**
-   * File a copy of each message sent through this mailbox in its Sent folder. Turn off where the provider
-   * files mail sent over its SMTP itself (Gmail, Microsoft 365), or the thread shows it twice.
+   * File a copy of each message sent through this mailbox in its Sent folder. Default: on, except when the
+   * SMTP server is Gmail's or Microsoft 365's, which file mail sent through them themselves (a second copy
+   * would show the message twice).
    */
-  copyToSent: z.boolean().default(true),
+  copyToSent: z.boolean().optional(),
   /** How often to look for new mail when IDLE is unavailable or quiet (IDLE tells at once where it works). */
   poll: duration.refine((d) => !isDuration(d) || parseDuration(d) >= 1000, { message: 'expected at least 1s' }).default('60s'),
   /** Nurture only reads: set to mark the mail it read as read (\Seen) in the rep's mailbox. */
@@ -131,13 +132,20 @@ export function normaliseMailbox(address: string, m: MailboxInput): Mailbox {
         password: m.imap.password ?? m.smtp?.password ?? '',
         inbox: m.imap.folders.inbox,
         sent: m.imap.folders.sent,
-        copyToSent: m.imap.copyToSent,
+        copyToSent: m.imap.copyToSent ?? !(m.smtp && filesSentItself(m.smtp.host)),
         pollMs: parseDuration(m.imap.poll),
         markSeen: m.imap.markSeen,
         moveTo: m.imap.moveTo ?? null,
       }
     : null;
   return { address: address.toLowerCase(), smtp, imap };
+}
+
+/** SMTP submission servers that put what they send in the mailbox's Sent folder themselves (Google, Microsoft). */
+const FILES_SENT_ITSELF = /^(smtp\.gmail\.com|smtp\.googlemail\.com|smtp\.office365\.com|smtp-mail\.outlook\.com|outlook\.office365\.com)$/i;
+
+export function filesSentItself(smtpHost: string): boolean {
+  return FILES_SENT_ITSELF.test(smtpHost.replace(/\.$/, ''));
 }
 
 const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[?::1\]?)$/i;

@@ -1,6 +1,7 @@
 // The IMAP side of a rep's mailbox, through imapflow: connect (the password read from its reference at
 // each connection, so a changed password file is picked up), find the Sent folder, file a copy there.
 // No business rules: the watcher and the use cases decide what to read and what to record.
+import { isIP } from 'node:net';
 import { ImapFlow } from 'imapflow';
 import type { ImapSettings } from '../config/mailboxes.js';
 import { resolveSecret, SecretError } from '../config/secrets.js';
@@ -27,7 +28,8 @@ export function imapClient(address: string, s: ImapSettings, o: ImapOptions): Im
     secure: s.security === 'tls',
     // STARTTLS is required when asked for; never silently in clear text.
     doSTARTTLS: s.security === 'starttls' ? true : s.security === 'none' ? false : undefined,
-    servername: s.host,
+    // SNI names a host, never an address (RFC 6066); the certificate is verified against `host` either way.
+    ...(isIP(s.host.replace(/^\[|\]$/g, '')) ? {} : { servername: s.host }),
     auth: { user: s.user, pass: password },
     logger: false,
     connectionTimeout: o.connectionTimeoutMs ?? 15_000,

@@ -12,7 +12,7 @@ import { parseDuration } from '../config/duration.js';
 import type { Context } from '../context.js';
 import { checkpointFor } from '../db/mailboxes.js';
 import { mailboxConnected, mailboxFailed, mailboxStarting, mailboxStopped } from '../usecases/mailboxStatus.js';
-import { receiveMailboxMessage } from '../usecases/receiveMailboxMessage.js';
+import { isTransient, passOverMailboxMessage, receiveMailboxMessage } from '../usecases/receiveMailboxMessage.js';
 import { describeMailboxError, MailboxError } from './errors.js';
 import { closeImap, connectImap } from './imap.js';
 import { redisMailboxLocks, type MailboxLocks } from './lock.js';
@@ -39,6 +39,14 @@ export interface MailboxWatchers {
 const DEFAULT_LOCK_TTL_MS = 30_000;
 const DEFAULT_BACKOFF = { baseMs: 2_000, maxMs: 5 * 60_000 };
 const BATCH = 25;
+/**
+ * How much of a message is read: a reply's words, an out-of-office or a bounce's report sit in its first
+ * parts, while an attachment can be tens of megabytes (times a batch, held in memory and parsed). The head
+ * is fetched (BODY.PEEK[]<0.N>); the parser reads a cut-off message as far as it goes.
+ */
+export const MAX_MESSAGE_BYTES = 1024 * 1024;
+/** A message whose recording failed this many times in a row (not for a transient reason) is passed over. */
+const MAX_MESSAGE_FAILURES = 5;
 
 /** How long to wait before reconnecting after `failures` failures in a row (1-based), with up to 20 % jitter. */
 export function reconnectDelayMs(failures: number, backoff = DEFAULT_BACKOFF, random = Math.random): number {
@@ -68,6 +76,8 @@ class Watch {
   private lost = false;
   private client: ImapFlow | null = null;
   private failures = 0;
+  /** The message recording last failed on, and how many times in a row (a message that always fails must not stop the inbox). */
+  private stuck: { uidValidity: bigint; uid: number; failures: number } | null = null;
   private interrupt: (() => void) | null = null;
   private done: Promise<void> = Promise.resolve();
 
@@ -185,6 +195,8 @@ class Watch {
         this.interrupt = resolve;
         client.once('close', () => reject(new MailboxError('connect', 'imap', `IMAP ${s.host}:${s.port}: the server closed the connection`)));
       });
+      // Stopped (or the lock lost) while connecting, before there was an interrupt to call: end now.
+      if (this.stopped || this.lost) this.interrupt?.();
       // One catch-up at a time; a wake-up during one runs another after it.
       let running = false;
       let again = false;
@@ -196,10 +208,10 @@ class Watch {
           if (!uids.length) return;
           for (let i = 0; i < uids.length; i += BATCH) {
             const batch = uids.slice(i, i + BATCH);
-            const fetched = await client.fetchAll(batch.join(','), { uid: true, source: true, internalDate: true }, { uid: true });
+            const fetched = await client.fetchAll(batch.join(','), { uid: true, source: { start: 0, maxLength: MAX_MESSAGE_BYTES }, internalDate: true }, { uid: true });
             for (const m of fetched.sort((a, b) => a.uid - b.uid)) {
-              if (this.stopped || this.lost || !m.source) return;
-              await receiveMailboxMessage(this.ctx, { mailbox: address, uidValidity, uid: m.uid, raw: m.source, arrivedAt: m.internalDate ? new Date(m.internalDate) : null });
+              if (this.stopped || this.lost) return;
+              await this.record({ mailbox: address, uidValidity, uid: m.uid, raw: m.source ?? Buffer.alloc(0), arrivedAt: m.internalDate ? new Date(m.internalDate) : null });
               last = m.uid;
             }
             if (s.markSeen) await client.messageFlagsAdd(batch.join(','), ['\\Seen'], { uid: true });
@@ -236,6 +248,26 @@ class Watch {
       if (this.killed) client.close();
       else await closeImap(client);
       client.on('error', () => {});
+    }
+  }
+
+  /**
+   * Records one message. A failure is retried (the session ends and reconnects with backoff), but one that
+   * keeps failing on the same message, for a reason that is not the database or the network being away,
+   * passes that message over after a few tries, so one message nurture cannot handle never blinds it to
+   * every reply after it.
+   */
+  private async record(m: Parameters<typeof receiveMailboxMessage>[1]): Promise<void> {
+    try {
+      await receiveMailboxMessage(this.ctx, m);
+      this.stuck = null;
+    } catch (err) {
+      if (isTransient(err)) throw err;
+      const same = this.stuck && this.stuck.uidValidity === m.uidValidity && this.stuck.uid === m.uid;
+      this.stuck = { uidValidity: m.uidValidity, uid: m.uid, failures: same ? this.stuck!.failures + 1 : 1 };
+      if (this.stuck.failures < MAX_MESSAGE_FAILURES) throw err;
+      await passOverMailboxMessage(this.ctx, m, `failed ${this.stuck.failures} times: ${(err as Error).message}`);
+      this.stuck = null;
     }
   }
 

@@ -1,6 +1,6 @@
 // An inbound email (a reply, an out-of-office, a bounce, a complaint) matched to the message it answers,
 // checked against the address that message went to, and recorded as a signal with how it was matched.
-import { and, count, desc, eq, gte, inArray, isNotNull, or } from 'drizzle-orm';
+import { and, count, desc, eq, gte, inArray, isNotNull, lte, or } from 'drizzle-orm';
 import { parseDuration } from '../config/duration.js';
 import type { Context } from '../context.js';
 import { logActivity } from '../db/activity.js';
@@ -169,25 +169,28 @@ async function findMessage(
   if (kind === 'bounce' || kind === 'delayed' || kind === 'complaint') {
     const recipient = bounce?.recipient ?? complaint?.recipient ?? null;
     if (!recipient) return { reason: `a ${kind} that names neither a message nurture sent nor its recipient` };
-    const msg = await latestMessageTo(ctx, recipient, since);
+    const msg = await latestMessageTo(ctx, recipient, since, now);
     return msg ? { msg, match: 'dsn_recipient' } : { reason: `a ${kind} for ${recipient}, to whom nurture sent nothing in the last ${ctx.config.funnel.inbound?.matchWindow ?? DEFAULT_MATCH_WINDOW}` };
   }
   // A reply or auto-reply whose client dropped the threading headers: the sender's latest message.
   const sender = mail.from?.address;
   if (!sender) return { reason: 'no In-Reply-To, References, address of ours or sender' };
   if (senderAuthFailed(mail.headers)) return { reason: `the sender ${sender} failed authentication, or our server recorded none (Authentication-Results), so it is not matched by address` };
-  const msg = await latestMessageTo(ctx, sender, since);
+  const msg = await latestMessageTo(ctx, sender, since, now);
   return msg ? { msg, match: 'sender_recent' } : { reason: `does not answer any message nurture sent (nothing to ${sender} in the last ${ctx.config.funnel.inbound?.matchWindow ?? DEFAULT_MATCH_WINDOW})` };
 }
 
-/** The lead's most recent message actually handed over (sent, or bounced later) since `since`. */
-async function latestMessageTo(ctx: Context, address: string, since: Date): Promise<MessageRow | null> {
+/**
+ * The lead's most recent message actually handed over (sent, or bounced later) between `since` and `until`
+ * (when the mail arrived): mail read late (a mailbox watcher catching up) cannot answer a message sent after it.
+ */
+async function latestMessageTo(ctx: Context, address: string, since: Date, until: Date): Promise<MessageRow | null> {
   const [lead] = await ctx.db.select({ id: leads.id }).from(leads).where(eq(leads.email, address.toLowerCase()));
   if (!lead) return null;
   const [msg] = await ctx.db
     .select(messageColumns)
     .from(messages)
-    .where(and(eq(messages.leadId, lead.id), isNotNull(messages.sentAt), gte(messages.sentAt, since)))
+    .where(and(eq(messages.leadId, lead.id), isNotNull(messages.sentAt), gte(messages.sentAt, since), lte(messages.sentAt, until)))
     .orderBy(desc(messages.sentAt))
     .limit(1);
   return msg ?? null;

@@ -15,6 +15,7 @@ import { simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { normaliseMailbox } from '../../src/config/mailboxes.js';
+import { receiveMailboxMessage } from '../../src/usecases/receiveMailboxMessage.js';
 import { activity, enrollments, leads, mailboxCopies, mailboxWatch, messages, signals, suppressions } from '../../src/db/schema.js';
 import { startMailboxWatchers, type MailboxWatchers } from '../../src/mailbox/watcher.js';
 import { mailboxHealth } from '../../src/usecases/mailboxStatus.js';
@@ -52,6 +53,11 @@ const proxy = {
   server: null as net.Server | null,
   sockets: new Set<net.Socket>(),
   port: 0,
+  /** Bytes Dovecot sent to Sam's watcher (and Sent copies) through the proxy. */
+  bytesDown: 0,
+  /** While set, a connection's EXAMINE/SELECT (and what follows it) waits in `releases` until released. */
+  holdOpen: false,
+  releases: [] as (() => void)[],
   cut() {
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
@@ -67,7 +73,20 @@ beforeAll(async () => {
   proxy.server = net.createServer((client) => {
     const upstream = net.connect(dovecot.port, '127.0.0.1');
     proxy.sockets.add(client).add(upstream);
-    client.pipe(upstream).pipe(client);
+    upstream.on('data', (c: Buffer) => (proxy.bytesDown += c.length));
+    let held: Buffer[] | null = null;
+    client.on('data', (c: Buffer) => {
+      if (!held && proxy.holdOpen && /^\S+ (EXAMINE|SELECT) /m.test(c.toString('latin1'))) {
+        held = [];
+        proxy.releases.push(() => {
+          for (const b of held ?? []) upstream.write(b);
+          held = null;
+        });
+      }
+      if (held) held.push(c);
+      else upstream.write(c);
+    });
+    upstream.pipe(client);
     const close = () => {
       client.destroy();
       upstream.destroy();
@@ -378,6 +397,75 @@ describe.skipIf(skip)("the reps' own mailboxes", () => {
     } finally {
       await a.close();
       await b.close();
+      h.workers.mailboxes = startMailboxWatchers(h.ctx, opts);
+    }
+  });
+
+  it('passes over a message that cannot be recorded (a NUL in its text) and goes on reading the mail after it', async () => {
+    const email = 'nils.poison@fjord.test';
+    const msg = await newLead(email, SAM);
+    // Quoted-printable =00 decodes to a NUL, which Postgres refuses in text and jsonb: it fails the same way every time.
+    const poison = reply(email, SAM, msg.messageId, 'looks fine=00 but is not', 'nils-poison@fjord.test').replace('Content-Type: text/plain; charset=utf-8', 'Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable');
+    await deliver(SAM, poison);
+    await deliver(SAM, reply(email, SAM, msg.messageId, 'the real answer', 'nils-real@fjord.test'));
+    const read = await eventually('the message after it read', async () => (await repliesOf(email)).find((s) => s.sourceId === 'inbound-nils-real@fjord.test'), 30_000);
+    expect(String(read.evidence.newText)).toContain('the real answer');
+    const passed = await eventually('the unreadable one reported', async () => (await h.ctx.db.select().from(activity).where(eq(activity.kind, 'mailbox'))).find((a) => a.detail.includes('passed over') && a.detail.includes(SAM)), 10_000);
+    expect(passed.detail).toMatch(/cannot be (read|recorded)/);
+  });
+
+  it('does not take an old mail from the lead, read late, as a reply to a message sent after it arrived', async () => {
+    const email = 'olga.early@fjord.test';
+    const msg = await newLead(email, SAM);
+    const threeDaysBefore = new Date(msg.sentAt!.getTime() - 3 * 86_400_000);
+    // Written to the rep days before nurture's note went out (no threading headers; the rep's provider vouched for the sender).
+    const early = [`From: ${email}`, `To: ${SAM}`, 'Subject: the invoice', 'Message-ID: <olga-early@fjord.test>', `Date: ${threeDaysBefore.toUTCString()}`, 'Authentication-Results: mx.handrail.example; dkim=pass; spf=pass; dmarc=pass', 'Content-Type: text/plain; charset=utf-8', '', 'Could you resend the invoice?', ''].join('\r\n');
+    await asRep(SAM, (c) => c.append('INBOX', early, [], threeDaysBefore));
+    await deliver(SAM, reply(email, SAM, msg.messageId, 'and yes to the call', 'olga-reply@fjord.test'));
+    await eventually('her reply read', async () => (await repliesOf(email)).find((s) => s.sourceId === 'inbound-olga-reply@fjord.test'), 30_000);
+    expect((await repliesOf(email)).map((s) => s.sourceId)).toEqual(['inbound-olga-reply@fjord.test']);
+  });
+
+  it('reads no more than the head of a huge message: a reply with a large attachment is recorded without downloading it all', async () => {
+    const email = 'per.attach@fjord.test';
+    const msg = await newLead(email, SAM);
+    const attachment = Buffer.alloc(6 * 1024 * 1024, 7).toString('base64').replace(/.{76}/g, '$&\r\n');
+    const big = [`From: ${email}`, `To: ${SAM}`, 'Subject: Re: your note', 'Message-ID: <per-big@fjord.test>', `In-Reply-To: <${msg.messageId}>`, `Date: ${clock().toUTCString()}`, 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b1"', '', '--b1', 'Content-Type: text/plain; charset=utf-8', '', 'The deck is attached.', '--b1', 'Content-Type: application/octet-stream; name="deck.bin"', 'Content-Transfer-Encoding: base64', 'Content-Disposition: attachment; filename="deck.bin"', '', attachment, '--b1--', ''].join('\r\n');
+    const before = proxy.bytesDown;
+    await deliver(SAM, big);
+    const read = await eventually('the reply read', async () => (await repliesOf(email)).find((s) => s.sourceId === 'inbound-per-big@fjord.test'), 30_000);
+    expect(String(read.evidence.newText)).toContain('The deck is attached.');
+    expect(big.length).toBeGreaterThan(8 * 1024 * 1024);
+    expect(proxy.bytesDown - before).toBeLessThan(4 * 1024 * 1024);
+  });
+
+  it('records a message without a Message-ID once, even when the server renumbers the folder (a new UIDVALIDITY)', async () => {
+    const email = 'rut.nomsgid@fjord.test';
+    const msg = await newLead(email, SAM);
+    const raw = Buffer.from(reply(email, SAM, msg.messageId, 'no id on this one', null));
+    await receiveMailboxMessage(h.ctx, { mailbox: 'nobody@handrail.example', uidValidity: 1n, uid: 7, raw, arrivedAt: null });
+    await receiveMailboxMessage(h.ctx, { mailbox: 'nobody@handrail.example', uidValidity: 2n, uid: 3, raw, arrivedAt: null });
+    expect(await repliesOf(email)).toHaveLength(1);
+  });
+
+  it('stops at once when closed while it is still opening the inbox, and gives its lock back', async () => {
+    await h.workers.mailboxes.close();
+    const opts = { lockTtlMs: 3_000, backoff: { baseMs: 300, maxMs: 1_500 } };
+    proxy.holdOpen = true;
+    const w = startMailboxWatchers(h.ctx, { ...opts, holderId: 'process-slow' });
+    try {
+      await eventually('Sam\'s watcher opening the inbox', async () => proxy.releases.length > 0, 30_000);
+      const closing = w.close().then(() => 'closed');
+      proxy.holdOpen = false;
+      for (const release of proxy.releases.splice(0)) release();
+      // A deadline, not a pause: the close resolves as soon as it is done.
+      const deadline = new Promise((r) => setTimeout(() => r('still open'), 10_000).unref());
+      expect(await Promise.race([closing, deadline])).toBe('closed');
+      const [row] = await h.ctx.db.select().from(mailboxWatch).where(eq(mailboxWatch.address, SAM));
+      expect(row).toMatchObject({ state: 'stopped', holder: 'process-slow' });
+    } finally {
+      proxy.holdOpen = false;
+      for (const release of proxy.releases.splice(0)) release();
       h.workers.mailboxes = startMailboxWatchers(h.ctx, opts);
     }
   });

@@ -12,6 +12,7 @@ import { parseYaml } from '../../src/config/yaml.js';
 import { describeMailboxError } from '../../src/mailbox/errors.js';
 import { limitCountersFor } from '../../src/mailbox/route.js';
 import { reconnectDelayMs } from '../../src/mailbox/watcher.js';
+import { isTransient, isUnreadable } from '../../src/usecases/receiveMailboxMessage.js';
 import { readFileSync } from 'node:fs';
 
 const check = (text: string) => checkMailboxesYaml(parseYaml('config/mailboxes.yaml', text), validate);
@@ -43,6 +44,25 @@ describe('mailboxes.yaml', () => {
     const box = mailboxes!.get('sam@handrail.example')!;
     expect(box.smtp).toMatchObject({ port: 465, security: 'tls', pool: 2, limits: { perMinute: 20, perDay: 500 } });
     expect(box.imap).toMatchObject({ port: 993, security: 'tls', user: 'sam', password: 'env:SAM_PW', inbox: 'INBOX', sent: 'auto', copyToSent: true, pollMs: 60_000, markSeen: false, moveTo: null });
+  });
+
+  it('files no Sent copy by default where the provider (Gmail, Microsoft 365) files SMTP-sent mail itself, unless told to', () => {
+    const { mailboxes, issues } = check(`mailboxes:
+  g@handrail.example:
+    smtp: { host: smtp.gmail.com, user: g, password: env:G }
+    imap: { host: imap.gmail.com }
+  m@handrail.example:
+    smtp: { host: SMTP.Office365.com, user: m, password: env:M }
+    imap: { host: outlook.office365.com }
+  f@handrail.example:
+    smtp: { host: smtp.fastmail.com, user: f, password: env:F }
+    imap: { host: imap.fastmail.com }
+  o@handrail.example:
+    smtp: { host: smtp.office365.com, user: o, password: env:O }
+    imap: { host: outlook.office365.com, copyToSent: true }
+`);
+    expect(issues).toEqual([]);
+    expect(Object.fromEntries([...mailboxes!.values()].map((b) => [b.address, b.imap!.copyToSent]))).toEqual({ 'g@handrail.example': false, 'm@handrail.example': false, 'f@handrail.example': true, 'o@handrail.example': true });
   });
 
   it('reports clear text to a remote server, IMAP without credentials, an empty mailbox and unknown keys', () => {
@@ -91,6 +111,18 @@ describe('the watcher backoff and failure names', () => {
     const b = { baseMs: 1000, maxMs: 8000 };
     expect([1, 2, 3, 4, 5, 9].map((n) => reconnectDelayMs(n, b, () => 0))).toEqual([1000, 2000, 4000, 8000, 8000, 8000]);
     expect(reconnectDelayMs(1, b, () => 0.999)).toBeLessThanOrEqual(1200);
+  });
+
+  it('tells a message nurture cannot record from the database or network being away', () => {
+    // Postgres refuses the value (a NUL: 22P05, 22021), drizzle wrapping the driver's error as `cause`; the parser's limits.
+    expect(isUnreadable({ code: '22P05' })).toBe(true);
+    expect(isUnreadable({ message: 'Failed query', cause: { code: '22021' } })).toBe(true);
+    expect(isUnreadable({ code: 'EMAXLEN' })).toBe(true);
+    for (const away of [{ code: 'ECONNREFUSED' }, { code: 'CONNECTION_CLOSED' }, { cause: { code: '57P01' } }, { code: '40P01' }, { code: '53300' }]) {
+      expect(isTransient(away)).toBe(true);
+      expect(isUnreadable(away)).toBe(false);
+    }
+    expect(isTransient(new TypeError('x is undefined'))).toBe(false);
   });
 
   it('names DNS, connection, TLS and login failures', () => {
