@@ -137,15 +137,22 @@ function utcOffsetOf(dateHeader: string | undefined): number | null {
   return m[1] === '-' ? -minutes : minutes;
 }
 
+/**
+ * A mail may carry NUL characters (a quoted-printable `=00`, a stray byte in an 8-bit part); Postgres
+ * stores none in text or jsonb, and one would fail the whole record, every time it is retried. They mean
+ * nothing to a reader, so they are dropped where the mail is read.
+ */
+const withoutNul = (s: string) => (s.includes('\u0000') ? s.replace(/\u0000/g, '') : s);
+
 export async function parseInboundMail(raw: string | Buffer, options: ParseOptions = {}): Promise<InboundMail> {
   // keepDeliveryStatus: keep DSN parts as attachments so they can be read field by field.
   const parsed = await simpleParser(raw, { keepDeliveryStatus: true, skipHtmlToText: true, skipTextToHtml: true });
-  const headers = headerMap(parsed);
+  const headers = Object.fromEntries(Object.entries(headerMap(parsed)).map(([k, v]) => [k, withoutNul(v)]));
   const html = typeof parsed.html === 'string' ? parsed.html : '';
-  const text = parsed.text?.trim() ? parsed.text : html ? htmlToPlain(html) : '';
+  const text = withoutNul(parsed.text?.trim() ? parsed.text : html ? htmlToPlain(html) : '');
   const newText = extractNewText(text);
   const sender = parsed.from?.value[0];
-  const subject = parsed.subject ?? '';
+  const subject = withoutNul(parsed.subject ?? '');
   const date = headers['date'] && parsed.date && !Number.isNaN(parsed.date.getTime()) ? parsed.date : null;
   const utcOffsetMinutes = date ? utcOffsetOf(headers['date']) : null;
   // Without a Date header, the out-of-office was written about when it arrived.
@@ -155,7 +162,7 @@ export async function parseInboundMail(raw: string | Buffer, options: ParseOptio
     messageId: normaliseMessageId(parsed.messageId),
     inReplyTo: ids(parsed.inReplyTo)[0] ?? null,
     references: ids(parsed.references),
-    from: sender?.address ? { address: sender.address.toLowerCase(), name: sender.name ?? '' } : null,
+    from: sender?.address ? { address: withoutNul(sender.address.toLowerCase()), name: withoutNul(sender.name ?? '') } : null,
     to: addresses(parsed.to),
     subject,
     date,
@@ -164,8 +171,13 @@ export async function parseInboundMail(raw: string | Buffer, options: ParseOptio
     newText,
     autoReply: detectAutoReply({ headers, subject, text: newText, date: reference, utcOffsetMinutes }),
     headers,
-    ...dsnParts(parsed, rawText),
+    ...dsnWithoutNul(dsnParts(parsed, rawText)),
   };
+}
+
+function dsnWithoutNul(d: ReturnType<typeof dsnParts>): ReturnType<typeof dsnParts> {
+  const clean = (v: string | null) => (v === null ? null : withoutNul(v));
+  return { deliveryStatus: clean(d.deliveryStatus), returnedHeaders: clean(d.returnedHeaders), feedbackReport: clean(d.feedbackReport) };
 }
 
 /** The delivery status notification in `mail`, if any (isDsn false otherwise). */

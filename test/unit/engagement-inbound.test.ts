@@ -328,3 +328,26 @@ describe('extractNewText: bottom-posting and inline answers', () => {
     expect(extractNewText(text)).toBe('Sounds good.');
   });
 });
+
+describe('characters Postgres cannot store', () => {
+  it('drops NULs (a quoted-printable =00, an encoded-word) from every field a record keeps', async () => {
+    const raw = [
+      'From: =?utf-8?Q?Nils=00_Berg?= <nils@fjord.test>',
+      'To: sam@handrail.example',
+      'Subject: =?utf-8?Q?Re:_hello=00there?=',
+      'X-Note: a=00b',
+      'Message-ID: <nul@fjord.test>',
+      'Content-Type: text/plain; charset=utf-8',
+      'Content-Transfer-Encoding: quoted-printable',
+      '',
+      'Thanks =00a lot',
+      '',
+    ].join('\r\n');
+    const mail = await parseInboundMail(raw);
+    const all = JSON.stringify(mail);
+    expect(all).not.toContain('\\u0000');
+    expect(mail.subject).toBe('Re: hellothere');
+    expect(mail.newText).toContain('Thanks a lot');
+    expect(mail.from).toEqual({ address: 'nils@fjord.test', name: 'Nils Berg' });
+  });
+});
