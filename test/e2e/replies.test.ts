@@ -8,6 +8,8 @@ import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { activity, enrollments, messages, signals } from '../../src/db/schema.js';
 import { replyAddress } from '../../src/mail/tracking.js';
+import { stepJobId } from '../../src/queue/index.js';
+import { runStep } from '../../src/usecases/runStep.js';
 import { eventually, startHarness, type Harness } from '../support/harness.js';
 
 // The fixtures were written in early January 2026: run the clock from then.
@@ -51,7 +53,16 @@ const answering = (file: string, messageId: string, from?: string) => {
 
 describe('replies and out-of-office', () => {
   it('holds the sequence until an out-of-office return date, then stops it on a real reply', async () => {
+    // The out-of-office must arrive during the 2-second wait after the intro, however slow the machine:
+    // step jobs wait while this test runs the intro's step itself, and the wait's own job (superseded by
+    // the postponement) runs only once the out-of-office is in.
+    const stepper = h.workers.all.find((w) => w.name === 'step')!;
+    await stepper.pause();
     await h.post('/v1/triggers', { type: 'lead.upsert', lead: { email: 'henrik.larsen@nordhavn-shipping.test', firstName: 'Henrik', persona: 'champion', owner: { name: 'Sam Rivera', email: 'sam@handrail.example' }, account: { name: 'Nordhavn Shipping', domain: 'nordhavn-shipping.test' } } });
+    const enrolled = await eventually('enrolled', async () => (await h.ctx.db.select().from(enrollments).where(eq(enrollments.sequenceId, 'awareness-notes')))[0]);
+    expect(await runStep(h.ctx, { enrollmentId: enrolled.id, revision: enrolled.revision })).toBe('ran');
+    const [waiting] = await h.ctx.db.select().from(enrollments).where(eq(enrollments.id, enrolled.id));
+    expect(waiting).toMatchObject({ cursor: 'pause' });
     const intro = await eventually('intro', async () => h.smtp.mails[0]);
     const introId = intro.parsed.messageId!.replace(/[<>]/g, '');
 
@@ -68,7 +79,11 @@ describe('replies and out-of-office', () => {
       return rows.find((r) => r.detail.includes('out of office'));
     });
     expect(postponed.detail).toContain('2026-01-12T00:00:00.000Z');
-    await new Promise((res) => setTimeout(res, 2500));
+    // The wait's own job comes due and finds itself superseded: nothing is sent, nothing moves on.
+    stepper.resume();
+    const superseded = (await h.ctx.queues.step.getJob(stepJobId({ enrollmentId: enrolled.id, revision: waiting!.revision })))!;
+    await eventually('the superseded wait ran', async () => (await superseded.getState()) === 'completed');
+    expect((await h.ctx.queues.step.getJob(superseded.id!))!.returnvalue).toBe('stale');
     const [run] = await h.ctx.db.select().from(enrollments).where(eq(enrollments.sequenceId, 'awareness-notes'));
     expect(run).toMatchObject({ state: 'active', cursor: 'pause' });
     expect(run!.nextDueAt!.toISOString()).toBe('2026-01-12T00:00:00.000Z');
