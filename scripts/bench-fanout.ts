@@ -26,7 +26,7 @@ import { matchesFilter } from '../src/engine/conditions.js';
 import { initialEnrollment } from '../src/engine/decide.js';
 import { profileOf } from '../src/db/facts.js';
 import { createQueues, QUEUE_NAMES, redisConnection, stepJobId, type Queues } from '../src/queue/index.js';
-import { fanOutPage, FANOUT_PAGE, startFanOut } from '../src/usecases/fanOutSegment.js';
+import { FANOUT_PAGE, FANOUT_PAGES_PER_JOB, fanOutPages, startFanOut } from '../src/usecases/fanOutSegment.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const LEADS = Number(process.argv[2] ?? 100_000);
@@ -80,13 +80,13 @@ async function measure(approach: string, run: (poke: () => void) => Promise<numb
   return { approach, leads: count, seconds, peakRssMb: peak.rssMb, peakHeapMb: peak.heapMb, startRssMb: before.rss / 2 ** 20, startHeapMb: before.heapUsed / 2 ** 20, ...(note ? { note } : {}) };
 }
 
-/** nurture: keyed pages through the real use case, each handing the next its checkpoint. */
+/** nurture: keyed pages through the real use case, as the fan-out worker runs them (a few pages per job). */
 async function nurtureFanOut(ctx: Context, poke: () => void): Promise<number> {
   // The fan-out's row (and its first page job, which nothing here takes), then every page in turn.
   const { fanoutId } = await startFanOut(ctx, SEQUENCE, 'cli');
   let enrolled = 0;
   for (;;) {
-    const page = await fanOutPage(ctx, fanoutId);
+    const page = await fanOutPages(ctx, fanoutId);
     enrolled += page.enrolled;
     poke();
     if (page.status !== 'running') return enrolled;
@@ -172,7 +172,7 @@ async function main(): Promise<void> {
 
     const rows: Row[] = [];
     const c = ctx;
-    rows.push(await measure(`nurture: fanOutPage x ${FANOUT_PAGE}/page, first step in bulk, addBulk`, (poke) => nurtureFanOut(c, poke)));
+    rows.push(await measure(`nurture: ${FANOUT_PAGE}/page, ${FANOUT_PAGES_PER_JOB} pages/job, first step in bulk, addBulk`, (poke) => nurtureFanOut(c, poke)));
     const sendJobs = await ctx.queues.send.getJobCountByTypes('waiting', 'delayed', 'prioritized');
     const stepJobs = await ctx.queues.step.getJobCountByTypes('waiting', 'delayed', 'prioritized');
     const enrolledRows = (await ctx.db.select({ n: sql<number>`count(*)::int` }).from(enrollments))[0]!.n;

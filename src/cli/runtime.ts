@@ -76,6 +76,7 @@ export function settingsFrom(env: Env, dataDir: string): Settings {
     messageIdDomain: env.MESSAGE_ID_DOMAIN ?? null,
     trustedProxies: env.TRUSTED_PROXIES.split(',').map((s) => s.trim()).filter(Boolean),
     sendingTimeoutSeconds: env.SENDING_TIMEOUT_SECONDS,
+    reconcileEverySeconds: env.RECONCILE_EVERY_SECONDS,
     adminToken: env.ADMIN_TOKEN ?? null,
     providers: {
       sendgridPublicKey: env.SENDGRID_WEBHOOK_PUBLIC_KEY ?? null,

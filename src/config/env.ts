@@ -127,6 +127,8 @@ export interface Settings {
   adminToken: string | null;
   providers: ProviderSettings;
   sendingTimeoutSeconds: number;
+  /** RECONCILE_EVERY_SECONDS: a step due further ahead than two of these waits in Postgres, not in Redis. */
+  reconcileEverySeconds: number;
 }
 
 /** Settings with safe defaults for everything not given: for tests, benchmarks and scripts. */
@@ -137,6 +139,7 @@ export function makeSettings(given: Partial<Settings> & Pick<Settings, 'webhookS
     messageIdDomain: 'nurture.test',
     trustedProxies: [],
     sendingTimeoutSeconds: 300,
+    reconcileEverySeconds: 60,
     adminToken: null,
     providers: { sendgridPublicKey: null, postmarkUser: null, postmarkPassword: null, mailgunSigningKey: null, sesTopicArns: [] },
     ...given,

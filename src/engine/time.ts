@@ -107,7 +107,16 @@ export function addBusinessDays(at: Date, n: number, tz: string): Date {
 
 /** "Mon 09:00 America/New_York": a due time as the lead would read it, for the log beside UTC. */
 export function describeLocal(at: Date, tz: string): string {
-  const t = localTime(at, tz);
-  const day = t.weekday.charAt(0).toUpperCase() + t.weekday.slice(1);
-  return `${day} ${String(t.hour).padStart(2, '0')}:${String(t.minute).padStart(2, '0')} ${tz}`;
+  // A fan-out page describes the same instant in the same few zones a thousand times (Intl is ~5 µs).
+  const key = `${at.getTime()} ${tz}`;
+  let text = described.get(key);
+  if (text === undefined) {
+    const t = localTime(at, tz);
+    const day = t.weekday.charAt(0).toUpperCase() + t.weekday.slice(1);
+    text = `${day} ${String(t.hour).padStart(2, '0')}:${String(t.minute).padStart(2, '0')} ${tz}`;
+    if (described.size >= 256) described.clear();
+    described.set(key, text);
+  }
+  return text;
 }
+const described = new Map<string, string>();

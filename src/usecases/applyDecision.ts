@@ -110,9 +110,20 @@ export async function insertMessages(tx: Tx, rows: NewMessage[]): Promise<string
 
 export async function enqueueFollowups(ctx: Context, f: Followups): Promise<void> {
   for (const r of f.resends) await ctx.queues.send.remove(sendJobId(r));
+  const now = ctx.now();
+  const soon = f.steps.filter((s) => !s.at || s.at.getTime() - now.getTime() <= stepJobHorizonMs(ctx.settings));
   // Three queues, no order between them: one round trip's wait, not three.
-  await Promise.all([enqueueSends(ctx.queues, [...f.sends, ...f.resends]), enqueueSteps(ctx.queues, f.steps, ctx.now()), enqueueOutbound(ctx.queues, f.outbound)]);
+  await Promise.all([enqueueSends(ctx.queues, [...f.sends, ...f.resends]), enqueueSteps(ctx.queues, soon, now), enqueueOutbound(ctx.queues, f.outbound)]);
 }
+
+/**
+ * How far ahead a step gets its (delayed) job in Redis. One due later waits in Postgres alone (its
+ * enrollment's next_due_at), and reconcile, which runs every RECONCILE_EVERY_SECONDS, adds its job, with
+ * the same id and the delay left, once it comes within this horizon: at least one reconcile falls in
+ * the last stretch before it is due, so it still runs on time. A week's wait after a fan-out's first
+ * email is then no longer a hundred thousand delayed jobs held (and written) in Redis for a week.
+ */
+export const stepJobHorizonMs = (settings: Pick<Context['settings'], 'reconcileEverySeconds'>): number => Math.max(2 * settings.reconcileEverySeconds, 120) * 1000;
 
 function stepOf(c: Command): string | null {
   switch (c.type) {
@@ -152,9 +163,10 @@ function describe(c: Command, zone: string): string {
   }
 }
 
+/** The command's fields as the activity row's data: its insert stringifies them (Dates become ISO strings). */
 function dataOf(c: Command): Record<string, unknown> {
   const { type: _t, ...rest } = c;
-  return JSON.parse(JSON.stringify(rest)) as Record<string, unknown>;
+  return rest;
 }
 
 export const lockEnrollment = (tx: Tx, id: string) =>

@@ -10,7 +10,8 @@
 // message rows and activity are written in a constant number of statements in the page's transaction.
 // After commit its send jobs (and step jobs only for those that wait or were deferred) go out with addBulk.
 // A page run twice skips leads already enrolled; a crash after commit leaves `queued` messages and due
-// enrollments, which reconcile enqueues again with the same deterministic job ids.
+// enrollments, which reconcile enqueues again with the same deterministic job ids. A job runs several
+// pages, each page's jobs going to Redis while the next page's transaction runs.
 import { randomUUID } from 'node:crypto';
 import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import type { Sequence } from '../config/schema.js';
@@ -71,6 +72,43 @@ export interface FanOutPage {
 
 /** Runs the fan-out's next page from its checkpoint, with its enrollments' first step, and queues the one after it. */
 export async function fanOutPage(ctx: Context, fanoutId: string, pageSize = FANOUT_PAGE): Promise<FanOutPage> {
+  return fanOutPages(ctx, fanoutId, { pages: 1, pageSize });
+}
+
+/** Pages one fan-out job runs before it hands the rest to the next job (about a second of work each). */
+export const FANOUT_PAGES_PER_JOB = 10;
+
+/**
+ * Runs up to `pages` pages of the fan-out in turn (each its own transaction and checkpoint, as one page
+ * per job would), then queues the job for the rest. A page's send and step jobs go to Redis while the
+ * next page's transaction runs: Postgres and Redis work side by side instead of taking turns. At most one
+ * page's jobs are in flight, and they are awaited before the next are added, so an error from Redis stops
+ * the run; what it did not add, reconcile does (a queued message, a due enrollment), as after a crash.
+ */
+export async function fanOutPages(ctx: Context, fanoutId: string, opts: { pages?: number; pageSize?: number } = {}): Promise<FanOutPage> {
+  const { pages = FANOUT_PAGES_PER_JOB, pageSize = FANOUT_PAGE } = opts;
+  const sum: FanOutPage = { status: 'finished', enrolled: 0, scanned: 0, next: null };
+  let inFlight: Promise<void> | null = null;
+  try {
+    for (let i = 0; i < pages; i++) {
+      const { page, out } = await runPage(ctx, fanoutId, pageSize);
+      if (inFlight) await inFlight;
+      inFlight = enqueueFollowups(ctx, out);
+      // Awaited above or below; until then a rejection is held, not reported as unhandled.
+      inFlight.catch(() => {});
+      Object.assign(sum, { status: page.status, enrolled: sum.enrolled + page.enrolled, scanned: sum.scanned + page.scanned, next: page.next });
+      if (page.status !== 'running') break;
+    }
+  } catch (err) {
+    await inFlight?.catch(() => {});
+    throw err;
+  }
+  await Promise.all([inFlight, sum.status === 'running' ? enqueueFanout(ctx.queues, fanoutId, sum.next) : null]);
+  return sum;
+}
+
+/** One page in one transaction: its enrollments, their first step and the checkpoint; what to enqueue after commit goes in `out`. */
+async function runPage(ctx: Context, fanoutId: string, pageSize: number): Promise<{ page: FanOutPage; out: Followups }> {
   const now = ctx.now();
   const out = noFollowups();
   const page = await ctx.db.transaction(async (tx): Promise<FanOutPage> => {
@@ -98,9 +136,7 @@ export async function fanOutPage(ctx: Context, fanoutId: string, pageSize = FANO
     if (last) await logActivity(tx, [{ sequenceId: f.sequenceId, kind: 'fanout', detail: finishedLine(f, keys.length, enrolled), data: { fanoutId: f.id } }]);
     return { status: last ? 'done' : 'running', enrolled, scanned: keys.length, next: lastLeadId ?? f.afterLeadId };
   });
-  // After commit: a send or step Redis never got is reconcile's to add (a queued message, a due enrollment).
-  await Promise.all([enqueueFollowups(ctx, out), page.status === 'running' ? enqueueFanout(ctx.queues, fanoutId, page.next) : null]);
-  return page;
+  return { page, out };
 }
 
 type Row = { lead: typeof leads.$inferSelect; account: typeof accounts.$inferSelect };

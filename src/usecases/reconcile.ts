@@ -1,5 +1,7 @@
 // Postgres is the truth, Redis is disposable: re-enqueue every due step, unsent message and unfinished
 // fan-out with its deterministic job id (a job that still exists makes the add a no-op), and report stuck sends.
+// A step due within the step-job horizon gets its delayed job here too: further ahead, a step has no job
+// in Redis at all (see stepJobHorizonMs), and this is what adds it in time.
 import { and, eq, lte, sql } from 'drizzle-orm';
 import type { Context } from '../context.js';
 import { logActivity } from '../db/activity.js';
@@ -11,23 +13,29 @@ import { leadsToSettle } from './settleSignals.js';
 import { replanDeferred } from './replanDeferred.js';
 import { pruneWebhookReceipts } from './pruneReceipts.js';
 import { requeueUnfiledCopies } from './copyToSent.js';
+import { stepJobHorizonMs } from './applyDecision.js';
 
 const PAGE = 1000;
 
-export async function reconcile(ctx: Context): Promise<{ steps: number; sends: number; settles: number; fanouts: number; replanned: number; uncertain: number }> {
+export async function reconcile(ctx: Context): Promise<{ steps: number; soon: number; sends: number; settles: number; fanouts: number; replanned: number; uncertain: number }> {
   const now = ctx.now();
+  const horizon = new Date(now.getTime() + stepJobHorizonMs(ctx.settings));
+  /** Due now (or overdue); `soon` are those given a delayed job to their time. */
   let steps = 0;
+  let soon = 0;
   let after = '00000000-0000-0000-0000-000000000000';
   for (;;) {
     const due = await ctx.db
       .select({ id: enrollments.id, revision: enrollments.revision, nextDueAt: enrollments.nextDueAt })
       .from(enrollments)
-      .where(and(eq(enrollments.state, 'active'), lte(enrollments.nextDueAt, now), sql`${enrollments.id} > ${after}`))
+      .where(and(eq(enrollments.state, 'active'), lte(enrollments.nextDueAt, horizon), sql`${enrollments.id} > ${after}`))
       .orderBy(enrollments.id)
       .limit(PAGE);
     if (!due.length) break;
-    await enqueueSteps(ctx.queues, due.map((d) => ({ job: { enrollmentId: d.id, revision: d.revision }, at: null })), now);
-    steps += due.length;
+    await enqueueSteps(ctx.queues, due.map((d) => ({ job: { enrollmentId: d.id, revision: d.revision }, at: d.nextDueAt })), now);
+    const dueNow = due.filter((d) => d.nextDueAt! <= now).length;
+    steps += dueNow;
+    soon += due.length - dueNow;
     after = due[due.length - 1]!.id;
   }
   const queued = await ctx.db.select({ id: messages.id }).from(messages).where(eq(messages.status, 'queued'));
@@ -56,5 +64,5 @@ export async function reconcile(ctx: Context): Promise<{ steps: number; sends: n
   // Copies for reps' Sent folders still unfiled (their job lost with Redis, or given up on).
   await requeueUnfiledCopies(ctx);
   await pruneWebhookReceipts(ctx);
-  return { steps, sends: queued.length, settles: settle.length, fanouts: fanouts.length, replanned, uncertain: stuck.length };
+  return { steps, soon, sends: queued.length, settles: settle.length, fanouts: fanouts.length, replanned, uncertain: stuck.length };
 }

@@ -95,11 +95,26 @@ describe('a fan-out page takes the first step itself', () => {
     for (const e of deferred) expect(e.nextDueAt!.getTime()).toBeGreaterThan(from + 6 * 86_400_000);
     const waiting = pagedRows.filter((e) => (e.progress as { waiting?: string }).waiting === 'pause');
     expect(waiting).toHaveLength(2);
-    // Each enrollment that waits or was deferred has its step job for revision 1; none for revision 0.
+    // A day's wait and a week's deferral are beyond the step-job horizon: they wait in Postgres alone, with
+    // no job in Redis yet (and none ever for revision 0)…
     for (const e of pagedRows) {
-      expect(await h.ctx.queues.step.getJob(stepJobId({ enrollmentId: e.id, revision: 1 }))).toBeTruthy();
+      expect(await h.ctx.queues.step.getJob(stepJobId({ enrollmentId: e.id, revision: 1 }))).toBeFalsy();
       expect(await h.ctx.queues.step.getJob(stepJobId({ enrollmentId: e.id, revision: 0 }))).toBeFalsy();
     }
+    // …until a reconcile finds the wait within the horizon: it adds the job for revision 1, delayed to the
+    // step's time (a minute on), and the week's deferrals still have none.
+    const dueAt = Math.min(...waiting.map((e) => e.nextDueAt!.getTime()));
+    setClock(dueAt - 60_000);
+    expect((await reconcile(h.ctx)).soon).toBeGreaterThanOrEqual(2);
+    for (const e of waiting) {
+      const job = await h.ctx.queues.step.getJob(stepJobId({ enrollmentId: e.id, revision: 1 }));
+      expect(job?.delay).toBeGreaterThan(30_000);
+      expect(job!.delay).toBeLessThanOrEqual(e.nextDueAt!.getTime() - (dueAt - 60_000));
+    }
+    for (const e of deferred) expect(await h.ctx.queues.step.getJob(stepJobId({ enrollmentId: e.id, revision: 1 }))).toBeFalsy();
+    // Back to the real clock; the jobs just added would run the second step in a minute, which this test doesn't follow.
+    at = t0;
+    for (const e of [...pagedRows, ...steppedDone]) await h.ctx.queues.step.remove(stepJobId({ enrollmentId: e.id, revision: 1 }));
 
     const [pagedMsgs, steppedMsgs] = [await messagesOf(paged.map((l) => l.id)), await messagesOf(stepped.map((l) => l.id))];
     expect(pagedMsgs).toHaveLength(2);

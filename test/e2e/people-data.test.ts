@@ -9,7 +9,7 @@ import { accounts, activity, auditLog, enrollments, leads, outboundEvents, signa
 import { importLeads } from '../../src/usecases/importLeads.js';
 import { loadMapping } from '../../src/usecases/leadColumns.js';
 import { signToken } from '../../src/mail/tracking.js';
-import { enqueueSends, stepJobId } from '../../src/queue/index.js';
+import { enqueueSends, enqueueSteps, stepJobId } from '../../src/queue/index.js';
 import { messages } from '../../src/db/schema.js';
 import { eventually, startHarness, type Harness } from '../support/harness.js';
 
@@ -123,9 +123,12 @@ describe('export and erase', () => {
   it('erases the person from every table, tells the CRM, and never mails them again', async () => {
     await eventually('ana follow-up sent', async () => mailsTo('ana@import.test').length >= 2);
     const [ana] = await h.ctx.db.select().from(leads).where(eq(leads.email, 'ana@import.test'));
-    // Ana's notes wait an hour before the last one: that step's job is in Redis until she is erased.
+    // Ana's notes wait an hour before the last one. A wait that long gets its step job from reconcile as it
+    // comes near (beyond the step-job horizon it waits in Postgres alone): added here as reconcile would.
+    // Erasing her removes it from Redis too.
     const waiting = await eventually('the hour-long wait', async () => (await h.ctx.db.select().from(enrollments).where(and(eq(enrollments.leadId, ana!.id), eq(enrollments.state, 'active'), sql`${enrollments.progress}->>'waiting' = 'pause-again'`)))[0]);
     const jobId = stepJobId({ enrollmentId: waiting.id, revision: waiting.revision });
+    await enqueueSteps(h.ctx.queues, [{ job: { enrollmentId: waiting.id, revision: waiting.revision }, at: waiting.nextDueAt }], new Date());
     await eventually('step job queued', async () => !!(await h.ctx.queues.step.getJob(jobId)));
     const res = await fetch(`${h.http.url}/v1/leads/ana%40import.test`, { method: 'DELETE' });
     expect(res.status).toBe(200);
