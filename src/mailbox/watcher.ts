@@ -48,6 +48,18 @@ export const MAX_MESSAGE_BYTES = 1024 * 1024;
 /** A message whose recording failed this many times in a row (not for a transient reason) is passed over. */
 const MAX_MESSAGE_FAILURES = 5;
 
+/** A session that stayed up this long was a good one: the next failure starts the backoff over. */
+export const STABLE_SESSION_MS = 60_000;
+
+/**
+ * Failures in a row after a session that ended after `lastedMs` (null: it never got as far as the inbox).
+ * A server that takes the login and then drops the connection at once (throttling, a proxy) is not a
+ * fresh start each time: only a session that stayed up resets the count.
+ */
+export function failuresAfter(failures: number, lastedMs: number | null): number {
+  return lastedMs !== null && lastedMs >= STABLE_SESSION_MS ? 1 : failures + 1;
+}
+
 /** How long to wait before reconnecting after `failures` failures in a row (1-based), with up to 20 % jitter. */
 export function reconnectDelayMs(failures: number, backoff = DEFAULT_BACKOFF, random = Math.random): number {
   const base = Math.min(backoff.maxMs, backoff.baseMs * 2 ** Math.max(0, failures - 1));
@@ -76,6 +88,8 @@ class Watch {
   private lost = false;
   private client: ImapFlow | null = null;
   private failures = 0;
+  /** When the current session reached the inbox; null before, and after it ended. */
+  private connectedAt: number | null = null;
   /** The message recording last failed on, and how many times in a row (a message that always fails must not stop the inbox). */
   private stuck: { uidValidity: bigint; uid: number; failures: number } | null = null;
   private interrupt: (() => void) | null = null;
@@ -161,7 +175,8 @@ class Watch {
         await this.session();
       } catch (err) {
         if (this.stopped || this.lost) return;
-        this.failures++;
+        this.failures = failuresAfter(this.failures, this.connectedAt === null ? null : Date.now() - this.connectedAt);
+        this.connectedAt = null;
         const delay = reconnectDelayMs(this.failures, this.backoff);
         const what = err instanceof MailboxError ? err.message : describeMailboxError(err, 'imap', { host: this.imap.host, port: this.imap.port, user: this.imap.user }).message;
         await mailboxFailed(this.ctx, this.box.address, what, delay).catch((e: unknown) => console.error(`[mailbox ${this.box.address}] ${what} (and its status could not be saved: ${(e as Error).message})`));
@@ -187,7 +202,7 @@ class Watch {
       const { lastUid } = await checkpointFor(this.ctx.db, address, s.inbox, uidValidity, () => this.startingPoint(client, box.uidNext));
       let last = lastUid;
       await mailboxConnected(this.ctx, address, s.inbox, this.holderId);
-      this.failures = 0;
+      this.connectedAt = Date.now();
 
       let failed: (err: unknown) => void = () => {};
       const ended = new Promise<void>((resolve, reject) => {

@@ -11,7 +11,7 @@ import { resolveSecret, SecretError } from '../../src/config/secrets.js';
 import { parseYaml } from '../../src/config/yaml.js';
 import { describeMailboxError } from '../../src/mailbox/errors.js';
 import { limitCountersFor } from '../../src/mailbox/route.js';
-import { reconnectDelayMs } from '../../src/mailbox/watcher.js';
+import { failuresAfter, reconnectDelayMs, STABLE_SESSION_MS } from '../../src/mailbox/watcher.js';
 import { isTransient, isUnreadable } from '../../src/usecases/receiveMailboxMessage.js';
 import { readFileSync } from 'node:fs';
 
@@ -111,6 +111,17 @@ describe('the watcher backoff and failure names', () => {
     const b = { baseMs: 1000, maxMs: 8000 };
     expect([1, 2, 3, 4, 5, 9].map((n) => reconnectDelayMs(n, b, () => 0))).toEqual([1000, 2000, 4000, 8000, 8000, 8000]);
     expect(reconnectDelayMs(1, b, () => 0.999)).toBeLessThanOrEqual(1200);
+  });
+
+  it('keeps backing off from a server that takes the login and drops the connection at once; a session that stayed up starts over', () => {
+    // Logged in, dropped within seconds, again and again: 1, 2, 3, … (not 1 each time, a login every 2 s).
+    let failures = 0;
+    for (let i = 0; i < 4; i++) failures = failuresAfter(failures, 1_500);
+    expect(failures).toBe(4);
+    // Never reached the inbox (refused login, DNS): counts on too.
+    expect(failuresAfter(4, null)).toBe(5);
+    // Up for a minute or more: the drop is news, and the backoff starts from its base again.
+    expect(failuresAfter(4, STABLE_SESSION_MS)).toBe(1);
   });
 
   it('tells a message nurture cannot record from the database or network being away', () => {
