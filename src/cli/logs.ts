@@ -1,4 +1,4 @@
-// `nurture logs [-f] [--json] [--lead email] [--sequence id] [--kind k,…] [--limit n]`: the delivery and
+// `nurture logs [-f] [--json] [--lead email] [--sequence id] [--kind k,…] [-n N]`: the delivery and
 // engagement log, one line per event; -f follows new events as they commit (LISTEN/NOTIFY, polling as a net)
 // and rides out a database restart: it waits, then resumes after the last event it printed. It reads through
 // the same use case as the console's live log and GET /v1/activity (src/usecases/activityFeed.ts).
