@@ -102,6 +102,7 @@ async function main(argv: string[]): Promise<number> {
           n: { type: 'string', default: '50' },
         },
       });
+      const limit = count('-n', values.n!);
       const env = readEnv();
       await logs({
         databaseUrl: databaseUrlOf(env),
@@ -110,7 +111,7 @@ async function main(argv: string[]): Promise<number> {
         ...(values.lead ? { lead: values.lead } : {}),
         ...(values.sequence ? { sequence: values.sequence } : {}),
         ...(values.kind ? { kinds: values.kind.split(',') } : {}),
-        limit: Number(values.n),
+        limit,
       });
       return 0;
     }
@@ -155,7 +156,7 @@ async function main(argv: string[]): Promise<number> {
     case 'import': {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { mapping: { type: 'string' }, 'dry-run': { type: 'boolean', default: false }, 'no-enroll': { type: 'boolean', default: false }, report: { type: 'string' }, batch: { type: 'string' } } });
       if (positionals.length !== 1) throw new Error('usage: nurture import FILE.csv [--mapping FILE.yaml] [--dry-run] [--no-enroll] [--report FILE] [--batch N]');
-      return importCommand({ file: positionals[0]!, dryRun: values['dry-run']!, enroll: !values['no-enroll'], ...(values.mapping ? { mapping: values.mapping } : {}), ...(values.report ? { report: values.report } : {}), ...(values.batch ? { batch: Number(values.batch) } : {}) });
+      return importCommand({ file: positionals[0]!, dryRun: values['dry-run']!, enroll: !values['no-enroll'], ...(values.mapping ? { mapping: values.mapping } : {}), ...(values.report ? { report: values.report } : {}), ...(values.batch ? { batch: count('--batch', values.batch, 1) } : {}) });
     }
     case 'export': {
       const { values } = parseArgs({ args: rest, options: { lead: { type: 'string' }, out: { type: 'string' } } });
@@ -169,7 +170,10 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'fanout': {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { status: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, n: { type: 'string', default: '20' } } });
-      if (values.status) return fanoutStatus({ databaseUrl: databaseUrlOf(readEnv()), json: values.json!, limit: Number(values.n) });
+      if (values.status) {
+        const limit = count('-n', values.n!);
+        return fanoutStatus({ databaseUrl: databaseUrlOf(readEnv()), json: values.json!, limit });
+      }
       if (!positionals[0] || positionals.length > 1) throw new Error('usage: nurture fanout <sequence> | nurture fanout --status [--json] [-n N]');
       return fanoutCommand({ sequence: positionals[0] });
     }
@@ -187,6 +191,7 @@ async function main(argv: string[]): Promise<number> {
         },
       });
       const { messagesList, messagesRelease, parseStatus } = await import('./messages.js');
+      const limit = count('-n', values.n!);
       const env = readEnv();
       const databaseUrl = databaseUrlOf(env);
       if (positionals[0] === 'release') {
@@ -197,7 +202,7 @@ async function main(argv: string[]): Promise<number> {
         return messagesRelease({ databaseUrl, redisUrl, redisCluster: env.REDIS_URL ? env.REDIS_CLUSTER : undefined, queuePrefix: env.QUEUE_PREFIX, id, decision: values.resend ? 'resend' : 'mark_sent' });
       }
       if (positionals.length) throw new Error('usage: nurture messages [--uncertain | --status S] [--json] [-n N] | nurture messages release <id> --resend|--mark-sent');
-      return messagesList({ databaseUrl, status: values.uncertain ? 'uncertain' : parseStatus(values.status ?? 'uncertain'), json: values.json!, limit: Number(values.n) });
+      return messagesList({ databaseUrl, status: values.uncertain ? 'uncertain' : parseStatus(values.status ?? 'uncertain'), json: values.json!, limit });
     }
     case 'dkim': {
       const env = readEnv();
@@ -267,3 +272,10 @@ main(process.argv.slice(2)).then(
     process.exit(1);
   },
 );
+
+/** A whole number given for an option (`-n 20`), or an error that names the option and what it got. */
+function count(option: string, value: string, min = 0): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min) throw new Error(`${option} expects a whole number${min ? ` of at least ${min}` : ''}, not "${value}"`);
+  return n;
+}
