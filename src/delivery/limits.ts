@@ -54,20 +54,28 @@ function windowIndex(window: LimitWindow, now: Date): number {
 
 const SHORT: Record<LimitWindow, string> = { second: 's', minute: 'min', day: 'day' };
 
+/** The counter of `scope` for the `window` that `now` falls in. */
+export function limitCounter(scope: LimitCounter['scope'], window: LimitWindow, max: number, label: string, now: Date): LimitCounter {
+  const index = windowIndex(window, now);
+  return { key: `${scope}:${window}:${index}`, scope, window, max, endsAt: (index + 1) * WINDOW_MS[window], label };
+}
+
+/** "5/s", "20/min", "500/day": a ceiling as the log says it. */
+export function perWindowLabel(max: number, window: LimitWindow): string {
+  return `${max}/${SHORT[window]}`;
+}
+
 /** Every counter a send from `fromDomain` counts against at `now`. Empty when nothing limits it. */
 export function limitCounters(sending: Pick<Sending, 'limits' | 'warmup'> | undefined, fromDomain: string, now: Date): LimitCounter[] {
   if (!sending) return [];
   const out: LimitCounter[] = [];
-  const counter = (scope: LimitCounter['scope'], window: LimitWindow, max: number, label: string): LimitCounter => {
-    const index = windowIndex(window, now);
-    return { key: `${scope}:${window}:${index}`, scope, window, max, endsAt: (index + 1) * WINDOW_MS[window], label };
-  };
+  const counter = (scope: LimitCounter['scope'], window: LimitWindow, max: number, label: string) => limitCounter(scope, window, max, label, now);
   const domain = fromDomain.toLowerCase();
   for (const l of sending.limits) {
     if (l.domain && !coveredBy(domain, l.domain)) continue;
     const scope: LimitCounter['scope'] = l.domain ? `domain:${l.domain.toLowerCase()}` : 'relay';
     const who = l.domain ? l.domain.toLowerCase() : 'relay';
-    for (const [window, max] of perWindow(l)) out.push(counter(scope, window, max, `${who} ${max}/${SHORT[window]}`));
+    for (const [window, max] of perWindow(l)) out.push(counter(scope, window, max, `${who} ${perWindowLabel(max, window)}`));
   }
   const warmups = sending.warmup === undefined ? [] : Array.isArray(sending.warmup) ? sending.warmup : [sending.warmup];
   for (const w of warmups) {

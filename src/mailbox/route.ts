@@ -6,7 +6,7 @@ import type { Transporter } from 'nodemailer';
 import type { Sending, Sequence } from '../config/schema.js';
 import type { Context } from '../context.js';
 import { mailboxCopies } from '../db/schema.js';
-import { limitCounters, type LimitCounter } from '../delivery/limits.js';
+import { limitCounter, limitCounters, perWindowLabel, type LimitCounter } from '../delivery/limits.js';
 import { mailboxJobId, type MailboxJob } from '../queue/index.js';
 import type { Mailbox } from '../config/mailboxes.js';
 
@@ -24,8 +24,6 @@ export function transportFor(ctx: Context, seq: Pick<Sequence, 'mode'>, fromEmai
   return { transport: ctx.transport, mailbox: null };
 }
 
-const WINDOW_MS = { minute: 60_000, day: 86_400_000 } as const;
-
 /**
  * The rate limits a send counts against. Through the relay: the configured sending limits, as always.
  * Through a rep's mailbox: the mailbox's own limits (providers count per mailbox) and any limits on the
@@ -38,8 +36,7 @@ export function limitCountersFor(route: Pick<SendRoute, 'mailbox'>, sending: Pic
   const own: LimitCounter[] = [];
   for (const [window, max] of [['minute', box.smtp.limits.perMinute], ['day', box.smtp.limits.perDay]] as const) {
     if (max === undefined) continue;
-    const index = Math.floor(now.getTime() / WINDOW_MS[window]);
-    own.push({ key: `mailbox:${box.address}:${window}:${index}`, scope: `mailbox:${box.address}`, window, max, endsAt: (index + 1) * WINDOW_MS[window], label: `mailbox ${box.address} ${max}/${window === 'minute' ? 'min' : 'day'}` });
+    own.push(limitCounter(`mailbox:${box.address}`, window, max, `mailbox ${box.address} ${perWindowLabel(max, window)}`, now));
   }
   return [...configured.filter((c) => c.scope !== 'relay'), ...own];
 }
