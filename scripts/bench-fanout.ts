@@ -27,6 +27,7 @@ import { initialEnrollment } from '../src/engine/decide.js';
 import { profileOf } from '../src/db/facts.js';
 import { createQueues, QUEUE_NAMES, redisConnection, stepJobId, type Queues } from '../src/queue/index.js';
 import { FANOUT_PAGE, FANOUT_PAGES_PER_JOB, fanOutPages, startFanOut } from '../src/usecases/fanOutSegment.js';
+import { seedAudience } from './bench-audience.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const LEADS = Number(process.argv[2] ?? 100_000);
@@ -161,13 +162,7 @@ async function main(): Promise<void> {
 
     // The audience: 100 mid-market accounts and every lead a champion or economic buyer in awareness.
     const seeded = process.hrtime.bigint();
-    await pg`insert into accounts (key, name, tier) select 'acct' || g || '.test', 'Account ' || g, 'mid-market' from generate_series(1, 100) g`;
-    await pg`
-      insert into leads (account_id, email, first_name, persona, stage)
-      select a.id, 'lead' || g || '@bench.test', 'Lead' || g, case when g % 2 = 0 then 'champion' else 'economic_buyer' end, 'awareness'
-      from generate_series(1, ${LEADS}) g
-      join (select id, row_number() over (order by key) - 1 as n from accounts) a on a.n = g % 100`;
-    await pg`analyze leads`;
+    await seedAudience(pg, LEADS);
     const seedSeconds = Number(process.hrtime.bigint() - seeded) / 1e9;
 
     const rows: Row[] = [];

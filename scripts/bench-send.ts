@@ -32,6 +32,7 @@ import { QUEUE_NAMES } from '../src/queue/index.js';
 import { loadTemplateSource, renderMessage } from '../src/render/index.js';
 import { toMailOptions } from '../src/mail/message.js';
 import { startFanOut } from '../src/usecases/fanOutSegment.js';
+import { seedAudience } from './bench-audience.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const LEADS = Number(process.argv[2] ?? 5000);
@@ -127,16 +128,6 @@ async function freshDatabase(admin: postgres.Sql): Promise<{ name: string; url: 
   return { name, url: u.toString() };
 }
 
-async function seed(pg: postgres.Sql, leads: number): Promise<void> {
-  await pg`insert into accounts (key, name, tier) select 'acct' || g || '.test', 'Account ' || g, 'mid-market' from generate_series(1, 100) g`;
-  await pg`
-    insert into leads (account_id, email, first_name, persona, stage)
-    select a.id, 'lead' || g || '@bench.test', 'Lead' || g, case when g % 2 = 0 then 'champion' else 'economic_buyer' end, 'awareness'
-    from generate_series(1, ${leads}) g
-    join (select id, row_number() over (order by key) - 1 as n from accounts) a on a.n = g % 100`;
-  await pg`analyze`;
-}
-
 // nurture ---------------------------------------------------------------------------------------------
 
 interface Result {
@@ -178,7 +169,7 @@ async function runNurture(round: number, admin: postgres.Sql, configDir: string,
       settings: makeSettings({ webhookSecret: common.WEBHOOK_SECRET, trackingSecret: common.TRACKING_SECRET, messageIdDomain: common.MESSAGE_ID_DOMAIN }),
     });
     const pg = ctx.database.sql;
-    await seed(pg, LEADS);
+    await seedAudience(pg, LEADS);
     const env = {
       ...process.env,
       ...common,
