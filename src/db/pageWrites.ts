@@ -1,11 +1,11 @@
-// A fan-out page's writes: its enrollments (at their first decision), message rows and activity, each
+// A fan-out page's writes: its enrollments (at their first decision) and message rows (its activity goes
+// through logActivity, which writes any number of entries the same way), each
 // table in one statement whatever the page's size. The rows travel as one JSON parameter and are
 // unpacked by json_to_recordset: building a 1,000-row VALUES list through the query builder cost more
 // CPU than everything else the page does (10,000 parameters, each wrapped and type-checked). The
 // record's columns are named as the objects' keys are ("leadId"), so rows are stringified as they are,
 // and the text is read as json, not converted to jsonb first (Postgres parses it once either way).
 import { sql, type AnyColumn, type SQL } from 'drizzle-orm';
-import { ACTIVITY_CHANNEL, type ActivityEntry } from './activity.js';
 import type { Tx } from './client.js';
 
 export interface PageEnrollment {
@@ -59,18 +59,6 @@ export async function insertQueuedMessages(tx: Tx, rows: PageMessage[]): Promise
     on conflict (enrollment_id, step_id) do nothing
     returning id`);
   return [...inserted].map((r) => r.id);
-}
-
-/** logActivity for many entries: one insert, and one notify for `nurture logs --follow`. */
-export async function logPageActivity(tx: Tx, entries: ActivityEntry[]): Promise<void> {
-  if (!entries.length) return;
-  // Entries as they are: a key left out is a null column (json_to_recordset), and data is {} when absent.
-  await tx.execute(sql`
-    insert into activity (at, lead_id, account_id, email, account_name, sequence_id, step_id, kind, detail, data)
-    select coalesce(x.at, now()), x."leadId", x."accountId", x.email, x."accountName", x."sequenceId", x."stepId", x.kind, x.detail, coalesce(x.data, '{}')
-    from json_to_recordset(${JSON.stringify(entries)}::json)
-      as x(at timestamptz, "leadId" uuid, "accountId" uuid, email text, "accountName" text, "sequenceId" text, "stepId" text, kind text, detail text, data jsonb)`);
-  await tx.execute(sql`select pg_notify(${ACTIVITY_CHANNEL}, '')`);
 }
 
 /** `column in (ids)` with the ids as one parameter, not one each (a page's thousand). */

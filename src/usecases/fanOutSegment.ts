@@ -19,7 +19,7 @@ import type { Context } from '../context.js';
 import { logActivity, type ActivityEntry } from '../db/activity.js';
 import type { Tx } from '../db/client.js';
 import { engagementOf, loadEngagementOfLeads, loadRecentSendsOfAccounts, profileOf } from '../db/facts.js';
-import { inIds, insertLiveEnrollments, insertQueuedMessages, logPageActivity, type PageMessage } from '../db/pageWrites.js';
+import { inIds, insertLiveEnrollments, insertQueuedMessages, type PageMessage } from '../db/pageWrites.js';
 import { audienceWhere, countAudience, failFanout, insertFanout, lockFanout, recentFanouts, recordPage, type Fanout } from '../db/fanouts.js';
 import { accounts, enrollments, leads } from '../db/schema.js';
 import { sequencesToEnroll } from '../engine/audience.js';
@@ -231,7 +231,7 @@ async function enrollPage(ctx: Context, tx: Tx, seq: Sequence, audience: Fanout[
   await Promise.all([
     ...[...ended.values()].map((e) => tx.update(enrollments).set({ state: e.state, exitReason: e.exitReason, nextDueAt: null, endedAt: now }).where(inIds(enrollments.id, e.ids))),
     insertQueuedMessages(tx, done.flatMap((x) => x.messages.map(pageMessage))).then((sent) => out.sends.push(...sent.map((messageId) => ({ messageId })))),
-    logPageActivity(tx, done.flatMap((x) => x.activity)),
+    logActivity(tx, done.flatMap((x) => x.activity)),
   ]);
   for (const { id, d } of done) {
     const e = d.enrollment;
