@@ -1,5 +1,5 @@
-// Sends one message row, at most once: render, wait for the sending limits, wait for a pooled SMTP
-// connection, claim the row (queued → sending) as the SMTP transaction begins, hand it over, and mark it
+// Sends one message row, at most once: render, wait for a pooled SMTP connection, take the sending
+// limits and claim the row (queued → sending) as the SMTP transaction begins, hand it over, and mark it
 // sent only on the relay's 250. Outcomes map to BullMQ's meanings:
 // a thrown error is retried, an UnrecoverableError is not, and a rate limit is a deferral (the worker moves
 // the job to delayed), never a failure.
@@ -125,29 +125,31 @@ export async function sendMessage(ctx: Context, job: SendJob, attempt: SendAttem
   // One-to-one mail from a rep with a mailbox goes through it (docs/mailboxes.md); the rest through the relay.
   const route = transportFor(ctx, seq, sender.from.email);
 
-  // Sending limits, checked before the claim: a limited send waits for its window and keeps its row queued.
-  const now = ctx.now();
-  const counters = limitCountersFor(route, sending, fromDomain, now);
-  if (counters.length && !attempt.counters) throw new Error('sending limits are configured but this worker has no send counters');
-  const counted = counters.length ? await attempt.counters!.take(counters, now) : [];
-  const verdict = decideLimits(counters, counted, now);
-  if (!verdict.allowed) {
-    // The limit's window reopens at a UTC boundary; the person's send window decides when it may go.
-    const window = seq.window ?? ctx.config.funnel.defaults.window;
-    if (window) verdict.until = nextWindowOpen(verdict.until, window, zone);
-    await attempt.counters!.giveBack(counters);
-    await logActivity(ctx.db, [{ ...base, kind: 'deferred', detail: `deferred until ${verdict.until.toISOString()}, ${describeLocal(verdict.until, zone)} for the lead (${verdict.why})`, data: { messageRowId: msg.id, until: verdict.until.toISOString(), reason: 'rate_limit' } }]);
-    return { status: 'deferred', until: verdict.until, why: verdict.why };
-  }
+  if (limitCountersFor(route, sending, fromDomain, ctx.now()).length && !attempt.counters) throw new Error('sending limits are configured but this worker has no send counters');
+  // Set when the sending limits hold the message back at its claim.
+  const held: { until?: Date; why?: string } = {};
 
   // Runs once a pooled connection is this message's own, right before its SMTP transaction: the row is
   // `sending` from the moment the relay may hear of it, and not while it only waits for a connection.
-  const claim = () =>
+  // The sending limits are taken here too, so a send counts in the window its transaction starts in (taken
+  // earlier, a send that then waited for a connection went out in the next window beside that window's
+  // own). A limited send gives its slots back, keeps its row queued and waits for its window.
+  const claim = async () => {
+    const at = ctx.now();
+    const counters = limitCountersFor(route, sending, fromDomain, at);
+    if (counters.length) {
+      const verdict = decideLimits(counters, await attempt.counters!.take(counters, at), at);
+      if (!verdict.allowed) {
+        await attempt.counters!.giveBack(counters);
+        Object.assign(held, { until: verdict.until, why: verdict.why });
+        return false;
+      }
+    }
     // The claim re-checks, in the same statement, what may have changed since the job was queued: the
     // enrollment has not been exited (reply, unsubscribe, stage move) and the address is not suppressed.
-    rows.claim({
+    const claimed = await rows.claim({
       id: msg.id,
-      at: ctx.now(),
+      at,
       subject,
       fromAddress: sender.from.email,
       templateVersion,
@@ -155,6 +157,9 @@ export async function sendMessage(ctx: Context, job: SendJob, attempt: SendAttem
       inReplyTo: thread?.messageId ?? null,
       references: thread ? [...thread.references, thread.messageId] : [],
     });
+    if (!claimed && counters.length) await attempt.counters!.giveBack(counters);
+    return claimed;
+  };
 
   let info: Awaited<ReturnType<typeof sendTracked>>;
   const handing = ctx.metrics?.sendSeconds.startTimer();
@@ -230,11 +235,15 @@ export async function sendMessage(ctx: Context, job: SendJob, attempt: SendAttem
     ]);
     throw new UnrecoverableError(outcome.reason);
   }
-  if (!info) {
-    // Not claimed: the message changed while this send waited (sent, cancelled, exited, suppressed).
-    if (counters.length) await attempt.counters!.giveBack(counters);
-    return { status: 'skipped' };
+  if (!info && held.until && held.why) {
+    // The limit's window reopens at a UTC boundary; the person's send window decides when it may go.
+    const window = seq.window ?? ctx.config.funnel.defaults.window;
+    const until = window ? nextWindowOpen(held.until, window, zone) : held.until;
+    await logActivity(ctx.db, [{ ...base, kind: 'deferred', detail: `deferred until ${until.toISOString()}, ${describeLocal(until, zone)} for the lead (${held.why})`, data: { messageRowId: msg.id, until: until.toISOString(), reason: 'rate_limit' } }]);
+    return { status: 'deferred', until, why: held.why };
   }
+  // Not claimed: the message changed while this send waited (sent, cancelled, exited, suppressed).
+  if (!info) return { status: 'skipped' };
   // The relay said 250: the person has it. Record that even through a database blip (a restart, a
   // failover) rather than leave the row to become 'uncertain'. A 250 that arrives after reconcile
   // called the row uncertain still makes it sent.
