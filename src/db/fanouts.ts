@@ -26,6 +26,12 @@ export async function insertFanout(tx: Tx, row: Pick<Fanout, 'sequenceId' | 'seq
   return f!;
 }
 
+/** The fan-out's row as it is now, unlocked. */
+export async function readFanout(tx: Tx, id: string): Promise<Fanout | null> {
+  const [f] = await tx.select().from(fanouts).where(eq(fanouts.id, id));
+  return f ?? null;
+}
+
 /** The fan-out's row, locked until the transaction ends: one page at a time, whoever runs it. */
 export async function lockFanout(tx: Tx, id: string): Promise<Fanout | null> {
   const [f] = await tx.select().from(fanouts).where(eq(fanouts.id, id)).for('update');

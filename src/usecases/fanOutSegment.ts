@@ -20,7 +20,7 @@ import { logActivity, type ActivityEntry } from '../db/activity.js';
 import type { Tx } from '../db/client.js';
 import { engagementOf, loadEngagementOfLeads, loadRecentSendsOfAccounts, profileOf } from '../db/facts.js';
 import { inIds, insertLiveEnrollments, insertQueuedMessages, type PageMessage } from '../db/pageWrites.js';
-import { audienceWhere, countAudience, failFanout, insertFanout, lockFanout, recentFanouts, recordPage, type Fanout } from '../db/fanouts.js';
+import { audienceWhere, countAudience, failFanout, insertFanout, lockFanout, readFanout, recentFanouts, recordPage, type Fanout } from '../db/fanouts.js';
 import { accounts, enrollments, leads } from '../db/schema.js';
 import { sequencesToEnroll } from '../engine/audience.js';
 import { decide, initialEnrollment, type Decision } from '../engine/decide.js';
@@ -78,75 +78,162 @@ export async function fanOutPage(ctx: Context, fanoutId: string, pageSize = FANO
 /** Pages one fan-out job runs before it hands the rest to the next job (about a second of work each). */
 export const FANOUT_PAGES_PER_JOB = 10;
 
+/** A page under way: its last key once its keys are read (null when no page follows it), and its outcome. */
+interface Launched {
+  scanned: Promise<string | null>;
+  result: Promise<PageRun | 'moved'>;
+}
+
 /**
  * Runs up to `pages` pages of the fan-out in turn (each its own transaction and checkpoint, as one page
- * per job would), then queues the job for the rest. A page's send and step jobs go to Redis while the
- * next page's transaction runs: Postgres and Redis work side by side instead of taking turns. At most one
- * page's jobs are in flight, and they are awaited before the next are added, so an error from Redis stops
- * the run; what it did not add, reconcile does (a queued message, a due enrollment), as after a crash.
+ * per job would), then queues the job for the rest. Pages overlap: once a page has read its keys, the
+ * next page starts on a second connection from that page's last key, locking its own leads and deciding
+ * in memory while the first writes and commits. It writes only after it holds the fan-out's row and finds
+ * the checkpoint where it expected (else it rolls back and the run starts again from the row's), so pages
+ * still commit one after another, in key order. A page's send and step jobs go to Redis while the next
+ * page runs; at most one page's jobs are in flight, and they are awaited before the next are added, so an
+ * error from Redis stops the run. What it did not add, reconcile does (a queued message, a due
+ * enrollment), as after a crash.
  */
 export async function fanOutPages(ctx: Context, fanoutId: string, opts: { pages?: number; pageSize?: number } = {}): Promise<FanOutPage> {
   const { pages = FANOUT_PAGES_PER_JOB, pageSize = FANOUT_PAGE } = opts;
   const sum: FanOutPage = { status: 'finished', enrolled: 0, scanned: 0, next: null };
+  const launched: Launched[] = [];
+  const launch = (from: string | null | undefined, after: Launched | null): Launched => {
+    let scannedAs!: (last: string | null) => void;
+    const scanned = new Promise<string | null>((resolve) => (scannedAs = resolve));
+    // A page started ahead writes only once the page before it has committed and left more to do.
+    const before = after?.result.then((r) => r !== 'moved' && r.page.status === 'running', () => false) ?? null;
+    const result = runPage(ctx, fanoutId, pageSize, from, scannedAs, before).finally(() => scannedAs(null));
+    // Awaited below (or at the end, whatever happens); until then a rejection is held, not reported.
+    result.catch(() => {});
+    launched.push({ scanned, result });
+    return launched.at(-1)!;
+  };
   let inFlight: Promise<void> | null = null;
   try {
-    for (let i = 0; i < pages; i++) {
-      const { page, out } = await runPage(ctx, fanoutId, pageSize);
+    let done = 0;
+    let cur: Launched | null = launch(undefined, null);
+    while (cur && done < pages) {
+      const last: string | null = await cur.scanned;
+      const next: Launched | null = last !== null && done + 1 < pages ? launch(last, cur) : null;
+      const r: PageRun | 'moved' = await cur.result;
+      if (r === 'moved') {
+        // Another job moved the checkpoint meanwhile: what this page read is stale, and so is the page
+        // started after it (which, seeing this one write nothing, writes nothing either). Start again
+        // from the row's checkpoint.
+        await next?.result;
+        cur = launch(undefined, null);
+        continue;
+      }
+      done++;
       if (inFlight) await inFlight;
-      inFlight = enqueueFollowups(ctx, out);
-      // Awaited above or below; until then a rejection is held, not reported as unhandled.
+      inFlight = enqueueFollowups(ctx, r.out);
       inFlight.catch(() => {});
-      Object.assign(sum, { status: page.status, enrolled: sum.enrolled + page.enrolled, scanned: sum.scanned + page.scanned, next: page.next });
-      if (page.status !== 'running') break;
+      Object.assign(sum, { status: r.page.status, enrolled: sum.enrolled + r.page.enrolled, scanned: sum.scanned + r.page.scanned, next: r.page.next });
+      cur = r.page.status === 'running' ? next : null;
     }
-  } catch (err) {
+  } finally {
+    // No page is left running when the job ends: one started ahead finds the checkpoint moved (or the
+    // fan-out over) and writes nothing, or it is the page after the last one counted and rolls back.
+    await Promise.allSettled(launched.map((l) => l.result));
     await inFlight?.catch(() => {});
-    throw err;
   }
   await Promise.all([inFlight, sum.status === 'running' ? enqueueFanout(ctx.queues, fanoutId, sum.next) : null]);
   return sum;
 }
 
-/** One page in one transaction: its enrollments, their first step and the checkpoint; what to enqueue after commit goes in `out`. */
-async function runPage(ctx: Context, fanoutId: string, pageSize: number): Promise<{ page: FanOutPage; out: Followups }> {
+interface PageRun {
+  page: FanOutPage;
+  out: Followups;
+}
+
+/** Thrown inside a page's transaction to roll it back: the checkpoint is not where the page started. */
+class CheckpointMoved extends Error {}
+
+/**
+ * One page in one transaction: its enrollments, their first step and the checkpoint; what to enqueue
+ * after commit goes in `out`. `from` is the checkpoint the page starts after (undefined: the row's, as
+ * read now); `scanned` is told the page's last key as soon as its keys are read, or null when it is the
+ * last page. `before`, for a page started ahead, says whether the page before it committed and left
+ * more to do. Returns 'moved' (and writes nothing) when it did not, or when the row's checkpoint is not
+ * `from` once locked.
+ */
+async function runPage(
+  ctx: Context,
+  fanoutId: string,
+  pageSize: number,
+  from: string | null | undefined,
+  scanned: (last: string | null) => void,
+  before: Promise<boolean> | null,
+): Promise<PageRun | 'moved'> {
   const now = ctx.now();
   const out = noFollowups();
-  const page = await ctx.db.transaction(async (tx): Promise<FanOutPage> => {
-    // Two jobs for one fan-out (a stalled one given back while its successor runs) take turns here, and
-    // the second reads the checkpoint the first left: no page is enrolled twice, none is skipped.
-    const f = await lockFanout(tx, fanoutId);
-    if (!f || f.status !== 'running') return { status: 'finished', enrolled: 0, scanned: 0, next: f?.afterLeadId ?? null };
-    const seq = ctx.config.sequences.get(f.sequenceId);
-    if (!seq) {
-      const why = `sequence "${f.sequenceId}" is no longer in the configuration`;
-      await failFanout(tx, f.id, why, now);
-      await logActivity(tx, [{ sequenceId: f.sequenceId, kind: 'fanout', detail: `fan-out ${f.id} failed: ${why}`, data: { fanoutId: f.id } }]);
-      return { status: 'failed', enrolled: 0, scanned: 0, next: f.afterLeadId };
-    }
-    const keys = await tx
-      .select({ id: leads.id, accountId: leads.accountId })
-      .from(leads)
-      .where(audienceWhere(f.audience, f.afterLeadId))
-      .orderBy(leads.id)
-      .limit(pageSize);
-    const enrolled = keys.length ? await enrollPage(ctx, tx, seq, f.audience, keys, now, out) : 0;
-    const last = keys.length < pageSize;
-    const lastLeadId = keys.length ? keys[keys.length - 1]!.id : null;
-    await recordPage(tx, f.id, { lastLeadId, scanned: keys.length, enrolled, last, at: now });
-    if (last) await logActivity(tx, [{ sequenceId: f.sequenceId, kind: 'fanout', detail: finishedLine(f, keys.length, enrolled), data: { fanoutId: f.id } }]);
-    return { status: last ? 'done' : 'running', enrolled, scanned: keys.length, next: lastLeadId ?? f.afterLeadId };
-  });
-  return { page, out };
+  try {
+    const page = await ctx.db.transaction(async (tx): Promise<FanOutPage> => {
+      // Read without its lock: what the page reads and decides needs only the audience and the start,
+      // and the lock, held by the page before until it commits, is taken (and the start checked) to write.
+      const seen = await readFanout(tx, fanoutId);
+      if (!seen || seen.status !== 'running') return { status: 'finished', enrolled: 0, scanned: 0, next: seen?.afterLeadId ?? null };
+      const after = from === undefined ? seen.afterLeadId : from;
+      const seq = ctx.config.sequences.get(seen.sequenceId);
+      if (!seq) {
+        const f = await lockFanout(tx, fanoutId);
+        if (!f || f.status !== 'running') return { status: 'finished', enrolled: 0, scanned: 0, next: f?.afterLeadId ?? null };
+        const why = `sequence "${f.sequenceId}" is no longer in the configuration`;
+        await failFanout(tx, f.id, why, now);
+        await logActivity(tx, [{ sequenceId: f.sequenceId, kind: 'fanout', detail: `fan-out ${f.id} failed: ${why}`, data: { fanoutId: f.id } }]);
+        return { status: 'failed', enrolled: 0, scanned: 0, next: f.afterLeadId };
+      }
+      const keys = await tx
+        .select({ id: leads.id, accountId: leads.accountId })
+        .from(leads)
+        .where(audienceWhere(seen.audience, after))
+        .orderBy(leads.id)
+        .limit(pageSize);
+      const last = keys.length < pageSize;
+      const lastLeadId = keys.length ? keys[keys.length - 1]!.id : null;
+      // The next page starts once this one holds every lock it takes before the row's (its accounts'
+      // and leads'): started earlier, it could take an account this page still needs and then wait for
+      // this page to commit.
+      const decided = keys.length ? await decidePage(ctx, tx, seq, seen.audience, keys, now, () => scanned(last ? null : lastLeadId)) : [];
+      scanned(last ? null : lastLeadId);
+      // Two jobs for one fan-out (a stalled one given back while its successor runs) take turns on the
+      // row's lock; a page whose start another has moved since writes nothing.
+      if (before && !(await before)) throw new CheckpointMoved();
+      const f = await lockFanout(tx, fanoutId);
+      if (!f || f.status !== 'running') return { status: 'finished', enrolled: 0, scanned: 0, next: f?.afterLeadId ?? null };
+      if (f.afterLeadId !== after) throw new CheckpointMoved();
+      const enrolled = decided.length ? await writePage(tx, seq, decided, now, out) : 0;
+      await recordPage(tx, f.id, { lastLeadId, scanned: keys.length, enrolled, last, at: now });
+      if (last) await logActivity(tx, [{ sequenceId: f.sequenceId, kind: 'fanout', detail: finishedLine(f, keys.length, enrolled), data: { fanoutId: f.id } }]);
+      return { status: last ? 'done' : 'running', enrolled, scanned: keys.length, next: lastLeadId ?? f.afterLeadId };
+    });
+    return { page, out };
+  } catch (err) {
+    if (err instanceof CheckpointMoved) return 'moved';
+    throw err;
+  }
 }
 
 type Row = { lead: typeof leads.$inferSelect; account: typeof accounts.$inferSelect };
 
+type Decided = { id: string; row: Row; d: Decision; messages: NewMessage[]; activity: ActivityEntry[] };
+
 /**
- * Enrolls the page's leads that the sequence takes and runs each new enrollment's first step (what a
- * step job's runStep would do, decided by the same decide()), writing the page's results in bulk.
- * Returns how many were enrolled; their send and step jobs go into `out`.
+ * Locks the page's leads that the sequence takes (and, with caps, their accounts first; then says so
+ * through `locked`) and decides each one's first step in memory (what a step job's runStep would do, by
+ * the same decide()). Nothing is written: writePage does that once the page holds the fan-out's row.
  */
-async function enrollPage(ctx: Context, tx: Tx, seq: Sequence, audience: Fanout['audience'], keys: { id: string; accountId: string }[], now: Date, out: Followups): Promise<number> {
+async function decidePage(
+  ctx: Context,
+  tx: Tx,
+  seq: Sequence,
+  audience: Fanout['audience'],
+  keys: { id: string; accountId: string }[],
+  now: Date,
+  locked: () => void,
+): Promise<Decided[]> {
   const { funnel } = ctx.config;
   // With caps, the page counts its accounts' sends as runStep does, under the accounts' locks (taken, as
   // everywhere, before their leads'), so no step job at those accounts adds one meanwhile.
@@ -166,6 +253,7 @@ async function enrollPage(ctx: Context, tx: Tx, seq: Sequence, audience: Fanout[
     .where(and(inIds(leads.id, ids), audienceWhere(audience)))
     .orderBy(leads.id)
     .for('no key update', { of: leads });
+  locked();
   const past = await tx
     .select({ leadId: enrollments.leadId, sequenceId: enrollments.sequenceId, state: enrollments.state, enteredAt: enrollments.enteredAt, stageEnteredAt: enrollments.stageEnteredAt })
     .from(enrollments)
@@ -175,7 +263,7 @@ async function enrollPage(ctx: Context, tx: Tx, seq: Sequence, audience: Fanout[
   const chosen = page.filter(({ lead, account }) =>
     sequencesToEnroll([seq], { lead, profile: profileOf(lead, account), enrollments: pastBy.get(lead.id) ?? [] }, { on: 'manual', sequenceId: seq.id }, now).enroll.length > 0,
   );
-  if (!chosen.length) return 0;
+  if (!chosen.length) return [];
 
   // What runStep's loadFacts reads, for the whole page at once.
   const [signalsBy, recent] = await Promise.all([
@@ -193,7 +281,7 @@ async function enrollPage(ctx: Context, tx: Tx, seq: Sequence, audience: Fanout[
   // One enrollment after another, as step jobs would run: a send decided here counts against the caps
   // of the next person at the account. A new enrollment's run starts now (its entered_at).
   const run = { sequenceId: seq.id, since: now };
-  const decided: { id: string; row: Row; d: Decision; messages: NewMessage[]; activity: ActivityEntry[] }[] = [];
+  const decided: Decided[] = [];
   for (const row of chosen) {
     const { lead, account } = row;
     const facts = factsOf(ctx, seq, lead, account, {
@@ -209,7 +297,14 @@ async function enrollPage(ctx: Context, tx: Tx, seq: Sequence, audience: Fanout[
     const id = randomUUID();
     decided.push({ id, row, d, ...decisionRecords(ctx, id, seq, d, lead, account) });
   }
+  return decided;
+}
 
+/**
+ * Writes the decided page in a constant number of statements: enrollments (with their decided state),
+ * message rows and activity. Returns how many were enrolled; their send and step jobs go into `out`.
+ */
+async function writePage(tx: Tx, seq: Sequence, decided: Decided[], now: Date, out: Followups): Promise<number> {
   // Inserted live, so the one-live-enrollment index still guards against a second (a lead enrolled since
   // it was read is skipped); those whose first step already ended the run are then marked so.
   const inserted = await insertLiveEnrollments(
