@@ -19,7 +19,7 @@ import type { Context } from '../context.js';
 import { logActivity, type ActivityEntry } from '../db/activity.js';
 import type { Tx } from '../db/client.js';
 import { engagementOf, loadEngagementOfLeads, loadRecentSendsOfAccounts, profileOf } from '../db/facts.js';
-import { inIds, insertLiveEnrollments, insertQueuedMessages, type PageMessage } from '../db/pageWrites.js';
+import { inIds, insertLiveEnrollments, insertQueuedMessages, lockPageLeads, type PageLead, type PageMessage } from '../db/pageWrites.js';
 import { audienceWhere, countAudience, failFanout, insertFanout, lockFanout, readFanout, recentFanouts, recordPage, type Fanout } from '../db/fanouts.js';
 import { accounts, enrollments, leads } from '../db/schema.js';
 import { sequencesToEnroll } from '../engine/audience.js';
@@ -216,7 +216,7 @@ async function runPage(
   }
 }
 
-type Row = { lead: typeof leads.$inferSelect; account: typeof accounts.$inferSelect };
+type Row = PageLead;
 
 type Decided = { id: string; row: Row; d: Decision; messages: NewMessage[]; activity: ActivityEntry[] };
 
@@ -246,13 +246,7 @@ async function decidePage(
   // live enrollment once the page commits, and enroll the lead again. Read under the lock, a lead that
   // left the audience since the page's keys were read is left out.
   const ids = keys.map((k) => k.id);
-  const page: Row[] = await tx
-    .select({ lead: leads, account: accounts })
-    .from(leads)
-    .innerJoin(accounts, eq(accounts.id, leads.accountId))
-    .where(and(inIds(leads.id, ids), audienceWhere(audience)))
-    .orderBy(leads.id)
-    .for('no key update', { of: leads });
+  const page = await lockPageLeads(tx, ids, audienceWhere(audience));
   locked();
   const past = await tx
     .select({ leadId: enrollments.leadId, sequenceId: enrollments.sequenceId, state: enrollments.state, enteredAt: enrollments.enteredAt, stageEnteredAt: enrollments.stageEnteredAt })

@@ -6,6 +6,7 @@
 import { and, eq, inArray } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertFanout } from '../../src/db/fanouts.js';
+import { lockPageLeads } from '../../src/db/pageWrites.js';
 import { accounts, activity, enrollments, fanouts, leads, messages } from '../../src/db/schema.js';
 import type { Queues } from '../../src/queue/index.js';
 import { sendJobId, stepJobId } from '../../src/queue/index.js';
@@ -183,6 +184,28 @@ describe('a fan-out page takes the first step itself', () => {
     await eventually('sixteen emails', async () => (mailsTo(people.map((l) => l.email)).length >= 16 ? true : null), 30_000);
     await sendQueueIdle();
     expect(mailsTo(people.map((l) => l.email))).toHaveLength(16);
+  });
+
+  it('reads its leads and their accounts exactly as a drizzle select would, every kind of column included', async () => {
+    // In a stage no fan-out here reaches, so the other tests' audiences stay as they are.
+    const [acc] = await h.ctx.db
+      .insert(accounts)
+      .values({ key: 'decoded.test', name: 'Décodé GmbH', domain: 'decoded.test', industry: 'logistics', tier: 'enterprise', country: 'DE', timeZone: 'Europe/Berlin', attributes: { seats: 40, tags: ['a', 'b'] }, stage: 'interest', stageEnteredAt: new Date('2026-01-02T03:04:05.678Z') })
+      .returning();
+    const rows = await h.ctx.db
+      .insert(leads)
+      .values([
+        { accountId: acc!.id, email: 'full@decoded.test', firstName: 'Zoë', lastName: "O'Neil", title: 'CTO', persona: 'champion', stage: 'interest', owner: { name: 'Rep', email: 'rep@handrail.example' }, timeZone: 'Europe/Berlin', attributes: { plan: 'pro', nested: { n: 1.5 } }, scoreBase: 2.25, valuePieces: ['guide'], repliedAt: new Date('2026-02-03T04:05:06.789Z'), engagedAt: new Date(), mailPreference: 'value_only', pausedUntil: new Date('2027-01-01T00:00:00Z') },
+        { accountId: acc!.id, email: 'bare@decoded.test', persona: 'champion', stage: 'interest' },
+      ])
+      .returning({ id: leads.id });
+    const ids = rows.map((r) => r.id);
+    const viaDrizzle = await h.ctx.db.select({ lead: leads, account: accounts }).from(leads).innerJoin(accounts, eq(accounts.id, leads.accountId)).where(inArray(leads.id, ids)).orderBy(leads.id);
+    const decoded = await h.ctx.db.transaction((tx) => lockPageLeads(tx, ids, eq(leads.stage, 'interest')));
+    expect(decoded).toEqual(viaDrizzle);
+    expect(decoded[0]!.lead.stageEnteredAt).toBeInstanceOf(Date);
+    // Those no longer matching are left out.
+    expect(await h.ctx.db.transaction((tx) => lockPageLeads(tx, ids, eq(leads.email, 'bare@decoded.test')))).toEqual(viaDrizzle.filter((r) => r.lead.email === 'bare@decoded.test'));
   });
 
   it('leaves what a crash between its commit and its addBulk lost to reconcile, which sends it once', async () => {
