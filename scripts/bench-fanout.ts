@@ -11,7 +11,9 @@
 // or simply `npx tsx scripts/bench-fanout.ts` (then peaks include whatever the previous phase left).
 // Uses DATABASE_URL (else postgres://postgres@127.0.0.1:5432/postgres) to create a fresh database, and
 // REDIS_URL (else redis://127.0.0.1:6379) with a fresh queue prefix; both are removed at the end.
+import { fork, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,6 +49,8 @@ interface Row {
   startRssMb: number;
   startHeapMb: number;
   note?: string;
+  /** Where the time went, when measured. */
+  cpu?: string;
 }
 
 /** Samples RSS and heap every 10 ms and whenever `poke` is called (inside tight loops). */
@@ -92,6 +96,82 @@ async function nurtureFanOut(ctx: Context, poke: () => void): Promise<number> {
     poke();
     if (page.status !== 'running') return enrolled;
   }
+}
+
+/**
+ * nurture as deployed: `nurture worker` runs the compiled build (dist/, no tsx) and takes fan-out jobs from
+ * the queue, ten pages a job. This forks scripts/bench-fanout-worker.mjs on a fresh build, with only the
+ * fan-out worker running, and takes its time and peak RSS from the kernel's count (VmHWM).
+ */
+async function workerProcessFanOut(databaseUrl: string, prefix: string, redis: Redis): Promise<Row> {
+  const built = spawnSync(process.execPath, [path.join(root, 'scripts/build.js')], { cwd: root, encoding: 'utf8' });
+  if (built.status !== 0) throw new Error(`npm run build failed: ${built.stderr || built.stdout}`);
+  const child = fork(path.join(root, 'scripts/bench-fanout-worker.mjs'), [], {
+    // Plain node, as bin/nurture.js runs the build: not this process's --import tsx.
+    // BENCH_WORKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=…" profiles it, as in bench-send.ts.
+    execArgv: [...(gc ? ['--expose-gc'] : []), ...(process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? [])],
+    env: { ...process.env, BENCH_DATABASE_URL: databaseUrl, BENCH_REDIS_URL: redisUrl, BENCH_PREFIX: prefix, BENCH_SEQUENCE: SEQUENCE },
+  });
+  type Said = { type: 'ready'; startRssMb: number; startHeapMb: number } | { type: 'done'; seconds: number; enrolled: number; cpuSeconds: number; peakRssMb: number; peakHeapMb: number };
+  const said: Said[] = [];
+  let heard: (() => void) | null = null;
+  child.on('message', (m: Said) => {
+    said.push(m);
+    heard?.();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const next = async (type: Said['type']) => {
+    for (;;) {
+      const m = said.find((x) => x.type === type);
+      if (m) return m;
+      const code = await Promise.race([new Promise<'heard'>((r) => (heard = () => r('heard'))), exited]);
+      if (code !== 'heard') throw new Error(`bench-fanout-worker exited (${code}) before "${type}"`);
+    }
+  };
+  const ready = (await next('ready')) as Extract<Said, { type: 'ready' }>;
+  const dbName = new URL(databaseUrl).pathname.slice(1);
+  const [pg0, redis0] = [postgresCpuSeconds(dbName), await redisCpuSeconds(redis)];
+  child.send('go');
+  const done = (await next('done')) as Extract<Said, { type: 'done' }>;
+  const [pg, red] = [postgresCpuSeconds(dbName) - pg0, (await redisCpuSeconds(redis)) - redis0];
+  await exited;
+  return {
+    approach: `nurture worker process (compiled build, fan-out jobs only): ${FANOUT_PAGE}/page, ${FANOUT_PAGES_PER_JOB} pages/job`,
+    leads: done.enrolled,
+    seconds: done.seconds,
+    peakRssMb: done.peakRssMb,
+    peakHeapMb: done.peakHeapMb,
+    startRssMb: ready.startRssMb,
+    startHeapMb: ready.startHeapMb,
+    note: 'peak RSS: VmHWM, from the kernel',
+    cpu: `CPU seconds meanwhile: worker ${done.cpuSeconds.toFixed(1)}, Postgres ${pg.toFixed(1)}, Redis ${red.toFixed(1)}`,
+  };
+}
+
+/** CPU seconds of the Postgres backends serving `dbName` (from /proc; NaN off Linux). */
+function postgresCpuSeconds(dbName: string): number {
+  let ticks = 0;
+  try {
+    for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+      try {
+        if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(` ${dbName} `)) continue;
+        const f = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+        ticks += Number(f[11]) + Number(f[12]);
+      } catch {
+        // gone meanwhile
+      }
+    }
+  } catch {
+    return Number.NaN;
+  }
+  return ticks / 100;
+}
+
+/** Redis's own CPU seconds so far (INFO cpu). */
+async function redisCpuSeconds(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  const of = (k: string) => Number(new RegExp(`^${k}:([\\d.]+)`, 'm').exec(info)?.[1] ?? Number.NaN);
+  return of('used_cpu_user') + of('used_cpu_sys');
 }
 
 /** The baseline: every matching lead in memory, then one enrollment insert and one queue.add per lead. */
@@ -145,6 +225,7 @@ async function main(): Promise<void> {
   const redis = new Redis(redisUrl);
   let ctx: Context | null = null;
   let naiveQueues: Queues | null = null;
+  let workerQueues: Queues | null = null;
   try {
     ctx = await createContext({
       databaseUrl: u.toString(),
@@ -167,17 +248,29 @@ async function main(): Promise<void> {
 
     const rows: Row[] = [];
     const c = ctx;
-    rows.push(await measure(`nurture: ${FANOUT_PAGE}/page, ${FANOUT_PAGES_PER_JOB} pages/job, first step in bulk, addBulk`, (poke) => nurtureFanOut(c, poke)));
-    const sendJobs = await ctx.queues.send.getJobCountByTypes('waiting', 'delayed', 'prioritized');
-    const stepJobs = await ctx.queues.step.getJobCountByTypes('waiting', 'delayed', 'prioritized');
-    const enrolledRows = (await ctx.db.select({ n: sql<number>`count(*)::int` }).from(enrollments))[0]!.n;
-    const messageRows = (await ctx.db.select({ n: sql<number>`count(*)::int` }).from(messages))[0]!.n;
+    // What each nurture run left, checked below: every lead enrolled, queued and given its send job.
+    const checks: string[] = [];
+    let complete = true;
+    const check = async (label: string, queues: Queues) => {
+      const sendJobs = await queues.send.getJobCountByTypes('waiting', 'delayed', 'prioritized');
+      const stepJobs = await queues.step.getJobCountByTypes('waiting', 'delayed', 'prioritized');
+      const enrolledRows = (await c.db.select({ n: sql<number>`count(*)::int` }).from(enrollments))[0]!.n;
+      const messageRows = (await c.db.select({ n: sql<number>`count(*)::int` }).from(messages))[0]!.n;
+      checks.push(`${label}: ${enrolledRows} enrollments, ${messageRows} queued messages, ${sendJobs} send jobs, ${stepJobs} step jobs`);
+      if (enrolledRows !== LEADS || messageRows !== LEADS || sendJobs !== LEADS) complete = false;
+      // Same leads, fresh start for the next approach.
+      await c.db.delete(activity);
+      await c.db.delete(messages);
+      await c.db.delete(enrollments);
+      gc?.();
+    };
+    const workerPrefix = `${prefix}w`;
+    workerQueues = createQueues({ connection: redisConnection(redisUrl), prefix: workerPrefix });
+    rows.push(await workerProcessFanOut(u.toString(), workerPrefix, redis));
+    await check('worker process', workerQueues);
+    rows.push(await measure(`nurture in this process (tsx): ${FANOUT_PAGE}/page, ${FANOUT_PAGES_PER_JOB} pages/job, first step in bulk, addBulk`, (poke) => nurtureFanOut(c, poke)));
+    await check('in this process', ctx.queues);
 
-    // Same leads, fresh start: enrollments gone, a fresh queue prefix.
-    await ctx.db.delete(activity);
-    await ctx.db.delete(messages);
-    await ctx.db.delete(enrollments);
-    gc?.();
     naiveQueues = createQueues({ connection: redisConnection(redisUrl), prefix: naivePrefix });
     const nq = naiveQueues;
     rows.push(
@@ -193,7 +286,7 @@ async function main(): Promise<void> {
     console.log(`machine   ${cpu?.model ?? 'unknown cpu'}, ${os.cpus().length} cores, node ${process.version}, ${os.platform()} ${os.release()}`);
     console.log(`gc        ${gc ? 'exposed: heap collected before each approach' : 'not exposed (run node --expose-gc --import tsx …)'}`);
     console.log(`seed      ${LEADS.toLocaleString('en-US')} leads in one insert … select generate_series: ${seedSeconds.toFixed(2)} s`);
-    console.log(`check     nurture: ${enrolledRows} enrollments, ${messageRows} queued messages, ${sendJobs} send jobs, ${stepJobs} step jobs (the sequence waits a week after its first email); naive: ${naiveJobs} step jobs`);
+    console.log(`check     nurture ${checks.join('; ')} (the sequence waits a week after its first email); naive: ${naiveJobs} step jobs`);
     console.log('');
     console.log('| approach | leads | seconds | leads/s | peak RSS MB | peak heap MB |');
     console.log('|---|---:|---:|---:|---:|---:|');
@@ -202,15 +295,18 @@ async function main(): Promise<void> {
       console.log(`| ${r.approach} | ${leadsCell} | ${r.seconds.toFixed(2)} | ${Math.round(r.leads / r.seconds).toLocaleString('en-US')} | ${r.peakRssMb.toFixed(0)} | ${r.peakHeapMb.toFixed(0)} |`);
     }
     console.log('');
-    for (const r of rows) console.log(`at start  ${r.approach}: RSS ${r.startRssMb.toFixed(0)} MB, heap ${r.startHeapMb.toFixed(0)} MB (config, MJML and drivers loaded)`);
-    if (enrolledRows !== LEADS || messageRows !== LEADS || sendJobs !== LEADS) process.exitCode = 1;
+    for (const r of rows) if (r.cpu) console.log(`cpu       ${r.approach}: ${r.cpu}`);
+    for (const r of rows) console.log(`at start  ${r.approach}: RSS ${r.startRssMb.toFixed(0)} MB, heap ${r.startHeapMb.toFixed(0)} MB (config and drivers loaded, after a GC)`);
+    if (!complete) process.exitCode = 1;
   } finally {
     // A queue writes its meta key once it is ready: let that land before closing, or it outlives the cleanup.
-    for (const q of [ctx?.queues, naiveQueues]) if (q) await Promise.all(QUEUE_NAMES.map((n) => q[n].waitUntilReady()));
+    for (const q of [ctx?.queues, naiveQueues, workerQueues]) if (q) await Promise.all(QUEUE_NAMES.map((n) => q[n].waitUntilReady()));
     await naiveQueues?.close();
+    await workerQueues?.close();
     if (ctx) await closeContext(ctx);
     await deleteKeys(redis, prefix);
     await deleteKeys(redis, naivePrefix);
+    await deleteKeys(redis, `${prefix}w`);
     await redis.quit();
     await admin.unsafe(`drop database if exists ${dbName} with (force)`);
     await admin.end();
