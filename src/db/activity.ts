@@ -15,6 +15,11 @@ export interface ActivityEntry {
   detail: string;
   data?: Record<string, unknown>;
   at?: Date;
+  /**
+   * What the entry is about when it may be seen again (an inbound mail read twice, or through two
+   * paths): kept in its data, and an entry of the same kind, lead and source is not written twice.
+   */
+  sourceId?: string;
 }
 
 export const ACTIVITY_CHANNEL = 'nurture_activity';
@@ -28,9 +33,12 @@ export async function logActivity(tx: Tx, entries: ActivityEntry[]): Promise<voi
   if (!entries.length) return;
   await tx.execute(sql`
     insert into activity (at, lead_id, account_id, email, account_name, sequence_id, step_id, kind, detail, data)
-    select coalesce(x.at, now()), x."leadId", x."accountId", x.email, x."accountName", x."sequenceId", x."stepId", x.kind, x.detail, coalesce(x.data, '{}')
+    select coalesce(x.at, now()), x."leadId", x."accountId", x.email, x."accountName", x."sequenceId", x."stepId", x.kind, x.detail,
+      coalesce(x.data, '{}') || case when x."sourceId" is null then '{}' else jsonb_build_object('sourceId', x."sourceId") end
     from json_to_recordset(${JSON.stringify(entries)}::json)
-      as x(at timestamptz, "leadId" uuid, "accountId" uuid, email text, "accountName" text, "sequenceId" text, "stepId" text, kind text, detail text, data jsonb)`);
+      as x(at timestamptz, "leadId" uuid, "accountId" uuid, email text, "accountName" text, "sequenceId" text, "stepId" text, kind text, detail text, data jsonb, "sourceId" text)
+    where x."sourceId" is null
+      or not exists (select 1 from activity a where a.lead_id is not distinct from x."leadId" and a.kind = x.kind and a.data->>'sourceId' = x."sourceId")`);
   // Wakes `nurture logs --follow` at once; delivered only when the transaction commits.
   await tx.execute(sql`select pg_notify(${ACTIVITY_CHANNEL}, '')`);
 }

@@ -51,19 +51,20 @@ export async function receiveInbound(ctx: Context, raw: string | Buffer, options
   if ((kind === 'bounce' || kind === 'delayed' || kind === 'complaint') && named && !sameAddress(named, msg.to)) {
     return { matched: false, kind, reason: `the ${kind} names ${named}, not ${msg.to} to whom the message went` };
   }
+  // Names this mail wherever it is read from, so a second reading records (and logs) nothing more.
+  const sourceId = `inbound-${mail.messageId ?? options.sourceId ?? `${msg.id}-${mail.date?.getTime() ?? receivedAt.getTime()}`}`;
   if (kind === 'delayed' || kind === 'notice') {
-    if (kind === 'delayed') await logDelay(ctx, msg, bounce!, match);
+    if (kind === 'delayed') await logDelay(ctx, msg, bounce!, match, sourceId);
     return { matched: true, kind, messageId: msg.messageId, match, recorded: false };
   }
   // A notice that names only an address proves nothing: anyone can write "Undeliverable" or an ARF report
   // naming a lead. It is shown, and suppresses no one; one that arrives at our signed envelope sender, or
   // quotes our Message-ID, does.
   if ((kind === 'bounce' || kind === 'complaint') && match === 'dsn_recipient') {
-    await logUnverified(ctx, msg, kind, bounce?.diagnostic ?? complaint?.feedbackType ?? null);
+    await logUnverified(ctx, msg, kind, bounce?.diagnostic ?? complaint?.feedbackType ?? null, sourceId);
     return { matched: true, kind, messageId: msg.messageId, match, recorded: false };
   }
 
-  const sourceId = `inbound-${mail.messageId ?? options.sourceId ?? `${msg.id}-${mail.date?.getTime() ?? receivedAt.getTime()}`}`;
   const at = mail.date && mail.date <= receivedAt ? mail.date : receivedAt;
   const evidence: Record<string, unknown> = {
     match,
@@ -234,7 +235,7 @@ async function authorOf(ctx: Context, from: string | null, msg: MessageRow): Pro
 }
 
 /** An unverifiable bounce or complaint changes nothing, but whoever follows `nurture logs` sees it. */
-async function logUnverified(ctx: Context, msg: MessageRow, kind: 'bounce' | 'complaint', what: string | null): Promise<void> {
+async function logUnverified(ctx: Context, msg: MessageRow, kind: 'bounce' | 'complaint', what: string | null, sourceId: string): Promise<void> {
   await logActivity(ctx.db, [
     {
       leadId: msg.leadId,
@@ -244,12 +245,13 @@ async function logUnverified(ctx: Context, msg: MessageRow, kind: 'bounce' | 'co
       kind: 'unverified',
       detail: `a ${kind} naming only this address${what ? ` (${what.slice(0, 200)})` : ''}: it quotes no message of ours and did not come to our envelope sender, so nobody is suppressed`,
       data: { kind, match: 'dsn_recipient' },
+      sourceId,
     },
   ]);
 }
 
 /** A delay changes nothing, but whoever follows `nurture logs` sees the MTA is still trying. */
-async function logDelay(ctx: Context, msg: MessageRow, bounce: Bounce, match: MatchMethod): Promise<void> {
+async function logDelay(ctx: Context, msg: MessageRow, bounce: Bounce, match: MatchMethod, sourceId: string): Promise<void> {
   await logActivity(ctx.db, [
     {
       leadId: msg.leadId,
@@ -259,6 +261,7 @@ async function logDelay(ctx: Context, msg: MessageRow, bounce: Bounce, match: Ma
       kind: 'delayed',
       detail: `delivery delayed${bounce.status ? ` (${bounce.status})` : ''}: ${bounce.diagnostic ?? 'the receiving side is still trying'}`,
       data: { messageRowId: msg.id, status: bounce.status, diagnostic: bounce.diagnostic, match },
+      sourceId,
     },
   ]);
 }

@@ -143,9 +143,26 @@ describe('inbound mail, matched and read right', () => {
     expect(await h.ctx.db.select().from(suppressions).where(eq(suppressions.email, 'accounts@grainger-print.test'))).toEqual([]);
     const [lead] = await h.ctx.db.select().from(leads).where(eq(leads.email, 'accounts@grainger-print.test'));
     expect(lead!.status).toBe('active');
-    const shown = await h.ctx.db.select().from(activity).where(and(eq(activity.leadId, lead!.id), eq(activity.kind, 'unverified')));
-    expect(shown).toHaveLength(1);
+    const shown = () => h.ctx.db.select().from(activity).where(and(eq(activity.leadId, lead!.id), eq(activity.kind, 'unverified')));
+    expect(await shown()).toHaveLength(1);
+    // The same notice again (a provider's retry, or read from the rep's mailbox too) shows once.
+    expect((await h.post('/v1/inbound', null, { raw: unquoted })).json).toMatchObject({ matched: true, match: 'dsn_recipient', recorded: false });
+    expect(await shown()).toHaveLength(1);
     expect(accounts.toAddress).toBe('accounts@grainger-print.test');
+  });
+
+  it('shows a delay warning once, however often it arrives, and changes nothing', async () => {
+    const ops = await leadWithIntro('ops@harbor-freight-lines.test', 'Ops');
+    const raw = fixture('postfix-delayed-441.eml').replace('msg-0019-delayed@nurture.test', ops.messageId);
+    for (let i = 0; i < 2; i++) {
+      expect((await h.post('/v1/inbound', null, { raw })).json).toMatchObject({ matched: true, kind: 'delayed', messageId: ops.messageId, recorded: false });
+    }
+    const [lead] = await h.ctx.db.select().from(leads).where(eq(leads.email, 'ops@harbor-freight-lines.test'));
+    const lines = await h.ctx.db.select().from(activity).where(and(eq(activity.leadId, lead!.id), eq(activity.kind, 'delayed')));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]!.detail).toMatch(/^delivery delayed \(4\.4\.1\)/);
+    expect(lead!.status).toBe('active');
+    expect(await h.ctx.db.select().from(suppressions).where(eq(suppressions.email, 'ops@harbor-freight-lines.test'))).toEqual([]);
   });
 
   it('refuses a bounce that names another recipient than the message went to', async () => {
