@@ -1,9 +1,9 @@
 // A message arrived in a rep's inbox: the same inbound use case as POST /v1/inbound reads it (a reply, an
 // out-of-office, a bounce, or nothing of ours), then the mailbox's checkpoint moves past it. Recorded once:
-// the signal's source id is the mail's Message-ID (the same id /v1/inbound uses, so a reply that also
-// arrives forwarded counts once) or, without one, a hash of its bytes (not its UID: a folder the server
-// renumbers is read again), so a message read again after a crash between the two writes, a reconnect, or
-// a new UIDVALIDITY records nothing new.
+// the signal's source id is the mail's Message-ID or, without one, what its sender wrote (both as
+// /v1/inbound names it, so a reply that also arrives forwarded counts once), and without a Date either, a
+// hash of its bytes (not its UID: a folder the server renumbers is read again), so a message read again
+// after a crash between the two writes, a reconnect, or a new UIDVALIDITY records nothing new.
 import { createHash } from 'node:crypto';
 import type { Context } from '../context.js';
 import { logActivity } from '../db/activity.js';

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { activity, enrollments, leads, messages, signals, suppressions } from '../../src/db/schema.js';
 import { bounceAddress } from '../../src/mail/tracking.js';
 import { createTransport } from '../../src/mail/transport.js';
+import { receiveInbound } from '../../src/usecases/receiveInbound.js';
 import { eventually, startHarness, type Harness } from '../support/harness.js';
 
 // The fixtures were written in January 2026: run the clock from then.
@@ -80,6 +81,21 @@ describe('inbound mail, matched and read right', () => {
     expect(String(reply.evidence.newText)).not.toContain('Get Outlook');
     const [run] = await h.ctx.db.select().from(enrollments).where(eq(enrollments.leadId, intro.leadId));
     expect(run).toMatchObject({ state: 'exited', exitReason: 'replied' });
+  });
+
+  it('counts a reply without a Message-ID once when it comes both through /v1/inbound and from the rep\'s inbox', async () => {
+    const email = 'ines.moreau@moreau-freight.test';
+    const intro = await leadWithIntro(email, 'Ines');
+    const reply = (extra: string[]) =>
+      [...extra, `From: Ines Moreau <${email}>`, 'To: Sam Rivera <sam@handrail.example>', 'Subject: Re: a note', `In-Reply-To: <${intro.messageId}>`, 'Date: Fri, 4 Dec 2026 09:12:40 +0100', 'Content-Type: text/plain; charset=utf-8', '', 'Thanks, that checklist is what we needed.', ''].join('\r\n');
+    // Forwarded by the provider to /v1/inbound with its own trace headers…
+    const posted = await h.post('/v1/inbound', null, { raw: reply(['Received: from mx1.provider.test by in.provider.test; Fri, 4 Dec 2026 08:12:45 +0000', 'Delivered-To: inbound@parse.handrail.example']) });
+    expect(posted.json).toMatchObject({ matched: true, kind: 'reply', recorded: true });
+    // …and read from the rep's inbox, where other servers added theirs (the mailbox path names mail by where it was read).
+    const read = await receiveInbound(h.ctx, reply(['Return-Path: <' + email + '>', 'Received: from mail.moreau-freight.test by imap.handrail.example; Fri, 4 Dec 2026 08:12:44 +0000']), { sourceId: 'imap-0123456789abcdef' });
+    expect(read).toMatchObject({ matched: true, kind: 'reply' });
+    const replies = await h.ctx.db.select().from(signals).where(and(eq(signals.leadId, intro.leadId), eq(signals.kind, 'reply')));
+    expect(replies).toHaveLength(1);
   });
 
   it('does not match by sender when our server recorded no authentication for it (a forged From)', async () => {
