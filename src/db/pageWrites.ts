@@ -47,10 +47,11 @@ export interface PageEnrollment {
   sequenceId: string;
   sequenceVersion: string;
   cursor: string | null;
-  nextDueAt: Date | null;
+  /** ISO text (see isoOnce). */
+  nextDueAt: string | null;
   revision: number;
   progress: Record<string, unknown>;
-  stageEnteredAt: Date;
+  stageEnteredAt: string;
 }
 
 /**
@@ -92,6 +93,20 @@ export async function insertQueuedMessages(tx: Tx, rows: PageMessage[]): Promise
     on conflict (enrollment_id, step_id) do nothing
     returning id`);
   return [...inserted].map((r) => r.id);
+}
+
+/**
+ * ISO text for a page's instants, each distinct one converted once: a page's rows share a few (their due
+ * time, their leads' import time), and a Date's toJSON took most of the time of stringifying the rows.
+ */
+export function isoOnce(): (d: Date) => string {
+  const seen = new Map<number, string>();
+  return (d) => {
+    const t = d.getTime();
+    let text = seen.get(t);
+    if (text === undefined) seen.set(t, (text = d.toISOString()));
+    return text;
+  };
 }
 
 /** `column in (ids)` with the ids as one parameter, not one each (a page's thousand). */

@@ -19,7 +19,7 @@ import type { Context } from '../context.js';
 import { logActivity, type ActivityEntry } from '../db/activity.js';
 import type { Tx } from '../db/client.js';
 import { engagementOf, loadEngagementOfLeads, loadRecentSendsOfAccounts, profileOf } from '../db/facts.js';
-import { inIds, insertLiveEnrollments, insertQueuedMessages, lockPageLeads, type PageLead, type PageMessage } from '../db/pageWrites.js';
+import { inIds, insertLiveEnrollments, insertQueuedMessages, isoOnce, lockPageLeads, type PageLead, type PageMessage } from '../db/pageWrites.js';
 import { audienceWhere, countAudience, failFanout, insertFanout, lockFanout, readFanout, recentFanouts, recordPage, type Fanout } from '../db/fanouts.js';
 import { accounts, enrollments, leads } from '../db/schema.js';
 import { sequencesToEnroll } from '../engine/audience.js';
@@ -301,12 +301,13 @@ async function decidePage(
 async function writePage(tx: Tx, seq: Sequence, decided: Decided[], now: Date, out: Followups): Promise<number> {
   // Inserted live, so the one-live-enrollment index still guards against a second (a lead enrolled since
   // it was read is skipped); those whose first step already ended the run are then marked so.
+  const iso = isoOnce();
   const inserted = await insertLiveEnrollments(
     tx,
     decided.map(({ id, row, d }) => {
       const e = d.enrollment;
       // Revision 1: the first transition of a row born at 0, as applyDecision would have bumped it.
-      return { id, leadId: row.lead.id, sequenceId: seq.id, sequenceVersion: seq.version, cursor: e.cursor, nextDueAt: e.state === 'active' ? e.nextDueAt : null, revision: 1, progress: e.progress as unknown as Record<string, unknown>, stageEnteredAt: row.lead.stageEnteredAt };
+      return { id, leadId: row.lead.id, sequenceId: seq.id, sequenceVersion: seq.version, cursor: e.cursor, nextDueAt: e.state === 'active' && e.nextDueAt ? iso(e.nextDueAt) : null, revision: 1, progress: e.progress as unknown as Record<string, unknown>, stageEnteredAt: iso(row.lead.stageEnteredAt) };
     }),
   );
   const kept = new Set(inserted);
