@@ -78,7 +78,7 @@ export async function fanOutPage(ctx: Context, fanoutId: string, pageSize = FANO
 /** Pages one fan-out job runs before it hands the rest to the next job (about a second of work each). */
 export const FANOUT_PAGES_PER_JOB = 10;
 
-/** A page under way: its last key once its keys are read (null when no page follows it), and its outcome. */
+/** A page under way: its last key once it holds its locks (null when no page follows it), and its outcome. */
 interface Launched {
   scanned: Promise<string | null>;
   result: Promise<PageRun | 'moved'>;
@@ -86,9 +86,9 @@ interface Launched {
 
 /**
  * Runs up to `pages` pages of the fan-out in turn (each its own transaction and checkpoint, as one page
- * per job would), then queues the job for the rest. Pages overlap: once a page has read its keys, the
- * next page starts on a second connection from that page's last key, locking its own leads and deciding
- * in memory while the first writes and commits. It writes only after it holds the fan-out's row and finds
+ * per job would), then queues the job for the rest. Pages overlap: once a page holds its leads' locks,
+ * the next page starts on a second connection from that page's last key, locking its own leads and
+ * deciding in memory while the first writes and commits. It writes only after it holds the fan-out's row and finds
  * the checkpoint where it expected (else it rolls back and the run starts again from the row's), so pages
  * still commit one after another, in key order. A page's send and step jobs go to Redis while the next
  * page runs; at most one page's jobs are in flight, and they are awaited before the next are added, so an
@@ -154,8 +154,8 @@ class CheckpointMoved extends Error {}
 /**
  * One page in one transaction: its enrollments, their first step and the checkpoint; what to enqueue
  * after commit goes in `out`. `from` is the checkpoint the page starts after (undefined: the row's, as
- * read now); `scanned` is told the page's last key as soon as its keys are read, or null when it is the
- * last page. `before`, for a page started ahead, says whether the page before it committed and left
+ * read now); `scanned` is told the page's last key as soon as the page holds its leads' locks, or null
+ * when it is the last page. `before`, for a page started ahead, says whether the page before it committed and left
  * more to do. Returns 'moved' (and writes nothing) when it did not, or when the row's checkpoint is not
  * `from` once locked.
  */
