@@ -1,9 +1,10 @@
 // Queries for email service providers' events: finding the message an event names, remembering the
 // provider's id for a message, and logging delivery notes exactly once however often an event is redelivered.
-import { and, eq, inArray, isNull, or, type SQL } from 'drizzle-orm';
+import { and, eq, isNull, sql, type SQL } from 'drizzle-orm';
 import { logActivity, type ActivityEntry } from './activity.js';
 import type { Tx } from './client.js';
-import { messages, webhookReceipts } from './schema.js';
+import { anyText, anyUuid } from './pageWrites.js';
+import { leads, messages, webhookReceipts } from './schema.js';
 
 export interface MessageForEvent {
   id: string;
@@ -17,27 +18,47 @@ export interface MessageForEvent {
   links: { id: string; url: string; tag: string | null }[];
 }
 
-/** Messages named by any of the row ids, provider message ids (keys) or our Message-IDs, in one query. */
+/**
+ * Messages named by any of the row ids, provider message ids (keys) or our Message-IDs, in one query.
+ * Each list travels as one array parameter, not one parameter a value (a batch of 500 events names some
+ * 1,500: drizzle checked and wrapped each one), and the rows are read raw: no column needs decoding but
+ * sent_at, which crosses as text (see db/signals.ts).
+ */
 export async function messagesForEvents(db: Tx, by: { rowIds: string[]; providerKeys: string[]; messageIds: string[] }): Promise<MessageForEvent[]> {
   const any: SQL[] = [];
-  if (by.rowIds.length) any.push(inArray(messages.id, by.rowIds));
-  if (by.providerKeys.length) any.push(inArray(messages.providerMessageId, by.providerKeys));
-  if (by.messageIds.length) any.push(inArray(messages.messageId, by.messageIds));
+  if (by.rowIds.length) any.push(anyUuid(messages.id, by.rowIds));
+  if (by.providerKeys.length) any.push(anyText(messages.providerMessageId, by.providerKeys));
+  if (by.messageIds.length) any.push(anyText(messages.messageId, by.messageIds));
   if (!any.length) return [];
-  return db
-    .select({
-      id: messages.id,
-      messageId: messages.messageId,
-      providerMessageId: messages.providerMessageId,
-      leadId: messages.leadId,
-      toAddress: messages.toAddress,
-      sentAt: messages.sentAt,
-      sequenceId: messages.sequenceId,
-      stepId: messages.stepId,
-      links: messages.links,
-    })
-    .from(messages)
-    .where(or(...any));
+  const rows = await db.execute<Omit<MessageForEvent, 'sentAt'> & { sentAt: string | Date | null }>(sql`
+    select id, message_id as "messageId", provider_message_id as "providerMessageId", lead_id as "leadId", to_address as "toAddress",
+      sent_at as "sentAt", sequence_id as "sequenceId", step_id as "stepId", links
+    from messages
+    where ${sql.join(any, sql` or `)}`);
+  const out: MessageForEvent[] = [];
+  for (const r of rows) {
+    out.push({
+      id: r.id,
+      messageId: r.messageId,
+      providerMessageId: r.providerMessageId,
+      leadId: r.leadId,
+      toAddress: r.toAddress,
+      sentAt: r.sentAt === null ? null : new Date(r.sentAt),
+      sequenceId: r.sequenceId,
+      stepId: r.stepId,
+      links: r.links,
+    });
+  }
+  return out;
+}
+
+/** The leads with these addresses, by address (the fallback for events that name none of our messages). */
+export async function leadIdsByEmail(db: Tx, emails: string[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  if (!emails.length) return out;
+  const rows = await db.execute<{ id: string; email: string }>(sql`select id, email from leads where ${anyText(leads.email, emails)}`);
+  for (const r of rows) out.set(r.email, r.id);
+  return out;
 }
 
 /**
@@ -63,12 +84,14 @@ export async function logProviderNotesOnce(db: Tx, notes: (ActivityEntry & { sou
   if (!notes.length) return 0;
   const keyOf = (sourceId: string) => `provider-event:${sourceId}`;
   let logged = 0;
+  // The claims travel as one JSON parameter (jsonb_to_recordset), not two parameters a note through drizzle's VALUES.
+  const claims = [...new Map(notes.map((n) => [keyOf(n.sourceId), { id: keyOf(n.sourceId), response: { providerEvent: n.kind } }])).values()];
   await db.transaction(async (tx) => {
-    const claimed = await tx
-      .insert(webhookReceipts)
-      .values([...new Map(notes.map((n) => [keyOf(n.sourceId), { id: keyOf(n.sourceId), response: { providerEvent: n.kind } }])).values()])
-      .onConflictDoNothing()
-      .returning({ id: webhookReceipts.id });
+    const claimed = await tx.execute<{ id: string }>(sql`
+      insert into webhook_receipts (id, response)
+      select x.id, x.response from jsonb_to_recordset(${JSON.stringify(claims)}::jsonb) as x(id text, response jsonb)
+      on conflict do nothing
+      returning id`);
     const fresh = new Set(claimed.map((c) => c.id));
     const lines = notes.filter((n) => fresh.delete(keyOf(n.sourceId))).map(({ sourceId: _s, ...entry }) => entry);
     logged = lines.length;

@@ -3,11 +3,10 @@
 // lead by address, with how they were matched kept in the evidence. Engagement and suppression go
 // through recordSignals (idempotent on the event's id); deliveries, deferrals and drops that suppress
 // nothing are log lines, each written once however often the provider redelivers the event.
-import { inArray } from 'drizzle-orm';
 import type { Context } from '../context.js';
 import type { ActivityEntry } from '../db/activity.js';
-import { logProviderNotesOnce, messagesForEvents, rememberProviderMessageIds, type MessageForEvent } from '../db/providerEvents.js';
-import { leads } from '../db/schema.js';
+import { leadIdsByEmail, logProviderNotesOnce, messagesForEvents, rememberProviderMessageIds, type MessageForEvent } from '../db/providerEvents.js';
+import type { OtherHit } from '../engagement/classification.js';
 import { indexCandidates, lookupKeys, matchEvent, providerMessageKey, type MatchMethod, type ProviderEvent } from '../engagement/providers/index.js';
 import { recordSignals, type SignalInput } from './recordSignals.js';
 import { classifyOptions, clicksOnMessages, judgeHit } from './trackBatch.js';
@@ -29,16 +28,20 @@ export interface ProviderEventsResult {
 
 export async function recordProviderEvents(ctx: Context, events: ProviderEvent[]): Promise<ProviderEventsResult> {
   const keys = lookupKeys(events);
-  const [msgRows, leadRows] = await Promise.all([
-    messagesForEvents(ctx.db, keys),
-    keys.emails.length ? ctx.db.select({ id: leads.id, email: leads.email }).from(leads).where(inArray(leads.email, keys.emails)) : [],
-  ]);
+  const [msgRows, byEmail] = await Promise.all([messagesForEvents(ctx.db, keys), leadIdsByEmail(ctx.db, keys.emails)]);
   const candidates = indexCandidates(msgRows);
-  const byEmail = new Map(leadRows.map((l) => [l.email, l.id]));
 
   // The messages' other hits, so a provider's opens and clicks are judged as ours are: bursts, renders, re-checks.
-  const since = new Date(Math.min(...events.map((e) => e.at.getTime())) - LOOK_BACK_MS);
-  const hitsOf = await clicksOnMessages(ctx.db, msgRows.map((m) => m.id), since);
+  let earliest = Infinity;
+  for (const e of events) earliest = Math.min(earliest, e.at.getTime());
+  const hitsOf = await clicksOnMessages(ctx.db, msgRows.map((m) => m.id), new Date(earliest - LOOK_BACK_MS));
+  // Each message's hits so far, earlier events of this batch included: later ones are judged against them,
+  // as they would have been one by one. One list a message, pushed to (never copied per event).
+  const hitsOn = (messageRowId: string): OtherHit[] => {
+    let hits = hitsOf.get(messageRowId);
+    if (!hits) hitsOf.set(messageRowId, (hits = []));
+    return hits;
+  };
   // A provider reports the hit, not the request: no headers to read, so no rule may rely on their absence.
   const opts = { ...classifyOptions(ctx), headersKnown: false };
 
@@ -68,16 +71,18 @@ export async function recordProviderEvents(ctx: Context, events: ProviderEvent[]
     switch (e.kind) {
       case 'open': {
         // The provider's own machine-open flag (Apple's proxy) outranks what the user agent suggests.
-        const c = e.machineOpen ? { human: false, reason: 'apple_mpp', evidence: { rule: 'Provider machine-open flag' } } : msg ? judgeHit({ kind: 'open', request, at: e.at, linkId: null }, msg, hitsOf.get(msg.id) ?? [], opts) : judgeHit({ kind: 'open', request, at: e.at, linkId: null }, { sentAt: null, links: [] }, [], opts);
-        if (msg) hitsOf.set(msg.id, [...(hitsOf.get(msg.id) ?? []), { kind: 'open', linkId: null, at: e.at, ...seen, human: c.human, reason: c.reason }]);
+        const hits = msg ? hitsOn(msg.id) : null;
+        const c = e.machineOpen ? { human: false, reason: 'apple_mpp', evidence: { rule: 'Provider machine-open flag' } } : judgeHit({ kind: 'open', request, at: e.at, linkId: null }, msg ?? { sentAt: null, links: [] }, hits ?? [], opts);
+        hits?.push({ kind: 'open', linkId: null, at: e.at, ...seen, human: c.human, reason: c.reason });
         signals.push({ ...base, kind: 'open', human: c.human, reason: c.reason, evidence: { ...evidence, ...seen, ...(e.machineOpen ? { providerMachineOpen: true } : {}), ...(c.evidence ? { verdict: c.evidence } : {}) } });
         break;
       }
       case 'click': {
         // The provider names the URL; our link of that URL is the link (a walk is counted over our links).
         const linkId = msg?.links.find((l) => l.url === e.url)?.id ?? e.url ?? null;
-        const c = judgeHit({ kind: 'click', request, at: e.at, linkId }, msg ?? { sentAt: null, links: [] }, msg ? (hitsOf.get(msg.id) ?? []) : [], opts);
-        if (msg) hitsOf.set(msg.id, [...(hitsOf.get(msg.id) ?? []), { kind: 'click', linkId, at: e.at, ...seen, human: c.human, reason: c.reason }]);
+        const hits = msg ? hitsOn(msg.id) : null;
+        const c = judgeHit({ kind: 'click', request, at: e.at, linkId }, msg ?? { sentAt: null, links: [] }, hits ?? [], opts);
+        hits?.push({ kind: 'click', linkId, at: e.at, ...seen, human: c.human, reason: c.reason });
         signals.push({ ...base, kind: 'click', human: c.human, reason: c.reason, linkId, evidence: { ...evidence, ...seen, url: e.url, ...(c.evidence ? { verdict: c.evidence } : {}) } });
         break;
       }

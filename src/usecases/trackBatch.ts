@@ -2,9 +2,10 @@
 // hits arriving together share two statements, whatever their number: one query for their messages,
 // leads, accounts and earlier clicks, and one that stores the signals with their log lines. Each caller
 // still gets its own answer, once its hit is committed.
-import { and, eq, gte, inArray, sql } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import { parseDuration } from '../config/duration.js';
 import type { Context } from '../context.js';
+import { anyUuid } from '../db/pageWrites.js';
 import { signals } from '../db/schema.js';
 import { loadHitFacts } from '../db/signals.js';
 import type { Classification, ClassifyOptions, HitRequest, OtherHit } from '../engagement/classification.js';
@@ -180,27 +181,24 @@ export function judgeHit(hit: { kind: 'open' | 'click'; request: HitRequest; at:
 /**
  * The clicks recorded on these messages since `since`, with their verdicts, by message: what a hit is
  * judged against (a walk over the links, a re-check, a gateway's render). Other opens bear on no verdict,
- * and a newsletter's first minutes bring thousands of them.
+ * and a newsletter's first minutes bring thousands of them. The ids travel as one array parameter, the
+ * rows are read raw (only the id and the instant need decoding), and each message's list is pushed to.
  */
 export async function clicksOnMessages(db: Db | Tx, messageIds: string[], since: Date): Promise<Map<string, (OtherHit & { signalId?: number })[]>> {
-  const rows = messageIds.length
-    ? await db
-        .select({
-          signalId: signals.id,
-          messageId: signals.messageId,
-          kind: signals.kind,
-          linkId: signals.linkId,
-          at: signals.occurredAt,
-          human: signals.human,
-          reason: signals.reason,
-          ip: sql<string | null>`${signals.evidence}->>'ip'`,
-          userAgent: sql<string | null>`${signals.evidence}->>'userAgent'`,
-        })
-        .from(signals)
-        .where(and(inArray(signals.messageId, messageIds), eq(signals.kind, 'click'), gte(signals.occurredAt, since)))
-    : [];
   const out = new Map<string, (OtherHit & { signalId?: number })[]>();
-  for (const { messageId, kind, ...r } of rows) out.set(messageId!, [...(out.get(messageId!) ?? []), { ...r, kind: kind as OtherHit['kind'] }]);
+  if (!messageIds.length) return out;
+  const rows = await db.execute<{ signalId: string | number; messageId: string; kind: string; linkId: string | null; at: string | Date; human: boolean; reason: string; ip: string | null; userAgent: string | null }>(sql`
+    select id as "signalId", message_id as "messageId", kind, link_id as "linkId", occurred_at as at, human, reason,
+      evidence->>'ip' as ip, evidence->>'userAgent' as "userAgent"
+    from signals
+    where ${anyUuid(signals.messageId, messageIds)} and kind = 'click' and occurred_at >= ${since.toISOString()}::timestamptz`);
+  for (const r of rows) {
+    // bigserial in number mode, as drizzle's select gave it (int8 crosses as text).
+    const hit = { signalId: Number(r.signalId), linkId: r.linkId, at: new Date(r.at), human: r.human, reason: r.reason, ip: r.ip, userAgent: r.userAgent, kind: r.kind as OtherHit['kind'] };
+    const list = out.get(r.messageId);
+    if (list) list.push(hit);
+    else out.set(r.messageId, [hit]);
+  }
   return out;
 }
 
