@@ -15,12 +15,6 @@ export interface ActivityEntry {
   detail: string;
   data?: Record<string, unknown>;
   at?: Date;
-  /**
-   * What the entry is about when it may be seen again (an inbound mail read twice, or through two
-   * paths): kept in its data, and an entry of the same kind, lead and source is not written twice (with
-   * a lead: without one, it always is).
-   */
-  sourceId?: string;
 }
 
 export const ACTIVITY_CHANNEL = 'nurture_activity';
@@ -30,22 +24,40 @@ export const ACTIVITY_CHANNEL = 'nurture_activity';
  * parameter, unpacked by json_to_recordset, where a VALUES list through the query builder cost more CPU
  * than the rest of a page. A key left out is a null column; `at` defaults to now and `data` to {}.
  */
-// Only where an entry names its source: Postgres plans the check as a scan of the whole log, so a
-// fan-out page's thousand entries would each pay for it.
-const onlyNew = sql`where x."sourceId" is null
-  or not exists (select 1 from activity a where a.lead_id = x."leadId" and a.kind = x.kind and a.data->>'sourceId' = x."sourceId")`;
-
 export async function logActivity(tx: Tx, entries: ActivityEntry[]): Promise<void> {
   if (!entries.length) return;
   await tx.execute(sql`
     insert into activity (at, lead_id, account_id, email, account_name, sequence_id, step_id, kind, detail, data)
-    select coalesce(x.at, now()), x."leadId", x."accountId", x.email, x."accountName", x."sequenceId", x."stepId", x.kind, x.detail,
-      coalesce(x.data, '{}') || case when x."sourceId" is null then '{}' else jsonb_build_object('sourceId', x."sourceId") end
+    select coalesce(x.at, now()), x."leadId", x."accountId", x.email, x."accountName", x."sequenceId", x."stepId", x.kind, x.detail, coalesce(x.data, '{}')
     from json_to_recordset(${JSON.stringify(entries)}::json)
-      as x(at timestamptz, "leadId" uuid, "accountId" uuid, email text, "accountName" text, "sequenceId" text, "stepId" text, kind text, detail text, data jsonb, "sourceId" text)
-    ${entries.some((e) => e.sourceId) ? onlyNew : sql``}`);
+      as x(at timestamptz, "leadId" uuid, "accountId" uuid, email text, "accountName" text, "sequenceId" text, "stepId" text, kind text, detail text, data jsonb)`);
   // Wakes `nurture logs --follow` at once; delivered only when the transaction commits.
   await tx.execute(sql`select pg_notify(${ACTIVITY_CHANNEL}, '')`);
+}
+
+/**
+ * Entries about something that may arrive again (a provider's event redelivered, an inbound mail read
+ * twice or through two paths), each written once: its `receipt` (a key naming that thing) is claimed in
+ * webhook_receipts in the same transaction as its line, so a second arrival (or two racing) finds it
+ * taken and logs nothing. Returns how many were written.
+ */
+export async function logActivityOnce(db: Tx, entries: (ActivityEntry & { receipt: string })[]): Promise<number> {
+  if (!entries.length) return 0;
+  let logged = 0;
+  // The claims travel as one JSON parameter (jsonb_to_recordset), not two parameters an entry through drizzle's VALUES.
+  const claims = [...new Map(entries.map((e) => [e.receipt, { id: e.receipt, response: { logged: e.kind } }])).values()];
+  await db.transaction(async (tx) => {
+    const claimed = await tx.execute<{ id: string }>(sql`
+      insert into webhook_receipts (id, response)
+      select x.id, x.response from jsonb_to_recordset(${JSON.stringify(claims)}::jsonb) as x(id text, response jsonb)
+      on conflict do nothing
+      returning id`);
+    const fresh = new Set(claimed.map((c) => c.id));
+    const lines = entries.filter((e) => fresh.delete(e.receipt)).map(({ receipt: _r, ...entry }) => entry);
+    logged = lines.length;
+    await logActivity(tx, lines);
+  });
+  return logged;
 }
 
 export type ActivityRow = typeof activity.$inferSelect;

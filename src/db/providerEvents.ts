@@ -75,31 +75,6 @@ export async function rememberProviderMessageIds(db: Tx, pairs: { messageRowId: 
   }
 }
 
-/**
- * Log lines for provider events that record no signal (delivered, deferred, a drop that suppresses
- * nothing), each written once: the event's id is claimed in webhook_receipts in the same transaction
- * as its line, so a redelivery (or two deliveries racing) finds it taken and logs nothing.
- */
-export async function logProviderNotesOnce(db: Tx, notes: (ActivityEntry & { sourceId: string })[]): Promise<number> {
-  if (!notes.length) return 0;
-  const keyOf = (sourceId: string) => `provider-event:${sourceId}`;
-  let logged = 0;
-  // The claims travel as one JSON parameter (jsonb_to_recordset), not two parameters a note through drizzle's VALUES.
-  const claims = [...new Map(notes.map((n) => [keyOf(n.sourceId), { id: keyOf(n.sourceId), response: { providerEvent: n.kind } }])).values()];
-  await db.transaction(async (tx) => {
-    const claimed = await tx.execute<{ id: string }>(sql`
-      insert into webhook_receipts (id, response)
-      select x.id, x.response from jsonb_to_recordset(${JSON.stringify(claims)}::jsonb) as x(id text, response jsonb)
-      on conflict do nothing
-      returning id`);
-    const fresh = new Set(claimed.map((c) => c.id));
-    const lines = notes.filter((n) => fresh.delete(keyOf(n.sourceId))).map(({ sourceId: _s, ...entry }) => entry);
-    logged = lines.length;
-    await logActivity(tx, lines);
-  });
-  return logged;
-}
-
 /** Whether an SNS message (by its MessageId) was already handled, and what was answered then. */
 export async function priorSnsAnswer(db: Tx, snsMessageId: string): Promise<unknown | null> {
   const [r] = await db.select({ response: webhookReceipts.response }).from(webhookReceipts).where(eq(webhookReceipts.id, `sns:${snsMessageId}`));

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { and, count, desc, eq, gte, inArray, isNotNull, lte, or } from 'drizzle-orm';
 import { parseDuration } from '../config/duration.js';
 import type { Context } from '../context.js';
-import { logActivity } from '../db/activity.js';
+import { logActivityOnce } from '../db/activity.js';
 import { accounts, leads, messages, signals } from '../db/schema.js';
 import { bounceVerdict } from '../delivery/policy.js';
 import { bounceSeverity, type Bounce } from '../engagement/bounces.js';
@@ -250,7 +250,7 @@ function contentId(mail: InboundMail, messageRowId: string): string | null {
 
 /** An unverifiable bounce or complaint changes nothing, but whoever follows `nurture logs` sees it. */
 async function logUnverified(ctx: Context, msg: MessageRow, kind: 'bounce' | 'complaint', what: string | null, sourceId: string): Promise<void> {
-  await logActivity(ctx.db, [
+  await logActivityOnce(ctx.db, [
     {
       leadId: msg.leadId,
       email: msg.to,
@@ -258,15 +258,15 @@ async function logUnverified(ctx: Context, msg: MessageRow, kind: 'bounce' | 'co
       stepId: msg.stepId,
       kind: 'unverified',
       detail: `a ${kind} naming only this address${what ? ` (${what.slice(0, 200)})` : ''}: it quotes no message of ours and did not come to our envelope sender, so nobody is suppressed`,
-      data: { kind, match: 'dsn_recipient' },
-      sourceId,
+      data: { kind, match: 'dsn_recipient', sourceId },
+      receipt: `inbound-log:${sourceId}`,
     },
   ]);
 }
 
 /** A delay changes nothing, but whoever follows `nurture logs` sees the MTA is still trying. */
 async function logDelay(ctx: Context, msg: MessageRow, bounce: Bounce, match: MatchMethod, sourceId: string): Promise<void> {
-  await logActivity(ctx.db, [
+  await logActivityOnce(ctx.db, [
     {
       leadId: msg.leadId,
       email: msg.to,
@@ -274,8 +274,8 @@ async function logDelay(ctx: Context, msg: MessageRow, bounce: Bounce, match: Ma
       stepId: msg.stepId,
       kind: 'delayed',
       detail: `delivery delayed${bounce.status ? ` (${bounce.status})` : ''}: ${bounce.diagnostic ?? 'the receiving side is still trying'}`,
-      data: { messageRowId: msg.id, status: bounce.status, diagnostic: bounce.diagnostic, match },
-      sourceId,
+      data: { messageRowId: msg.id, status: bounce.status, diagnostic: bounce.diagnostic, match, sourceId },
+      receipt: `inbound-log:${sourceId}`,
     },
   ]);
 }

@@ -4,8 +4,8 @@
 // through recordSignals (idempotent on the event's id); deliveries, deferrals and drops that suppress
 // nothing are log lines, each written once however often the provider redelivers the event.
 import type { Context } from '../context.js';
-import type { ActivityEntry } from '../db/activity.js';
-import { leadIdsByEmail, logProviderNotesOnce, messagesForEvents, rememberProviderMessageIds, type MessageForEvent } from '../db/providerEvents.js';
+import { logActivityOnce, type ActivityEntry } from '../db/activity.js';
+import { leadIdsByEmail, messagesForEvents, rememberProviderMessageIds, type MessageForEvent } from '../db/providerEvents.js';
 import type { OtherHit } from '../engagement/classification.js';
 import { indexCandidates, lookupKeys, matchEvent, providerMessageKey, type MatchMethod, type ProviderEvent } from '../engagement/providers/index.js';
 import { recordSignals, type SignalInput } from './recordSignals.js';
@@ -46,7 +46,7 @@ export async function recordProviderEvents(ctx: Context, events: ProviderEvent[]
   const opts = { ...classifyOptions(ctx), headersKnown: false };
 
   const signals: SignalInput[] = [];
-  const notes: (ActivityEntry & { sourceId: string })[] = [];
+  const notes: (ActivityEntry & { receipt: string })[] = [];
   const learnt = new Map<string, string>();
   const matched: Record<MatchMethod, number> = { custom_arg: 0, provider_message_id: 0, message_id: 0, address: 0 };
   let unmatched = 0;
@@ -111,7 +111,7 @@ export async function recordProviderEvents(ctx: Context, events: ProviderEvent[]
   }
   if (learnt.size) await rememberProviderMessageIds(ctx.db, [...learnt].map(([messageRowId, providerMessageId]) => ({ messageRowId, providerMessageId })));
   const r = await recordSignals(ctx, signals);
-  const logged = await logProviderNotesOnce(ctx.db, notes);
+  const logged = await logActivityOnce(ctx.db, notes);
   return { recorded: r.recorded, duplicates: r.duplicates + (notes.length - logged), unmatched, logged, matched };
 }
 
@@ -131,10 +131,10 @@ function droppedSignal(e: ProviderEvent, base: Base, suppresses: NonNullable<Pro
   }
 }
 
-function note(e: ProviderEvent, msg: MessageForEvent | null, leadId: string, sourceId: string, match: MatchMethod): ActivityEntry & { sourceId: string } {
+function note(e: ProviderEvent, msg: MessageForEvent | null, leadId: string, sourceId: string, match: MatchMethod): ActivityEntry & { receipt: string } {
   const why = e.bounce?.diagnostic ? ` (${e.bounce.diagnostic})` : '';
   return {
-    sourceId,
+    receipt: `provider-event:${sourceId}`,
     leadId,
     email: e.email,
     sequenceId: msg?.sequenceId ?? null,
