@@ -1,6 +1,6 @@
 // Queries for email service providers' events: finding the message an event names, remembering the
-// provider's id for a message, and logging delivery notes exactly once however often an event is redelivered.
-import { and, eq, isNull, sql, type SQL } from 'drizzle-orm';
+// provider's id for a message, and what an SNS message was answered (delivery notes are logged once by logActivityOnce).
+import { eq, sql, type SQL } from 'drizzle-orm';
 import { logActivity, type ActivityEntry } from './activity.js';
 import type { Tx } from './client.js';
 import { anyText, anyUuid } from './pageWrites.js';
@@ -67,12 +67,12 @@ export async function leadIdsByEmail(db: Tx, emails: string[]): Promise<Map<stri
  * Writes no log line: it records nothing that happened.
  */
 export async function rememberProviderMessageIds(db: Tx, pairs: { messageRowId: string; providerMessageId: string }[]): Promise<void> {
-  for (const p of pairs) {
-    await db
-      .update(messages)
-      .set({ providerMessageId: p.providerMessageId })
-      .where(and(eq(messages.id, p.messageRowId), isNull(messages.providerMessageId)));
-  }
+  if (!pairs.length) return;
+  // One statement for the batch: a provider's first batch after a send teaches an id for most of its messages.
+  await db.execute(sql`
+    update messages m set provider_message_id = x."providerMessageId"
+    from jsonb_to_recordset(${JSON.stringify(pairs)}::jsonb) as x("messageRowId" uuid, "providerMessageId" text)
+    where m.id = x."messageRowId" and m.provider_message_id is null`);
 }
 
 /** Whether an SNS message (by its MessageId) was already handled, and what was answered then. */

@@ -212,10 +212,14 @@ describe('provider events attach to the exact message', () => {
 
     const sgId = 'Tq8wZ3nB5xRk2mLp7vC4dE';
     const delivered = sg({ event: 'delivered', email: 'two@northwind.test', sg_event_id: `d-${sgId}`, sg_message_id: `${sgId}.recvd-7c9d8e6f5-m3x8p-1-695C1E00-4.0`, response: '250 2.0.0 OK', nurture_message: msg.id });
-    const r1 = await signedSendgrid([delivered]);
+    // The earlier one's delivery in the same batch: each message learns its own id.
+    const earlierSgId = 'Hn3kV8pQ1wXy6tRb9mZs2A';
+    const deliveredEarlier = sg({ event: 'delivered', email: 'two@northwind.test', sg_event_id: `d-${earlierSgId}`, sg_message_id: `${earlierSgId}.recvd-7c9d8e6f5-m3x8p-1-695C1DF0-2.0`, response: '250 2.0.0 OK', nurture_message: earlierId });
+    const r1 = await signedSendgrid([delivered, deliveredEarlier]);
     expect(r1.status).toBe(200);
-    expect(await r1.json()).toMatchObject({ matched: { custom_arg: 1 }, logged: 1 });
+    expect(await r1.json()).toMatchObject({ matched: { custom_arg: 2 }, logged: 2 });
     expect((await h.ctx.db.select().from(messages).where(eq(messages.id, msg.id)))[0]!.providerMessageId).toBe(sgId);
+    expect((await h.ctx.db.select().from(messages).where(eq(messages.id, earlierId)))[0]!.providerMessageId).toBe(earlierSgId);
 
     // No custom argument and no Message-ID: only SendGrid's own id, with another per-recipient suffix.
     const open = sg({ event: 'open', email: 'two@northwind.test', sg_event_id: `o-${sgId}`, sg_message_id: `${sgId}.filterdrecv-5bd8b6b5c5-2nq6v-1-695C1E10-2.0`, useragent: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15', ip: '203.0.113.45' });
