@@ -5,7 +5,7 @@ import { parseDuration } from '../config/duration.js';
 import type { Funnel } from '../config/schema.js';
 import type { Engagement, Profile } from '../engine/conditions.js';
 import type { Tx } from './client.js';
-import { inIds } from './pageWrites.js';
+import { inIds } from './params.js';
 import { accounts, enrollments, leads, messages, signals } from './schema.js';
 
 export type LeadRow = typeof leads.$inferSelect;

@@ -1,14 +1,15 @@
-// A fan-out page's reads and writes: its leads with their accounts, read as raw rows and decoded by each
-// column's own drizzle decoder in a plain loop (drizzle's select mapped a page's 34,000 cells through
-// per-cell iterators: a tenth of a fan-out's CPU and its largest source of garbage). Its enrollments (at their first decision) and message rows (its activity goes
-// through logActivity, which writes any number of entries the same way), each
-// table in one statement whatever the page's size. The rows travel as one JSON parameter and are
-// unpacked by json_to_recordset: building a 1,000-row VALUES list through the query builder cost more
-// CPU than everything else the page does (10,000 parameters, each wrapped and type-checked). The
+// A fan-out page's reads and writes. Its leads with their accounts are read as raw rows and decoded by
+// each column's own drizzle decoder in a plain loop (drizzle's select mapped a page's 34,000 cells
+// through per-cell iterators: a tenth of a fan-out's CPU and its largest source of garbage). Its
+// enrollments (at their first decision) and message rows are each written in one statement whatever the
+// page's size (its activity goes through logActivity, which does the same): the rows travel as one JSON
+// parameter unpacked by json_to_recordset, where a 1,000-row VALUES list through the query builder cost
+// more CPU than everything else the page does (10,000 parameters, each wrapped and type-checked). The
 // record's columns are named as the objects' keys are ("leadId"), so rows are stringified as they are,
 // and the text is read as json, not converted to jsonb first (Postgres parses it once either way).
-import { getTableColumns, sql, type AnyColumn, type SQL, type Table } from 'drizzle-orm';
+import { getTableColumns, sql, type SQL, type Table } from 'drizzle-orm';
 import type { Tx } from './client.js';
+import { inIds } from './params.js';
 import { accounts, leads } from './schema.js';
 
 /** Decodes a raw row of `table` (as `select table.*` returns it) into what drizzle's select would give. */
@@ -94,29 +95,3 @@ export async function insertQueuedMessages(tx: Tx, rows: PageMessage[]): Promise
     returning id`);
   return [...inserted].map((r) => r.id);
 }
-
-/**
- * ISO text for a page's instants, each distinct one converted once: a page's rows share a few (their due
- * time, their leads' import time), and a Date's toJSON took most of the time of stringifying the rows.
- */
-export function isoOnce(): (d: Date) => string {
-  const seen = new Map<number, string>();
-  return (d) => {
-    const t = d.getTime();
-    let text = seen.get(t);
-    if (text === undefined) seen.set(t, (text = d.toISOString()));
-    return text;
-  };
-}
-
-/** `column in (ids)` with the ids as one parameter, not one each (a page's thousand). */
-export const inIds = (column: AnyColumn, ids: string[]): SQL => sql`${column} in (select value::uuid from jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb))`;
-
-/**
- * `column = any(values)` with the values as one array parameter, not one parameter each. Unlike inIds'
- * subquery, Postgres sees the values (a statement planned for its parameters takes the array as a
- * constant), so it plans and runs as the IN list did: its estimates, a hashed lookup where it scans, and an
- * `or` of several is one index scan each (an `or` of subqueries scans the whole table, even analyzed).
- */
-export const anyUuid = (column: AnyColumn, ids: string[]): SQL => sql`${column} = any(${sql.param(ids)}::uuid[])`;
-export const anyText = (column: AnyColumn, values: string[]): SQL => sql`${column} = any(${sql.param(values)}::text[])`;

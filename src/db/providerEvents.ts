@@ -3,7 +3,7 @@
 import { eq, sql, type SQL } from 'drizzle-orm';
 import { logActivity, type ActivityEntry } from './activity.js';
 import type { Tx } from './client.js';
-import { anyText, anyUuid } from './pageWrites.js';
+import { anyText, anyUuid } from './params.js';
 import { leads, messages, webhookReceipts } from './schema.js';
 
 export interface MessageForEvent {

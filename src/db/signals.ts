@@ -8,6 +8,7 @@ import type postgres from 'postgres';
 // Timestamps cross as ISO text both ways: the pool is drizzle's, which turns postgres.js's date parsing
 // and serialising off for every query on it.
 import { ACTIVITY_CHANNEL } from './activity.js';
+import { isoOnce } from './params.js';
 
 /** A message as a hit on it is judged and recorded, with whom it went to (for the log). */
 export interface HitFacts {
@@ -94,6 +95,8 @@ export interface InertSignal {
  */
 export async function insertInertSignals(sql: postgres.Sql, rows: InertSignal[]): Promise<Set<string>> {
   if (!rows.length) return new Set();
+  // A batch's times repeat (its settle time, hits in the same millisecond): each converted once.
+  const iso = isoOnce();
   const json = JSON.stringify(
     rows.map((r) => ({
       source_id: r.sourceId,
@@ -106,10 +109,10 @@ export async function insertInertSignals(sql: postgres.Sql, rows: InertSignal[])
       reason: r.reason,
       link_id: r.linkId,
       tag: r.tag,
-      occurred_at: r.occurredAt,
+      occurred_at: iso(r.occurredAt),
       evidence: r.evidence,
-      settled_at: r.settledAt,
-      settles_at: r.settlesAt,
+      settled_at: r.settledAt && iso(r.settledAt),
+      settles_at: r.settlesAt && iso(r.settlesAt),
       account_id: r.log.accountId,
       email: r.log.email,
       account_name: r.log.accountName,

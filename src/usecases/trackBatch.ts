@@ -5,7 +5,7 @@
 import { sql } from 'drizzle-orm';
 import { parseDuration } from '../config/duration.js';
 import type { Context } from '../context.js';
-import { anyUuid } from '../db/pageWrites.js';
+import { anyUuid } from '../db/params.js';
 import { signals } from '../db/schema.js';
 import { loadHitFacts } from '../db/signals.js';
 import type { Classification, ClassifyOptions, HitRequest, OtherHit } from '../engagement/classification.js';
