@@ -102,16 +102,26 @@ export const MAIL_CLIENT_UA = /Microsoft Outlook|ms-office|MSOffice|Thunderbird\
 // Parsed once: a hit is checked against every network on each classification.
 const parsedNetworks = NETWORKS.map((n) => ({ network: n, cidrs: n.cidrs.map((text) => ({ text, cidr: parseCidr(text) })).filter((c): c is { text: string; cidr: Cidr } => c.cidr !== null) }));
 
+// The same few addresses come again and again (a proxy's, a gateway's, a scanner's), and a hit's
+// classification asks several times: each address is checked against the hundreds of ranges once.
+const networksSeen = new Map<string, readonly { network: Network; cidr: string }[]>();
+const NETWORKS_SEEN_MAX = 10_000;
+
 /** Every listed network the address belongs to, with the matching CIDR (most specific vendor first as listed). */
-export function networksOf(ip: string | null): { network: Network; cidr: string }[] {
+export function networksOf(ip: string | null): readonly { network: Network; cidr: string }[] {
   if (!ip) return [];
+  const known = networksSeen.get(ip);
+  if (known) return known;
   const addr = parseIp(ip);
-  if (!addr) return [];
   const found: { network: Network; cidr: string }[] = [];
-  for (const { network, cidrs } of parsedNetworks) {
-    const hit = cidrs.find((c) => inCidr(addr, c.cidr));
-    if (hit) found.push({ network, cidr: hit.text });
+  if (addr) {
+    for (const { network, cidrs } of parsedNetworks) {
+      const hit = cidrs.find((c) => inCidr(addr, c.cidr));
+      if (hit) found.push({ network, cidr: hit.text });
+    }
   }
+  if (networksSeen.size >= NETWORKS_SEEN_MAX) networksSeen.clear();
+  networksSeen.set(ip, found);
   return found;
 }
 
