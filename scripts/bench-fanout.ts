@@ -3,6 +3,11 @@
 // queries and statements per page of 1,000: enrollments, message rows and activity, then one addBulk of
 // send jobs), beside a naive baseline that loads every matching lead at once and enrolls and enqueues a
 // step job for each, one at a time (it stops short of the message rows and send jobs nurture writes).
+// nurture runs twice: first as deployed, a worker process on the compiled build (the bench runs `npm run
+// build` and forks scripts/bench-fanout-worker.mjs, which takes the fan-out's jobs from the queue as
+// `nurture worker` does; its peak RSS is the kernel's VmHWM, and the CPU the worker, Postgres and Redis
+// used meanwhile is printed), then in this process under tsx, calling the use case page job by page job
+// (handy for --cpu-prof). BENCH_WORKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=…" profiles the worker.
 // The sample funnel's send window and caps are lifted here, as in bench-send.ts: with them, whether a
 // lead's first email is sent now or deferred would depend on the hour the benchmark runs.
 //
