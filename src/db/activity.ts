@@ -45,7 +45,8 @@ export async function logActivityOnce(db: Tx, entries: (ActivityEntry & { receip
   if (!entries.length) return 0;
   let logged = 0;
   // The claims travel as one JSON parameter (jsonb_to_recordset), not two parameters an entry through drizzle's VALUES.
-  const claims = [...new Map(entries.map((e) => [e.receipt, { id: e.receipt, response: { logged: e.kind } }])).values()];
+  // In id order, so two calls claiming some of the same receipts wait for each other instead of deadlocking.
+  const claims = [...new Map(entries.map((e) => [e.receipt, { id: e.receipt, response: { logged: e.kind } }])).values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   await db.transaction(async (tx) => {
     const claimed = await tx.execute<{ id: string }>(sql`
       insert into webhook_receipts (id, response)

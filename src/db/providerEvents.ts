@@ -68,11 +68,15 @@ export async function leadIdsByEmail(db: Tx, emails: string[]): Promise<Map<stri
  */
 export async function rememberProviderMessageIds(db: Tx, pairs: { messageRowId: string; providerMessageId: string }[]): Promise<void> {
   if (!pairs.length) return;
-  // One statement for the batch: a provider's first batch after a send teaches an id for most of its messages.
+  // One statement for the batch: a provider's first batch after a send teaches an id for most of its
+  // messages. The rows are locked in id order, and one another batch is teaching meanwhile is left to it:
+  // two batches naming the same messages in different orders would otherwise deadlock.
   await db.execute(sql`
+    with x as (select * from jsonb_to_recordset(${JSON.stringify(pairs)}::jsonb) as x("messageRowId" uuid, "providerMessageId" text)),
+      taken as (select m.id from messages m join x on x."messageRowId" = m.id where m.provider_message_id is null order by m.id for no key update of m skip locked)
     update messages m set provider_message_id = x."providerMessageId"
-    from jsonb_to_recordset(${JSON.stringify(pairs)}::jsonb) as x("messageRowId" uuid, "providerMessageId" text)
-    where m.id = x."messageRowId" and m.provider_message_id is null`);
+    from x join taken on taken.id = x."messageRowId"
+    where m.id = x."messageRowId"`);
 }
 
 /** Whether an SNS message (by its MessageId) was already handled, and what was answered then. */

@@ -135,8 +135,9 @@ export async function fanOutPages(ctx: Context, fanoutId: string, opts: { pages?
       cur = r.page.status === 'running' ? next : null;
     }
   } finally {
-    // No page is left running when the job ends: one started ahead finds the checkpoint moved (or the
-    // fan-out over) and writes nothing, or it is the page after the last one counted and rolls back.
+    // No page is left running when the job ends. One started ahead writes nothing when the page before
+    // it wrote nothing; when the run stops on an error after that page committed (Redis refusing the
+    // jobs before), it may still commit, and its jobs, like that page's, are left to reconcile.
     await Promise.allSettled(launched.map((l) => l.result));
     await inFlight?.catch(() => {});
   }

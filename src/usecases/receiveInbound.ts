@@ -53,7 +53,7 @@ export async function receiveInbound(ctx: Context, raw: string | Buffer, options
     return { matched: false, kind, reason: `the ${kind} names ${named}, not ${msg.to} to whom the message went` };
   }
   // Names this mail wherever it is read from, so a second reading records (and logs) nothing more.
-  const sourceId = `inbound-${mail.messageId ?? contentId(mail, msg.id) ?? options.sourceId ?? `${msg.id}-${receivedAt.getTime()}`}`;
+  const sourceId = `inbound-${mail.messageId ?? contentId(mail) ?? options.sourceId ?? `${msg.id}-${receivedAt.getTime()}`}`;
   if (kind === 'delayed' || kind === 'notice') {
     if (kind === 'delayed') await logDelay(ctx, msg, bounce!, match, sourceId);
     return { matched: true, kind, messageId: msg.messageId, match, recorded: false };
@@ -236,15 +236,16 @@ async function authorOf(ctx: Context, from: string | null, msg: MessageRow): Pro
 }
 
 /**
- * A mail without a Message-ID, named by what its sender wrote (From, Date, Subject, text) and the message
- * it answers: the same mail read from the rep's inbox and posted to /v1/inbound differs only in the
- * headers each hop added, so both name it alike. Without a Date two autoreplies could read the same, so
- * such a mail is named by where it was read (the caller's source id) or when.
+ * A mail without a Message-ID, named by what its sender wrote (From, Date, Subject, text): the same mail
+ * read from the rep's inbox and posted to /v1/inbound differs only in the headers each hop added, so both
+ * name it alike (not by the message it was matched to, which a sender-and-time match can find
+ * differently on each path). Without a Date two autoreplies could read the same, so such a mail is named
+ * by where it was read (the caller's source id) or when.
  */
-function contentId(mail: InboundMail, messageRowId: string): string | null {
+function contentId(mail: InboundMail): string | null {
   if (!mail.date) return null;
   const h = createHash('sha256');
-  for (const part of [messageRowId, mail.from?.address ?? '', String(mail.date.getTime()), mail.subject, mail.text]) h.update(part).update('\0');
+  for (const part of [mail.from?.address ?? '', String(mail.date.getTime()), mail.subject, mail.text]) h.update(part).update('\0');
   return `h-${h.digest('hex').slice(0, 32)}`;
 }
 

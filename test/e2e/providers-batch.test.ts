@@ -3,7 +3,9 @@
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { and, eq, inArray } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { leads, messages, signals } from '../../src/db/schema.js';
+import { sql } from 'drizzle-orm';
+import { rememberProviderMessageIds } from '../../src/db/providerEvents.js';
+import { accounts, enrollments, leads, messages, signals } from '../../src/db/schema.js';
 import { eventually, startHarness, type Harness } from '../support/harness.js';
 
 const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -124,5 +126,45 @@ describe('a provider batch with many events on one message', () => {
     expect(await signedSendgrid(inOne)).toMatchObject({ recorded: 0, duplicates: inOne.length });
     const [lead] = await h.ctx.db.select().from(leads).where(eq(leads.id, batched.leadId));
     expect(lead).toMatchObject({ scoreBase: 0, valuePieces: [] });
+  });
+
+  it('learns provider ids for two batches naming the same messages in opposite orders, neither waiting on a row another holds', async () => {
+    const [acc] = await h.ctx.db.insert(accounts).values({ key: 'teach.test', name: 'Teach Co' }).returning();
+    const [lead] = await h.ctx.db.insert(leads).values({ accountId: acc!.id, email: 'ops@teach.test', persona: 'champion', stage: 'awareness' }).returning();
+    const [run] = await h.ctx.db.insert(enrollments).values({ leadId: lead!.id, sequenceId: 'teach', sequenceVersion: 'v', state: 'completed', stageEnteredAt: new Date() }).returning();
+    const rows = await h.ctx.db
+      .insert(messages)
+      .values(Array.from({ length: 7 }, (_, i) => ({ enrollmentId: run!.id, leadId: lead!.id, sequenceId: 'teach', stepId: `s${i}`, messageId: `teach-${i}@nurture.test`, templateName: 't', toAddress: 'ops@teach.test', status: 'sent' })))
+      .returning({ id: messages.id });
+    const ids = rows.map((r) => r.id).sort();
+    const pairs = ids.map((id, i) => ({ messageRowId: id, providerMessageId: `sg-${i}` }));
+    // A send marking the middle one sent holds its row meanwhile; one batch names the messages in id
+    // order, the other in reverse (a processed batch and a delivered batch landing together).
+    const middle = ids[3]!;
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let holding!: () => void;
+    const held = new Promise<void>((r) => (holding = r));
+    const holder = h.ctx.db.transaction(async (tx) => {
+      await tx.execute(sql`select id from messages where id = ${middle} for no key update`);
+      holding();
+      await released;
+    });
+    await held;
+    const both = Promise.allSettled([rememberProviderMessageIds(h.ctx.db, pairs), rememberProviderMessageIds(h.ctx.db, [...pairs].reverse())]);
+    // Either both finish while the row is held, or both wait for it: then let it go and see what they do.
+    const waiting = eventually('both batches done or waiting on the held row', async () => {
+      const [w] = await h.ctx.db.execute<{ n: number }>(sql`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`);
+      return w!.n >= 2 ? true : null;
+    });
+    await Promise.race([both, waiting]);
+    release();
+    await holder;
+    const outcomes = await both;
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled']);
+    const learnt = await h.ctx.db.select({ id: messages.id, providerMessageId: messages.providerMessageId }).from(messages).where(inArray(messages.id, ids));
+    const byId = new Map(learnt.map((m) => [m.id, m.providerMessageId]));
+    // Every message but the held one learnt its id; the held one is left to a later event.
+    expect(ids.map((id) => byId.get(id))).toEqual(ids.map((id, i) => (id === middle ? null : `sg-${i}`)));
   });
 });
