@@ -71,10 +71,14 @@ describe('inbound mail, matched and read right', () => {
     const raw = fixture('outlook-ios-reply-no-threading.eml');
     expect(raw).not.toMatch(/^(In-Reply-To|References):/im);
 
+    // Her latest message when the reply comes: the intro, or, on a busy machine, the follow-up due two
+    // seconds after it, which may also go out while the reply is read.
+    const latest = await latestTo(email);
     const r = await h.post('/v1/inbound', null, { raw });
     expect(r.status).toBe(200);
     expect(r.json).toMatchObject({ matched: true, kind: 'reply', match: 'sender_recent', recorded: true });
-    const reply = await signalOf((await latestTo(email)).id, 'reply');
+    const matched = await matchedRow(r.json.messageId, email, latest);
+    const reply = await signalOf(matched.id, 'reply');
     expect(reply).toMatchObject({ human: true });
     expect(reply.evidence).toMatchObject({ match: 'sender_recent', sender: 'lead' });
     expect(String(reply.evidence.newText)).toContain('pricing for 25 foremen');
@@ -152,10 +156,12 @@ describe('inbound mail, matched and read right', () => {
     const accounts = await leadWithIntro('accounts@grainger-print.test', 'Accounts');
     const unquoted = fixture('exim-plaintext-bounce.eml').replace(/^Message-ID:\n <msg-0102-exim@nurture\.test>\n/m, '');
     expect(unquoted).not.toContain('msg-0102-exim');
+    const latest = await latestTo('accounts@grainger-print.test');
     const r2 = await h.post('/v1/inbound', null, { raw: unquoted });
     // Found by its recipient alone, it is shown but proves nothing (anyone can write such a notice naming a
     // lead): nobody is suppressed. Bounces that come to the VERP address, or quote our Message-ID, are acted on.
-    expect(r2.json).toMatchObject({ matched: true, kind: 'bounce', match: 'dsn_recipient', messageId: (await latestTo('accounts@grainger-print.test')).messageId, recorded: false });
+    expect(r2.json).toMatchObject({ matched: true, kind: 'bounce', match: 'dsn_recipient', recorded: false });
+    await matchedRow(r2.json.messageId, 'accounts@grainger-print.test', latest);
     expect(await h.ctx.db.select().from(suppressions).where(eq(suppressions.email, 'accounts@grainger-print.test'))).toEqual([]);
     const [lead] = await h.ctx.db.select().from(leads).where(eq(leads.email, 'accounts@grainger-print.test'));
     expect(lead!.status).toBe('active');
@@ -305,6 +311,14 @@ describe('inbound mail, matched and read right', () => {
     });
   });
 });
+
+/** The row a match named: to `email`, and no older than what was the latest when the mail came. */
+async function matchedRow(messageId: string, email: string, latest: typeof messages.$inferSelect) {
+  const [row] = await h.ctx.db.select().from(messages).where(eq(messages.messageId, messageId));
+  expect(row?.toAddress).toBe(email);
+  expect(row!.sentAt!.getTime()).toBeGreaterThanOrEqual(latest.sentAt!.getTime());
+  return row!;
+}
 
 async function latestTo(email: string) {
   const rows = await h.ctx.db.select().from(messages).where(eq(messages.toAddress, email));
