@@ -7,23 +7,12 @@
 // more CPU than everything else the page does (10,000 parameters, each wrapped and type-checked). The
 // record's columns are named as the objects' keys are ("leadId"), so rows are stringified as they are,
 // and the text is read as json, not converted to jsonb first (Postgres parses it once either way).
-import { getTableColumns, sql, type SQL, type Table } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import type { Tx } from './client.js';
 import { inIds } from './params.js';
+import { rowDecoder } from './rows.js';
 import { accounts, leads } from './schema.js';
 
-/** Decodes a raw row of `table` (as `select table.*` returns it) into what drizzle's select would give. */
-function rowDecoder<T extends Table>(table: T): (raw: Record<string, unknown>) => T['$inferSelect'] {
-  const columns = Object.entries(getTableColumns(table)).map(([key, column]) => ({ key, name: column.name, column }));
-  return (raw) => {
-    const row: Record<string, unknown> = {};
-    for (const { key, name, column } of columns) {
-      const v = raw[name];
-      row[key] = v === null || v === undefined ? null : column.mapFromDriverValue(v);
-    }
-    return row as T['$inferSelect'];
-  };
-}
 const leadOf = rowDecoder(leads);
 const accountOf = rowDecoder(accounts);
 

@@ -5,7 +5,8 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { and, eq, inArray, like } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { activity, leads, messages, signals, suppressions } from '../../src/db/schema.js';
+import { accounts, activity, leads, messages, signals, suppressions } from '../../src/db/schema.js';
+import { sendRows } from '../../src/db/sendRows.js';
 import { createTransport } from '../../src/mail/transport.js';
 import { sendJobId } from '../../src/queue/index.js';
 import { listMessages, releaseUncertain } from '../../src/usecases/messages.js';
@@ -211,5 +212,29 @@ describe('delivery', () => {
     expect(mailsTo('arrived@acme.test')).toHaveLength(0);
     expect(await listMessages(h.ctx, { status: 'uncertain' })).toEqual([]);
     relay.data = () => 'accept';
+  });
+
+  it('reads a message for its send as drizzle reads it: lead, account and suppression decoded column by column', async () => {
+    await upsert('decoded@acme.test');
+    await upsert('decoded-suppressed@acme.test');
+    const rows = await eventually('both messages', async () => {
+      const r = await h.ctx.db.select().from(messages).where(inArray(messages.toAddress, ['decoded@acme.test', 'decoded-suppressed@acme.test']));
+      return r.length >= 2 ? r : null;
+    });
+    await h.ctx.db.insert(suppressions).values({ email: 'decoded-suppressed@acme.test', reason: 'unsubscribed', source: 'test' });
+    for (const row of rows) {
+      const [viaDrizzle] = await h.ctx.db
+        .select({ msg: messages, lead: leads, account: accounts, suppressed: suppressions })
+        .from(messages)
+        .innerJoin(leads, eq(leads.id, messages.leadId))
+        .innerJoin(accounts, eq(accounts.id, leads.accountId))
+        .leftJoin(suppressions, eq(suppressions.email, leads.email))
+        .where(eq(messages.id, row.id));
+      const loaded = await sendRows(h.ctx.database).load(row.id);
+      expect(loaded).toEqual(viaDrizzle);
+      expect(loaded!.msg.queuedAt).toBeInstanceOf(Date);
+      expect(loaded!.suppressed === null).toBe(row.toAddress === 'decoded@acme.test');
+    }
+    expect(await sendRows(h.ctx.database).load('00000000-0000-4000-8000-000000000000')).toBeNull();
   });
 });
