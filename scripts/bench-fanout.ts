@@ -18,7 +18,6 @@
 // REDIS_URL (else redis://127.0.0.1:6379) with a fresh queue prefix; both are removed at the end.
 import { fork, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,6 +34,7 @@ import { profileOf } from '../src/db/facts.js';
 import { createQueues, QUEUE_NAMES, redisConnection, stepJobId, type Queues } from '../src/queue/index.js';
 import { FANOUT_PAGE, FANOUT_PAGES_PER_JOB, fanOutPages, startFanOut } from '../src/usecases/fanOutSegment.js';
 import { seedAudience } from './bench-audience.js';
+import { postgresCpuSeconds, redisCpuSeconds } from './bench-cpu.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const LEADS = Number(process.argv[2] ?? 100_000);
@@ -151,32 +151,6 @@ async function workerProcessFanOut(databaseUrl: string, prefix: string, redis: R
     note: 'peak RSS: VmHWM, from the kernel',
     cpu: `CPU seconds meanwhile: worker ${done.cpuSeconds.toFixed(1)}, Postgres backends of this database ${pg.toFixed(1)} (not its WAL writer or checkpointer), Redis ${red.toFixed(1)} (the whole server's)`,
   };
-}
-
-/** CPU seconds of the Postgres backends serving `dbName` (from /proc; NaN off Linux). */
-function postgresCpuSeconds(dbName: string): number {
-  let ticks = 0;
-  try {
-    for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-      try {
-        if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(` ${dbName} `)) continue;
-        const f = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
-        ticks += Number(f[11]) + Number(f[12]);
-      } catch {
-        // gone meanwhile
-      }
-    }
-  } catch {
-    return Number.NaN;
-  }
-  return ticks / 100;
-}
-
-/** Redis's own CPU seconds so far (INFO cpu). */
-async function redisCpuSeconds(redis: Redis): Promise<number> {
-  const info = await redis.info('cpu');
-  const of = (k: string) => Number(new RegExp(`^${k}:([\\d.]+)`, 'm').exec(info)?.[1] ?? Number.NaN);
-  return of('used_cpu_user') + of('used_cpu_sys');
 }
 
 /** The baseline: every matching lead in memory, then one enrollment insert and one queue.add per lead. */

@@ -2,9 +2,11 @@
 // `nurture worker` processes (fan-out page → step job → render → MIME → SMTP → `sent` row) to a C SMTP
 // sink, beside bare pooled nodemailer sending the same bytes to the same sink in the same run. Prints
 // both rates and their ratio, with the machine. Configurations run interleaved, so other load on the
-// machine falls on both alike; read the ranges, not one figure.
+// machine falls on both alike; read the ranges, not one figure. Beside the rates it prints the CPU each
+// part used per message (workers, Postgres backends, Redis, sink; bare nodemailer and the sink), which
+// the neighbours' load moves much less.
 //
-// Run:  npx tsx scripts/bench-send.ts [leads=5000] [rounds=2] [workers=1]
+// Run:  npx tsx scripts/bench-send.ts [leads=5000] [rounds=2] [workers=1]   (builds dist/ first)
 //   env WORKER_CONCURRENCY (default 10), SMTP_POOL_SIZE and DB_POOL_SIZE pass through to the workers,
 //   BENCH_WORKER_NODE_ARGS are node flags for the workers alone ("--cpu-prof --cpu-prof-dir=/tmp/prof");
 //   the bare side uses the same SMTP pool size. BENCH_DKIM=1 signs both sides with a fresh 2048-bit key.
@@ -33,6 +35,7 @@ import { loadTemplateSource, renderMessage } from '../src/render/index.js';
 import { toMailOptions } from '../src/mail/message.js';
 import { startFanOut } from '../src/usecases/fanOutSegment.js';
 import { seedAudience } from './bench-audience.js';
+import { postgresCpuSeconds, processCpuSeconds, redisCpuSeconds } from './bench-cpu.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const LEADS = Number(process.argv[2] ?? 5000);
@@ -50,6 +53,8 @@ const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 interface Sink {
   kind: string;
   port: number;
+  /** smtp-sink's process (an in-process sink's CPU is this process's). */
+  pid?: number;
   stop(): Promise<void>;
 }
 
@@ -97,7 +102,7 @@ async function startSink(): Promise<Sink> {
     const args = [...(process.getuid?.() === 0 ? ['-u', 'nobody'] : []), '-m', '1000', `127.0.0.1:${port}`, '256'];
     const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'inherit'] });
     await waitForPort(port);
-    return { kind: `Postfix smtp-sink (${bin})`, port, stop: async () => void child.kill('SIGTERM') };
+    return { kind: `Postfix smtp-sink (${bin})`, port, pid: child.pid, stop: async () => void child.kill('SIGTERM') };
   }
   const server = new SMTPServer({ authOptional: true, disabledCommands: ['STARTTLS'], logger: false, size: 0, onData: (s, _session, cb) => (s.resume(), s.on('end', () => cb())) });
   await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
@@ -135,6 +140,8 @@ interface Result {
   round: number;
   messages: number;
   seconds: number;
+  /** CPU seconds each part used meanwhile. */
+  cpu: Record<string, number>;
   note?: string;
 }
 
@@ -152,7 +159,7 @@ function startWorker(env: NodeJS.ProcessEnv): Promise<ChildProcess> {
   });
 }
 
-async function runNurture(round: number, admin: postgres.Sql, configDir: string, sinkPort: number): Promise<Result> {
+async function runNurture(round: number, admin: postgres.Sql, configDir: string, sink: Sink): Promise<Result> {
   const db = await freshDatabase(admin);
   const prefix = `benchsend${randomBytes(4).toString('hex')}`;
   const common = { WEBHOOK_SECRET: 'whsec_bench_send_0123456789', TRACKING_SECRET: 'bench-send-tracking-secret', MESSAGE_ID_DOMAIN: 'bench.test' };
@@ -175,7 +182,7 @@ async function runNurture(round: number, admin: postgres.Sql, configDir: string,
       ...common,
       DATABASE_URL: db.url,
       REDIS_URL: redisUrl,
-      SMTP_URL: `smtp://127.0.0.1:${sinkPort}?tls=off`,
+      SMTP_URL: `smtp://127.0.0.1:${sink.port}?tls=off`,
       SMTP_PROVIDER: 'none',
       NURTURE_CONFIG_DIR: configDir,
       NURTURE_TEMPLATES_DIR: path.join(root, 'templates'),
@@ -185,6 +192,14 @@ async function runNurture(round: number, admin: postgres.Sql, configDir: string,
       PUBLIC_URL: 'https://track.bench.test',
     };
     for (let i = 0; i < WORKERS; i++) workers.push(await startWorker(env));
+    const redis = new Redis(redisUrl);
+    const cpuNow = async () => ({
+      workers: workers.reduce((t, w) => t + processCpuSeconds(w.pid), 0),
+      Postgres: postgresCpuSeconds(db.name),
+      Redis: await redisCpuSeconds(redis),
+      sink: processCpuSeconds(sink.pid),
+    });
+    const cpu0 = await cpuNow();
     const start = process.hrtime.bigint();
     await startFanOut(ctx, SEQUENCE, 'cli');
     let sent = 0;
@@ -196,10 +211,13 @@ async function runNurture(round: number, admin: postgres.Sql, configDir: string,
       if (sent >= LEADS) break;
     }
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    const cpu1 = await cpuNow();
+    await redis.quit();
+    const cpu = Object.fromEntries(Object.entries(cpu1).map(([k, v]) => [k, v - cpu0[k as keyof typeof cpu0]]));
     // Every one once, each with the relay's 250.
     const [check] = await pg`select count(*)::int as n, count(distinct lead_id)::int as leads, count(*) filter (where relay_response like '250%')::int as ok from messages where step_id = 'benchmark'`;
     const note = check!.n !== LEADS || check!.leads !== LEADS || check!.ok !== LEADS ? `CHECK FAILED: ${JSON.stringify(check)}` : undefined;
-    return { side: 'nurture', round, messages: sent, seconds, ...(note ? { note } : {}) };
+    return { side: 'nurture', round, messages: sent, seconds, cpu, ...(note ? { note } : {}) };
   } finally {
     await Promise.all(workers.map((w) => new Promise((r) => (w.exitCode !== null ? r(null) : (w.once('exit', r), w.kill('SIGTERM'))))));
     if (ctx) {
@@ -247,8 +265,9 @@ async function sampleMessage(configDir: string) {
   return { rendered, from: brand };
 }
 
-async function runBare(round: number, sinkPort: number, sample: Awaited<ReturnType<typeof sampleMessage>>, dkim: { domainName: string; keySelector: string; privateKey: string } | null): Promise<Result> {
-  const transport = nodemailer.createTransport({ pool: true, maxConnections: SMTP_POOL, host: '127.0.0.1', port: sinkPort, ignoreTLS: true });
+async function runBare(round: number, sink: Sink, sample: Awaited<ReturnType<typeof sampleMessage>>, dkim: { domainName: string; keySelector: string; privateKey: string } | null): Promise<Result> {
+  const transport = nodemailer.createTransport({ pool: true, maxConnections: SMTP_POOL, host: '127.0.0.1', port: sink.port, ignoreTLS: true });
+  const [self0, sink0] = [process.cpuUsage(), processCpuSeconds(sink.pid)];
   const start = process.hrtime.bigint();
   let next = 0;
   // As many messages in hand as connections (nodemailer queues the rest itself, but this keeps memory flat).
@@ -272,13 +291,19 @@ async function runBare(round: number, sinkPort: number, sample: Awaited<ReturnTy
   };
   await Promise.all(Array.from({ length: SMTP_POOL * 2 }, lane));
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const self = process.cpuUsage(self0);
+  const cpu = { nodemailer: (self.user + self.system) / 1e6, sink: processCpuSeconds(sink.pid) - sink0 };
   transport.close();
-  return { side: 'bare', round, messages: LEADS, seconds };
+  return { side: 'bare', round, messages: LEADS, seconds, cpu };
 }
 
 // main --------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
+  // The workers run bin/nurture.js, which runs dist/ only when it is newer than every source file (else
+  // the sources through tsx): build first, so what is measured is the compiled build, as deployed.
+  const built = spawnSync(process.execPath, [path.join(root, 'scripts/build.js')], { cwd: root, encoding: 'utf8' });
+  if (built.status !== 0) throw new Error(`npm run build failed: ${built.stderr || built.stdout}`);
   const sink = await startSink();
   const admin = postgres(baseUrl, { max: 1, onnotice: () => {} });
   const key = DKIM ? generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() : null;
@@ -291,7 +316,7 @@ async function main(): Promise<void> {
       // Alternate which goes first, so neither always meets a warm (or a busy) machine.
       const order = round % 2 ? (['nurture', 'bare'] as const) : (['bare', 'nurture'] as const);
       for (const side of order) {
-        const r = side === 'nurture' ? await runNurture(round, admin, configDir, sink.port) : await runBare(round, sink.port, sample, dkim);
+        const r = side === 'nurture' ? await runNurture(round, admin, configDir, sink) : await runBare(round, sink, sample, dkim);
         results.push(r);
         console.error(`round ${round} ${side}: ${r.messages} in ${r.seconds.toFixed(2)} s = ${(r.messages / r.seconds).toFixed(0)}/s${r.note ? ` ${r.note}` : ''}`);
       }
@@ -314,6 +339,13 @@ async function main(): Promise<void> {
     }
     console.log('');
     console.log(`nurture ${range(n.map(rate))} msg/s · bare ${range(b.map(rate))} msg/s · ratio ${range(ratios, 2)}×`);
+    // Per message, so the sides compare whatever the machine's neighbours did to the wall time.
+    const perMessage = (rs: Result[]) =>
+      Object.keys(rs[0]!.cpu)
+        .map((k) => `${k} ${range(rs.map((r) => (r.cpu[k]! / r.messages) * 1000), 2)}`)
+        .concat(`all ${range(rs.map((r) => (Object.values(r.cpu).reduce((t, v) => t + v, 0) / r.messages) * 1000), 2)}`)
+        .join(', ');
+    console.log(`cpu ms per message: nurture ${perMessage(n)} · bare ${perMessage(b)}${sink.pid ? '' : ' (in-process sink: counted in nodemailer\'s figure on the bare side)'}`);
     if (n.some((r) => r.note)) process.exitCode = 1;
   } finally {
     await admin.end();
