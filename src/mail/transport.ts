@@ -3,10 +3,9 @@
 // unexpectedly", command CONN), but a drop before DATA is safe to retry and one during DATA is not.
 // And it lets a send claim its message only once a pooled connection is its own: a message waiting for
 // a connection is still queued, never `sending` (reconcile would call it uncertain before it was handed over).
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import nodemailer, { type SentMessageInfo, type Transporter } from 'nodemailer';
 import DKIM from 'nodemailer/lib/dkim';
-import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 
 /** Where a send got to: `data` once the relay said 354 and the message started to flow. */
@@ -58,13 +57,7 @@ class Slots {
 
 const slotsOf = new WeakMap<Transporter, Slots>();
 
-/**
- * `prebuild` (the default): each message is built into its bytes before it waits for a connection, and
- * handed over as those bytes. The pooled connection then writes a few large chunks instead of one per
- * piece of a MIME tree streamed through it (each a system call), and holds its slot only to send.
- * Off for a transport whose own plugins build the message (a rep's mailbox keeps the bytes it sent).
- */
-export function createTransport(smtpUrl: string, opts: { poolSize?: number; prebuild?: boolean } = {}): Transporter {
+export function createTransport(smtpUrl: string, opts: { poolSize?: number } = {}): Transporter {
   const poolSize = opts.poolSize ?? DEFAULT_SMTP_POOL_SIZE;
   const url = new URL(smtpUrl);
   const secure = url.protocol === 'smtps:';
@@ -93,30 +86,38 @@ export function createTransport(smtpUrl: string, opts: { poolSize?: number; preb
     const dkim = data.dkim;
     delete data.dkim;
     mail.message.processFunc((input: Readable) => {
-      const out: Readable = dkim ? new DKIM(dkim as ConstructorParameters<typeof DKIM>[0]).sign(input) : input;
+      const signed: Readable = dkim ? new DKIM(dkim as ConstructorParameters<typeof DKIM>[0]).sign(input) : input;
+      const out = whole(signed);
       out.once('resume', () => (probe.phase = 'data'));
       return out;
     });
     done();
   });
   slotsOf.set(transport, new Slots(poolSize));
-  if (opts.prebuild !== false) prebuilding.add(transport);
   return transport;
 }
 
-const prebuilding = new WeakSet<Transporter>();
-
 /**
- * The message as its bytes, with the envelope and DKIM key it goes out with (the stream plugin above
- * signs it, so the probe still sees the moment it starts to flow). Options the composer alone can't
- * build (nodemailer's `list`, attachments by path or URL) are left for the transport to build.
+ * The message as one chunk. Streamed as built, a MIME tree reaches the connection in one small piece per
+ * header line and encoded line group, each its own socket write (a system call, and a wake-up for the
+ * relay); whole, it is written in a few large ones. The tree is built while the envelope is sent (the
+ * input is read at once, the output only after 354), so the connection doesn't wait for it. Cheaper than
+ * building the bytes first and handing them over as a raw message, which nodemailer composes and streams
+ * a second time.
  */
-async function prebuilt(options: Mail.Options): Promise<Mail.Options> {
-  if (options.raw || options.list || options.attachments?.length) return options;
-  const { dkim, envelope, ...content } = options;
-  const node = new MailComposer(content).compile();
-  const raw = await node.build();
-  return { raw, envelope: envelope ?? node.getEnvelope(), messageId: node.messageId(), ...(dkim ? { dkim } : {}) };
+function whole(input: Readable): Readable {
+  const chunks: Buffer[] = [];
+  const out = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      chunks.push(chunk);
+      done();
+    },
+    flush(done) {
+      done(null, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+    },
+  });
+  input.once('error', (err) => out.destroy(err));
+  return input.pipe(out);
 }
 
 /**
@@ -141,13 +142,12 @@ export function forceClose(transport: Transporter): void {
 export async function sendTracked(transport: Transporter, options: Mail.Options): Promise<SentMessageInfo>;
 export async function sendTracked(transport: Transporter, options: Mail.Options, claim: () => Promise<boolean>): Promise<SentMessageInfo | null>;
 export async function sendTracked(transport: Transporter, options: Mail.Options, claim?: () => Promise<boolean>): Promise<SentMessageInfo | null> {
-  const message = prebuilding.has(transport) ? await prebuilt(options) : options;
   const release = (await slotsOf.get(transport)?.take()) ?? (() => {});
   try {
     if (claim && !(await claim())) return null;
     const probe: Probe = { armed: false, phase: 'before_data' };
     try {
-      return await transport.sendMail({ ...message, [PROBE]: probe } as Mail.Options);
+      return await transport.sendMail({ ...options, [PROBE]: probe } as Mail.Options);
     } catch (err) {
       throw new SendError(err, probe.armed ? probe.phase : null);
     }

@@ -41,7 +41,7 @@ export class MailboxTransports {
     const existing = this.transports.get(box.address);
     if (existing) return existing;
     const smtp = box.smtp!;
-    const transport = createTransport(smtpUrl(box.address, smtp, this.configDir), { poolSize: smtp.pool, prebuild: false });
+    const transport = createTransport(smtpUrl(box.address, smtp, this.configDir), { poolSize: smtp.pool });
     transport.use('compile', (mail, done) => {
       this.compose(box, mail.data as Mail.Options).then(() => done(), (err: Error) => done(err));
     });
