@@ -55,6 +55,18 @@ function headerMap(parsed: ParsedMail): Record<string, string> {
   return headers;
 }
 
+/**
+ * The Message-ID the mail's sender wrote, if any. Gmail gives mail that arrives without one (or with one
+ * it can't read) an id of its own, tagged SMTPIN_ADDED_MISSING or SMTPIN_ADDED_BROKEN, and keeps a broken
+ * original in X-Google-Original-Message-ID. The same mail read on another path (posted to /v1/inbound by
+ * the provider that took it first) has no such id, so Gmail's would name it twice.
+ */
+function sendersMessageId(parsed: ParsedMail, headers: Record<string, string>): string | null {
+  const id = normaliseMessageId(parsed.messageId);
+  if (!id || !/SMTPIN_ADDED_/i.test(id)) return id;
+  return normaliseMessageId(headers['x-google-original-message-id']);
+}
+
 function ids(value: string | string[] | undefined): string[] {
   const list = Array.isArray(value) ? value : value ? [value] : [];
   return list.flatMap((v) => v.match(/<[^<>]+>/g) ?? [v]).map(normaliseMessageId).filter((v): v is string => !!v);
@@ -159,7 +171,7 @@ export async function parseInboundMail(raw: string | Buffer, options: ParseOptio
   const reference = date ?? options.receivedAt ?? null;
   const rawText = typeof raw === 'string' ? raw : raw.toString('latin1');
   return {
-    messageId: normaliseMessageId(parsed.messageId),
+    messageId: sendersMessageId(parsed, headers),
     inReplyTo: ids(parsed.inReplyTo)[0] ?? null,
     references: ids(parsed.references),
     from: sender?.address ? { address: withoutNul(sender.address.toLowerCase()), name: withoutNul(sender.name ?? '') } : null,

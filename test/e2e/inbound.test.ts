@@ -87,7 +87,7 @@ describe('inbound mail, matched and read right', () => {
     expect(run).toMatchObject({ state: 'exited', exitReason: 'replied' });
   });
 
-  it('counts a reply without a Message-ID once when it comes both through /v1/inbound and from the rep\'s inbox', async () => {
+  it('counts a reply without a Message-ID once when it comes both through /v1/inbound and from the rep\'s inbox, Gmail\'s added id or not', async () => {
     const email = 'ines.moreau@moreau-freight.test';
     const intro = await leadWithIntro(email, 'Ines');
     const reply = (extra: string[]) =>
@@ -98,6 +98,9 @@ describe('inbound mail, matched and read right', () => {
     // …and read from the rep's inbox, where other servers added theirs (the mailbox path names mail by where it was read).
     const read = await receiveInbound(h.ctx, reply(['Return-Path: <' + email + '>', 'Received: from mail.moreau-freight.test by imap.handrail.example; Fri, 4 Dec 2026 08:12:44 +0000']), { sourceId: 'imap-0123456789abcdef' });
     expect(read).toMatchObject({ matched: true, kind: 'reply' });
+    // …and once more from a Gmail inbox, where Gmail gave it an id of its own.
+    const viaGmail = await receiveInbound(h.ctx, reply(['Message-ID: <6571a2b4.050a0220.3c1f2.9d1eSMTPIN_ADDED_MISSING@mx.google.com>', 'Received: by mx.google.com with SMTP id 9d1e; Fri, 04 Dec 2026 00:12:44 -0800 (PST)']), { sourceId: 'imap-fedcba9876543210' });
+    expect(viaGmail).toMatchObject({ matched: true, kind: 'reply' });
     const replies = await h.ctx.db.select().from(signals).where(and(eq(signals.leadId, intro.leadId), eq(signals.kind, 'reply')));
     expect(replies).toHaveLength(1);
   });

@@ -102,6 +102,19 @@ describe('parseInboundMail on real-client fixtures', () => {
     expect(mail.subject).toBe('Automatic reply: Vessel turnaround benchmarks');
   });
 
+  it("names mail by its sender's Message-ID, not the one Gmail adds where it was missing or broken", async () => {
+    const mail = (headers: string[]) => ['From: Ines Moreau <ines@moreau-freight.test>', 'To: sam@handrail.example', 'Subject: Re: a note', 'Date: Fri, 4 Dec 2026 09:12:40 +0100', ...headers, '', 'Thanks.', ''].join('\r\n');
+    // Arrived without one: Gmail's own id, tagged, is no name for it.
+    const missing = await parseInboundMail(mail(['Message-ID: <6571a2b4.050a0220.3c1f2.9d1eSMTPIN_ADDED_MISSING@mx.google.com>']));
+    expect(missing.messageId).toBeNull();
+    // Arrived with one Gmail couldn't read (no angle brackets): the original, which Gmail kept.
+    const broken = await parseInboundMail(mail(['Message-ID: <6571a2b4.170a0220.1b2c.44e1SMTPIN_ADDED_BROKEN@mx.google.com>', 'X-Google-Original-Message-ID: 20261204081240.GA1234@moreau-freight.test']));
+    expect(broken.messageId).toBe('20261204081240.GA1234@moreau-freight.test');
+    // The sender's own id from a Gmail user is kept as it is.
+    const own = await parseInboundMail(mail(['Message-ID: <CAH9x+Qm1r2s3t4u5v6w7x8y9z0@mail.gmail.com>']));
+    expect(own.messageId).toBe('CAH9x+Qm1r2s3t4u5v6w7x8y9z0@mail.gmail.com');
+  });
+
   it('decodes RFC 2047 sender names and subjects', async () => {
     const mail = await parseInboundMail(raw('german-gmail-reply.eml'));
     expect(mail.from).toEqual({ address: 'juergen.mueller@mueller-maschinenbau.test', name: 'Jürgen Müller' });
