@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import type { TemplateDelegate } from 'handlebars';
 import { collectTokenUses } from './ast.js';
 import { TemplateError, type TemplateErrorInfo } from './errors.js';
@@ -107,13 +108,48 @@ function versionOf(source: TemplateSource): string {
   return v;
 }
 
+interface KnownFile {
+  path: string;
+  text: string;
+  /** The file's stat when its text was last found unchanged, and whether that stat alone may vouch for it. */
+  stamp: { ino: bigint; size: bigint; mtimeNs: bigint; ctimeNs: bigint; settled: boolean } | null;
+}
+
+/** Long enough for any filesystem's timestamp granularity (FAT's is two seconds; ext4's a kernel tick). */
+const SETTLED_MS = 2000;
+
+/**
+ * Whether a file still holds the text it was made from. A stat that matches the last one vouches for it
+ * once the file had been left alone for a while before its text was read (git's rule for "racily clean"
+ * files): a write after that read moves its change time past the one recorded, whatever the filesystem's
+ * timestamp granularity (ctime, which no tool restoring mtimes can set back). Otherwise the file is read and
+ * compared, as it is right after an edit.
+ */
+function unchanged(file: KnownFile, settledNs: bigint): boolean {
+  const st = statSync(file.path, { bigint: true, throwIfNoEntry: false });
+  if (!st) return false;
+  const same = file.stamp && file.stamp.ino === st.ino && file.stamp.size === st.size && file.stamp.mtimeNs === st.mtimeNs && file.stamp.ctimeNs === st.ctimeNs;
+  if (same && file.stamp!.settled) return true;
+  if (readTemplateFile(file.path) !== file.text) return false;
+  file.stamp = { ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, settled: BigInt(Date.now()) * 1_000_000n - st.ctimeNs > settledNs };
+  return true;
+}
+
 /** Compiles each (name, version) once; a changed template or partial gets a new version and a fresh compile. */
 export class TemplateCache {
   private readonly entries = new Map<string, { version: string; compiled: Promise<CompiledTemplate> }>();
-  /** The source last loaded per (folder, name), with the file texts it was made from. */
-  private readonly sources = new Map<string, { source: TemplateSource; files: { path: string; text: string }[] }>();
+  /** The source last loaded per (folder, name), with the files it was made from as they were read. */
+  private readonly sources = new Map<string, { source: TemplateSource; files: KnownFile[] }>();
 
-  constructor(private readonly compile: (source: TemplateSource) => Promise<CompiledTemplate> = compileTemplate) {}
+  private readonly settledNs: bigint;
+
+  /** `settledAfterMs`: how long a file must have been left alone before its stat alone vouches for it. */
+  constructor(
+    private readonly compile: (source: TemplateSource) => Promise<CompiledTemplate> = compileTemplate,
+    opts: { settledAfterMs?: number } = {},
+  ) {
+    this.settledNs = BigInt(opts.settledAfterMs ?? SETTLED_MS) * 1_000_000n;
+  }
 
   get(source: TemplateSource): Promise<CompiledTemplate> {
     const version = versionOf(source);
@@ -129,17 +165,18 @@ export class TemplateCache {
   }
 
   /**
-   * The compiled template `name` as it is on disk now, for a send. Per send it only re-reads the files
-   * the last version was made of (the template and its partials) and compares their text: the front
-   * matter is parsed, the includes collected and the version hashed only when one of them changed, so an
-   * edit still takes effect on the next send while an unchanged template costs a few small reads.
+   * The compiled template `name` as it is on disk now, for a send. Per send it only looks at the files
+   * the last version was made of (the template and its partials): the front matter is parsed, the
+   * includes collected and the version hashed only when one of them changed, so an edit still takes
+   * effect on the next send while an unchanged template costs a stat per file (see unchanged()).
    */
   async load(templatesDir: string, name: string): Promise<CompiledTemplate> {
     const key = `${templatesDir}\0${name}`;
     const known = this.sources.get(key);
-    if (known && known.files.every((f) => readTemplateFile(f.path) === f.text)) return this.get(known.source);
+    if (known && known.files.every((f) => unchanged(f, this.settledNs))) return this.get(known.source);
     const source = loadTemplateSource(templatesDir, name);
-    this.sources.set(key, { source, files: [{ path: source.file, text: source.text }, ...source.includes] });
+    const files = [{ path: source.file, text: source.text }, ...source.includes].map((f) => ({ ...f, stamp: null }));
+    this.sources.set(key, { source, files });
     return this.get(source);
   }
 

@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -94,6 +94,31 @@ describe('template versions and the compile cache', () => {
     expect(renderMessage(await cache.load(dir, 'value-playbook'), aContext(), tracking).subject).toBe('A new subject');
     rmSync(file);
     await expect(cache.load(dir, 'value-playbook')).rejects.toMatchObject({ code: 'template_missing' });
+  });
+
+  it('trusts an unchanged stat only for a settled file, and sees a same-size edit in place or a file replaced', async () => {
+    // Every file counts as settled at once, so the stat alone vouches from the second load on.
+    const cache = new TemplateCache(compileTemplate, { settledAfterMs: 0 });
+    const first = await cache.load(dir, 'value-playbook');
+    expect(await cache.load(dir, 'value-playbook')).toBe(first);
+    expect(await cache.load(dir, 'value-playbook')).toBe(first);
+
+    // Written in place, the same number of bytes: the change time moves.
+    const footer = path.join(dir, 'partials', 'footer.mjml');
+    const text = readFileSync(footer, 'utf8');
+    expect(text).toContain('useful to you');
+    writeFileSync(footer, text.replace('useful to you', 'USEFUL TO YOU'));
+    const edited = await cache.load(dir, 'value-playbook');
+    expect(edited.version).not.toBe(first.version);
+    expect(renderMessage(edited, aContext(), tracking).html).toContain('USEFUL TO YOU');
+    expect(await cache.load(dir, 'value-playbook')).toBe(edited);
+
+    // Replaced by another file (an editor's save, a git checkout): another inode.
+    writeFileSync(`${footer}.new`, text);
+    renameSync(`${footer}.new`, footer);
+    const restored = await cache.load(dir, 'value-playbook');
+    expect(restored.version).toBe(first.version);
+    expect(renderMessage(restored, aContext(), tracking).html).toContain('useful to you');
   });
 
   it('does not keep a failed compile', async () => {
