@@ -65,20 +65,25 @@ export function engagementOf(funnel: Funnel, lead: LeadRow, rows: SignalFact[], 
 
 /** Sends that count against frequency caps: everything handed to the relay or about to be. */
 export async function loadRecentSends(tx: Tx, funnel: Funnel, lead: LeadRow, now: Date): Promise<{ lead: Date[]; account: Date[] }> {
-  const rows = await loadRecentSendsOfAccounts(tx, funnel, [lead.accountId], now);
+  const rows = await loadRecentSendsOf(tx, funnel, [{ id: lead.id, accountId: lead.accountId }], now);
   return { lead: rows.filter((r) => r.leadId === lead.id).map((r) => r.at), account: rows.map((r) => r.at) };
 }
 
-/** The sends caps count, of every lead at these accounts (one query for a whole fan-out page); none without caps. */
-export async function loadRecentSendsOfAccounts(tx: Tx, funnel: Funnel, accountIds: string[], now: Date): Promise<{ leadId: string; accountId: string; at: Date }[]> {
+/**
+ * The sends caps count for these leads (one query for a whole fan-out page); none without caps. With an
+ * account cap, every lead's at their accounts (the cap keeps that to a few a period); with only a lead
+ * cap, only their own: an account uncapped may have sent to thousands of its people this week.
+ */
+export async function loadRecentSendsOf(tx: Tx, funnel: Funnel, people: { id: string; accountId: string }[], now: Date): Promise<{ leadId: string; accountId: string; at: Date }[]> {
   const periods = [funnel.caps.lead?.per, funnel.caps.account?.per].filter((p): p is string => !!p).map(parseDuration);
-  if (!periods.length || !accountIds.length) return [];
+  if (!periods.length || !people.length) return [];
   const since = new Date(now.getTime() - Math.max(...periods));
+  const whose = funnel.caps.account ? inArray(leads.accountId, [...new Set(people.map((p) => p.accountId))]) : inIds(messages.leadId, people.map((p) => p.id));
   return tx
     .select({ leadId: messages.leadId, accountId: leads.accountId, at: sql<Date>`coalesce(${messages.sentAt}, ${messages.queuedAt})`.mapWith((v) => new Date(v)) })
     .from(messages)
     .innerJoin(leads, eq(leads.id, messages.leadId))
-    .where(and(inArray(leads.accountId, accountIds), inArray(messages.status, ['queued', 'sending', 'sent', 'uncertain']), sql`coalesce(${messages.sentAt}, ${messages.queuedAt}) > ${since.toISOString()}`));
+    .where(and(whose, inArray(messages.status, ['queued', 'sending', 'sent', 'uncertain']), sql`coalesce(${messages.sentAt}, ${messages.queuedAt}) > ${since.toISOString()}`));
 }
 
 const unique = <T>(xs: T[]) => [...new Set(xs)];

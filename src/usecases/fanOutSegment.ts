@@ -18,7 +18,7 @@ import type { Sequence } from '../config/schema.js';
 import type { Context } from '../context.js';
 import { logActivity, type ActivityEntry } from '../db/activity.js';
 import type { Tx } from '../db/client.js';
-import { engagementOf, loadEngagementOfLeads, loadRecentSendsOfAccounts, profileOf } from '../db/facts.js';
+import { engagementOf, loadEngagementOfLeads, loadRecentSendsOf, profileOf } from '../db/facts.js';
 import { insertLiveEnrollments, insertQueuedMessages, lockPageLeads, type PageLead, type PageMessage } from '../db/pageWrites.js';
 import { inIds, isoOnce } from '../db/params.js';
 import { audienceWhere, countAudience, failFanout, insertFanout, lockFanout, readFanout, recentFanouts, recordPage, type Fanout } from '../db/fanouts.js';
@@ -264,7 +264,7 @@ async function decidePage(
   // What runStep's loadFacts reads, for the whole page at once.
   const [signalsBy, recent] = await Promise.all([
     loadEngagementOfLeads(tx, chosen.map((c) => c.lead.id), now),
-    loadRecentSendsOfAccounts(tx, funnel, [...new Set(chosen.map((c) => c.account.id))], now),
+    loadRecentSendsOf(tx, funnel, chosen.map((c) => c.lead), now),
   ]);
   const leadSends = new Map<string, Date[]>();
   const accountSends = new Map<string, Date[]>();

@@ -1,8 +1,9 @@
 // An account-wide frequency cap holds even when many people at one account are due at the same moment
 // and several step jobs run in parallel: the rest are deferred, never dropped.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { activity, enrollments, messages } from '../../src/db/schema.js';
-import { eq } from 'drizzle-orm';
+import { eq, like } from 'drizzle-orm';
+import { loadRecentSendsOf } from '../../src/db/facts.js';
+import { activity, enrollments, leads, messages } from '../../src/db/schema.js';
 import { eventually, startHarness, type Harness } from '../support/harness.js';
 
 let h: Harness;
@@ -34,5 +35,23 @@ describe('account cap under concurrency', () => {
     const waiting = (await h.ctx.db.select().from(enrollments)).filter((e) => e.state === 'active');
     expect(waiting).toHaveLength(6);
     for (const e of waiting) expect(e.nextDueAt!.getTime()).toBeGreaterThan(Date.now() + 6 * 86_400_000);
+  });
+});
+
+describe('what caps read', () => {
+  it("reads every send at the account for an account cap, and only the leads' own for a lead cap alone", async () => {
+    // The two sends the test above let through, to two of the eight people at Capped.
+    const people = await h.ctx.db.select({ id: leads.id, accountId: leads.accountId }).from(leads).where(like(leads.email, '%@capped.test'));
+    const sentTo = new Set((await h.ctx.db.select().from(messages)).map((m) => m.leadId));
+    expect(sentTo.size).toBe(2);
+    const one = people.find((p) => sentTo.has(p.id))!;
+    const other = people.find((p) => !sentTo.has(p.id))!;
+    const { funnel } = h.ctx.config;
+    const now = new Date();
+    expect(await loadRecentSendsOf(h.ctx.db, funnel, [other], now)).toHaveLength(2);
+    // No account cap: an uncapped account may have sent to thousands of its people, none of which count.
+    const leadCapOnly = { ...funnel, caps: { lead: { max: 1, per: '7d' } } };
+    expect(await loadRecentSendsOf(h.ctx.db, leadCapOnly, [other], now)).toEqual([]);
+    expect((await loadRecentSendsOf(h.ctx.db, leadCapOnly, [one, other], now)).map((r) => r.leadId)).toEqual([one.id]);
   });
 });
