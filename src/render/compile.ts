@@ -1,11 +1,10 @@
-import { statSync } from 'node:fs';
 import type { TemplateDelegate } from 'handlebars';
 import { collectTokenUses } from './ast.js';
 import { TemplateError, type TemplateErrorInfo } from './errors.js';
 import type { FrontMatter } from './front-matter.js';
 import { BUILTIN_HELPER_NAMES, HELPER_NAMES, KNOWN_HELPERS, createHandlebars } from './helpers.js';
 import { markTrackableLinks, type LinkSlot } from './links.js';
-import { loadTemplateSource, readTemplateFile, templateVersion, type TemplateSource } from './templates.js';
+import { fileUnchanged, loadTemplateSource, templateVersion, type KnownFile, type TemplateSource } from './templates.js';
 import { textSkeleton } from './text.js';
 import { createTokenVault } from './tokens.js';
 
@@ -108,32 +107,8 @@ function versionOf(source: TemplateSource): string {
   return v;
 }
 
-interface KnownFile {
-  path: string;
-  text: string;
-  /** The file's stat when its text was last found unchanged, and whether that stat alone may vouch for it. */
-  stamp: { ino: bigint; size: bigint; mtimeNs: bigint; ctimeNs: bigint; settled: boolean } | null;
-}
-
 /** Long enough for any filesystem's timestamp granularity (FAT's is two seconds; ext4's a kernel tick). */
 const SETTLED_MS = 2000;
-
-/**
- * Whether a file still holds the text it was made from. A stat that matches the last one vouches for it
- * once the file had been left alone for a while before its text was read (git's rule for "racily clean"
- * files): a write after that read moves its change time past the one recorded, whatever the filesystem's
- * timestamp granularity (ctime, which no tool restoring mtimes can set back). Otherwise the file is read and
- * compared, as it is right after an edit.
- */
-function unchanged(file: KnownFile, settledNs: bigint): boolean {
-  const st = statSync(file.path, { bigint: true, throwIfNoEntry: false });
-  if (!st) return false;
-  const same = file.stamp && file.stamp.ino === st.ino && file.stamp.size === st.size && file.stamp.mtimeNs === st.mtimeNs && file.stamp.ctimeNs === st.ctimeNs;
-  if (same && file.stamp!.settled) return true;
-  if (readTemplateFile(file.path) !== file.text) return false;
-  file.stamp = { ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, settled: BigInt(Date.now()) * 1_000_000n - st.ctimeNs > settledNs };
-  return true;
-}
 
 /** Compiles each (name, version) once; a changed template or partial gets a new version and a fresh compile. */
 export class TemplateCache {
@@ -168,12 +143,12 @@ export class TemplateCache {
    * The compiled template `name` as it is on disk now, for a send. Per send it only looks at the files
    * the last version was made of (the template and its partials): the front matter is parsed, the
    * includes collected and the version hashed only when one of them changed, so an edit still takes
-   * effect on the next send while an unchanged template costs a stat per file (see unchanged()).
+   * effect on the next send while an unchanged template costs a stat per file (see fileUnchanged()).
    */
   async load(templatesDir: string, name: string): Promise<CompiledTemplate> {
     const key = `${templatesDir}\0${name}`;
     const known = this.sources.get(key);
-    if (known && known.files.every((f) => unchanged(f, this.settledNs))) return this.get(known.source);
+    if (known && known.files.every((f) => fileUnchanged(f, this.settledNs))) return this.get(known.source);
     const source = loadTemplateSource(templatesDir, name);
     const files = [{ path: source.file, text: source.text }, ...source.includes].map((f) => ({ ...f, stamp: null }));
     this.sources.set(key, { source, files });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { TemplateError } from './errors.js';
 import { splitFrontMatter, type FrontMatter } from './front-matter.js';
@@ -72,8 +72,29 @@ function collectIncludes(fromFile: string, text: string, firstLine: number, into
   }
 }
 
-/** A template or partial file's text as it is now; null when it is gone. */
-export const readTemplateFile = (file: string): string | null => readText(file);
+export interface KnownFile {
+  path: string;
+  text: string;
+  /** The file's stat when its text was last found unchanged, and whether that stat alone may vouch for it. */
+  stamp: { ino: bigint; size: bigint; mtimeNs: bigint; ctimeNs: bigint; settled: boolean } | null;
+}
+
+/**
+ * Whether a file still holds the text it was made from. A stat that matches the last one vouches for it
+ * once the file had been left alone for a while before its text was read (git's rule for "racily clean"
+ * files): a write after that read moves its change time past the one recorded, whatever the filesystem's
+ * timestamp granularity (ctime, which no tool restoring mtimes can set back). Otherwise the file is read and
+ * compared, as it is right after an edit.
+ */
+export function fileUnchanged(file: KnownFile, settledNs: bigint): boolean {
+  const st = statSync(file.path, { bigint: true, throwIfNoEntry: false });
+  if (!st) return false;
+  const same = file.stamp && file.stamp.ino === st.ino && file.stamp.size === st.size && file.stamp.mtimeNs === st.mtimeNs && file.stamp.ctimeNs === st.ctimeNs;
+  if (same && file.stamp!.settled) return true;
+  if (readText(file.path) !== file.text) return false;
+  file.stamp = { ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, settled: BigInt(Date.now()) * 1_000_000n - st.ctimeNs > settledNs };
+  return true;
+}
 
 function readText(file: string): string | null {
   try {
