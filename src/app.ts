@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { loadConfig } from './config/load.js';
 import type { Settings } from './config/env.js';
 import type { Context } from './context.js';
-import { connectDatabase, migrateDatabase } from './db/client.js';
+import { connectDatabase, migrateDatabase, refuseLostPreparedStatements } from './db/client.js';
 import { sequenceVersions } from './db/schema.js';
 import { createTransport } from './mail/transport.js';
 import { MailboxTransports } from './mailbox/smtp.js';
@@ -35,6 +35,7 @@ export async function createContext(o: ContextOptions): Promise<Context> {
   // Refuse to start on an invalid configuration: the ConfigError lists every problem with its position.
   const config = loadConfig(resolve(o.configDir), { templatesDir: resolve(o.templatesDir) });
   await migrateDatabase(o.databaseUrl);
+  await refuseLostPreparedStatements(o.databaseUrl);
   const database = connectDatabase(o.databaseUrl, { max: o.dbPoolSize ?? 10 });
   // Every version a lead may be enrolled at stays known, so a live edit can be mapped step by step.
   const versions = [...config.sequences.values()].map((s) => ({ sequenceId: s.id, version: s.version, definition: { ...s } }));

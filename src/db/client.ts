@@ -51,6 +51,53 @@ export async function migrateDatabase(url: string): Promise<void> {
 }
 
 /**
+ * Refuses a DATABASE_URL that goes through a pooler handing each transaction whichever server connection
+ * is free (PgBouncer in transaction mode) while named prepared statements are on (DB_PREPARE): a statement
+ * prepared in one transaction is then missing in the next, and the transaction fails, or, when the missing
+ * one is postgres.js's own COMMIT, is rolled back with no error at all. Checked by doing exactly that: one
+ * client runs a statement in a transaction, a second takes the server connection it freed (a pooler hands
+ * out the most recently freed first), and the first runs its statement again in a new transaction. On
+ * Postgres itself, in session pooling, or behind a pooler that keeps prepared statements (PgBouncer 1.21+
+ * with max_prepared_statements), it runs. A pooler with no server connection to spare makes it wait for
+ * the second client: that proves nothing, and passes.
+ */
+export async function refuseLostPreparedStatements(url: string): Promise<void> {
+  if (/[?&]prepare=false(&|$)/.test(url)) return;
+  const options = { max: 1, onnotice: () => {}, connect_timeout: 10 } as const;
+  const [a, b] = [postgres(url, options), postgres(url, options)];
+  let release = () => {};
+  const released = new Promise<void>((r) => (release = r));
+  let hold: Promise<unknown> = Promise.resolve();
+  try {
+    const probe = () => a.begin((tx) => tx`select ${1}::int as probe`);
+    await probe();
+    await new Promise<void>((holding, failed) => {
+      hold = b.begin(async (tx) => {
+        await tx`select 1`;
+        holding();
+        await released;
+      });
+      hold.catch(failed);
+    });
+    const again = probe().then(() => null, (err: unknown) => err);
+    const waited = new Promise<'waited'>((r) => setTimeout(r, 2000, 'waited').unref());
+    const outcome = await Promise.race([again, waited]);
+    if (outcome === 'waited' || outcome === null) return;
+    const code = (outcome as { code?: string }).code;
+    // 26000: the prepared statement is missing; 25P02: the transaction aborted by it (postgres.js's retry).
+    if (code !== '26000' && code !== '25P02') throw outcome;
+    throw new Error(
+      'DATABASE_URL reaches Postgres through a pooler that gives each transaction another server connection (PgBouncer in transaction mode?), ' +
+        'where prepared statements are lost between transactions: set DB_PREPARE=0 (docs/scale.md). With them on, transactions there fail or are rolled back without an error.',
+    );
+  } finally {
+    release();
+    await hold.catch(() => {});
+    await Promise.all([a.end({ timeout: 5 }), b.end({ timeout: 5 })]);
+  }
+}
+
+/**
  * A database error as it may be logged: the SQL text, Postgres's code and the table, column or
  * constraint it names, but never the query's parameters or Postgres's detail line, which carry people's
  * data (emails, names, attributes: "Key (email)=(…) already exists"). Anything else is returned as is.

@@ -93,6 +93,11 @@ export interface HarnessOptions {
   settleAfter?: string;
   /** The reps' mailbox watchers' lock and backoff timings (tests shorten them). */
   mailbox?: WatcherOptions;
+  /**
+   * How nurture reaches the fresh database (`directUrl` is Postgres itself): e.g. through a PgBouncer.
+   * Creating and dropping the database always go to Postgres directly.
+   */
+  databaseUrlFor?: (directUrl: string, dbName: string) => string;
 }
 
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -104,7 +109,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   await admin.end();
   const u = new URL(baseUrl);
   u.pathname = `/${dbName}`;
-  const databaseUrl = u.toString();
+  const databaseUrl = opts.databaseUrlFor ? opts.databaseUrlFor(u.toString(), dbName) : u.toString();
   const smtp = await startSmtpSink();
   const webhookSecret = `whsec_${randomBytes(24).toString('base64')}`;
   const prefix = `t${randomBytes(4).toString('hex')}`;
