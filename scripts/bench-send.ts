@@ -10,6 +10,9 @@
 //   env WORKER_CONCURRENCY (default 10), SMTP_POOL_SIZE and DB_POOL_SIZE pass through to the workers,
 //   BENCH_WORKER_NODE_ARGS are node flags for the workers alone ("--cpu-prof --cpu-prof-dir=/tmp/prof");
 //   the bare side uses the same SMTP pool size. BENCH_DKIM=1 signs both sides with a fresh 2048-bit key.
+//   BENCH_LATER=1 sends the email as a follow-up: the sequence first waits a second, so each message
+//   comes of a step job (decide, then a send job), as every email after a sequence's first does; the
+//   time includes that second.
 //
 // The sink is Postfix's `smtp-sink` (installed with apt-get where missing and possible). Where it can't
 // be had, an in-process smtp-server sink stands in and every line says so: it runs on the same cores in
@@ -41,6 +44,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const LEADS = Number(process.argv[2] ?? 5000);
 const ROUNDS = Number(process.argv[3] ?? 2);
 const WORKERS = Number(process.argv[4] ?? 1);
+const LATER = process.env.BENCH_LATER === '1';
 const CONCURRENCY = Number(process.env.WORKER_CONCURRENCY ?? 10);
 const SMTP_POOL = Number(process.env.SMTP_POOL_SIZE ?? 5);
 const DKIM = process.env.BENCH_DKIM === '1';
@@ -122,6 +126,11 @@ function benchConfig(dkimKey: string | null): string {
     funnel = funnel.replace(/^sending:\n/m, '') + `\nsending:\n  dkim:\n    - { domain: handrail.example, selector: bench, privateKey: "file:dkim.pem" }\n`;
   }
   writeFileSync(path.join(dir, 'funnel.yaml'), funnel);
+  if (LATER) {
+    // The email as a follow-up is sent: the fan-out waits, and each message then comes of a step job.
+    const file = path.join(dir, 'sequences', `${SEQUENCE}.yaml`);
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/^steps:\n/m, 'steps:\n  - id: first-wait\n    type: wait\n    for: 1s\n'));
+  }
   return dir;
 }
 
@@ -329,7 +338,7 @@ async function main(): Promise<void> {
     const ratios = n.map((r) => rate(r) / rate(b.find((x) => x.round === r.round)!));
     console.log(`machine   ${cpu?.model ?? 'unknown cpu'}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GB, node ${process.version}, ${os.platform()} ${os.release()}, load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
     console.log(`sink      ${sink.kind}`);
-    console.log(`setup     ${LEADS} leads, sample newsletter (${Math.round(Buffer.byteLength(sample.rendered.html) / 1024)} KB HTML), ${WORKERS} worker process(es) at concurrency ${CONCURRENCY}, SMTP pool ${SMTP_POOL}${DKIM ? ', DKIM rsa-2048 on both sides' : ', unsigned'}, ${ROUNDS} interleaved rounds`);
+    console.log(`setup     ${LEADS} leads, sample newsletter (${Math.round(Buffer.byteLength(sample.rendered.html) / 1024)} KB HTML), ${WORKERS} worker process(es) at concurrency ${CONCURRENCY}, SMTP pool ${SMTP_POOL}${DKIM ? ', DKIM rsa-2048 on both sides' : ', unsigned'}${LATER ? ', the email as a follow-up (a step job each, after a 1 s wait)' : ', the email as the first step (taken by the fan-out page)'}, ${ROUNDS} interleaved rounds`);
     console.log('');
     console.log('| round | nurture msg/s | bare nodemailer msg/s | ratio |');
     console.log('|---:|---:|---:|---:|');

@@ -53,7 +53,7 @@ export function factsOf(ctx: Pick<Context, 'config'>, seq: Sequence, lead: LeadR
   };
 }
 
-async function priorSteps(tx: Tx, sequenceId: string, version: string): Promise<string[] | undefined> {
+export async function priorSteps(tx: Tx, sequenceId: string, version: string): Promise<string[] | undefined> {
   const [v] = await tx
     .select({ definition: sequenceVersions.definition })
     .from(sequenceVersions)

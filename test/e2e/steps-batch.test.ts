@@ -1,0 +1,63 @@
+// Step jobs that a worker holds at once run in one transaction (runSteps): each job still gets its own
+// answer (ran, stale, ended), a job that fails takes only itself down, and what they queue is sent once.
+import { randomUUID } from 'node:crypto';
+import { and, eq, inArray } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { enrollments, leads, messages } from '../../src/db/schema.js';
+import type { StepJob } from '../../src/queue/index.js';
+import { stepRunner } from '../../src/usecases/runStep.js';
+import { eventually, startHarness, type Harness } from '../support/harness.js';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness({ configDir: 'test/fixtures/config/e2e' });
+});
+afterAll(async () => h?.close());
+
+describe('step jobs in a batch', () => {
+  it('answers each job as if it ran alone, lets a failing one fail alone, and queues each step once', async () => {
+    // The worker's own step jobs wait, so the ones below are the only ones that run.
+    const stepper = h.workers.all.find((w) => w.name === 'step')!;
+    await stepper.pause();
+    const people = Array.from({ length: 4 }, (_, i) => `batch${i}@batch.test`);
+    for (const email of people) {
+      const r = await h.post('/v1/triggers', { type: 'lead.upsert', lead: { email, firstName: 'B', persona: 'champion', owner: { name: 'Sam Rivera', email: 'sam@handrail.example' }, account: { name: 'Batch', domain: 'batch.test' } } });
+      expect(r.status).toBe(200);
+    }
+    const leadIds = (await h.ctx.db.select({ id: leads.id }).from(leads).where(inArray(leads.email, people))).map((l) => l.id);
+    // Each enrollment has a step due (its intro, or the follow-up two seconds after it).
+    const due = await eventually('four steps due', async () => {
+      const rows = await h.ctx.db.select().from(enrollments).where(inArray(enrollments.leadId, leadIds));
+      return rows.length === 4 && rows.every((e) => e.state === 'active' && e.nextDueAt && e.nextDueAt <= new Date()) ? rows : null;
+    });
+    const before = await h.ctx.db.select({ id: messages.id }).from(messages).where(inArray(messages.leadId, leadIds));
+
+    const jobs: StepJob[] = [
+      ...due.map((e) => ({ enrollmentId: e.id, revision: e.revision })),
+      { enrollmentId: due[0]!.id, revision: due[0]!.revision - 1 }, // superseded
+      { enrollmentId: randomUUID(), revision: 0 }, // no such enrollment
+      { enrollmentId: 'not-a-uuid', revision: 0 }, // fails its statement: the batch's transaction with it
+    ];
+    const run = stepRunner(h.ctx, { size: jobs.length });
+    const settled = await Promise.allSettled(jobs.map((job) => run(job)));
+    expect(settled.slice(0, 6).map((s) => (s.status === 'fulfilled' ? s.value : s.reason))).toEqual(['ran', 'ran', 'ran', 'ran', 'stale', 'ended']);
+    expect(settled[6]!.status).toBe('rejected');
+
+    // Each enrollment moved on once, and queued its step's message once.
+    const after = await h.ctx.db.select().from(enrollments).where(inArray(enrollments.leadId, leadIds));
+    for (const e of due) expect(after.find((a) => a.id === e.id)!.revision).toBe(e.revision + 1);
+    const added = await h.ctx.db.select().from(messages).where(and(inArray(messages.leadId, leadIds), inArray(messages.status, ['queued', 'sending', 'sent'])));
+    expect(added.length - before.length).toBe(4);
+    expect(new Set(added.filter((m) => !before.some((b) => b.id === m.id)).map((m) => m.leadId))).toEqual(new Set(leadIds));
+
+    // The same jobs again are stale: nothing more is queued.
+    expect(await Promise.all(due.map((e) => run({ enrollmentId: e.id, revision: e.revision })))).toEqual(['stale', 'stale', 'stale', 'stale']);
+    // And what they queued goes out once each, the worker's own jobs for the old revisions doing nothing.
+    stepper.resume();
+    const sent = await eventually('all sent', async () => {
+      const rows = await h.ctx.db.select().from(messages).where(and(inArray(messages.leadId, leadIds), eq(messages.status, 'sent')));
+      return rows.length === added.length ? rows : null;
+    });
+    for (const m of sent) expect(h.smtp.mails.filter((x) => x.parsed.messageId === `<${m.messageId}>`)).toHaveLength(1);
+  });
+});
