@@ -27,8 +27,13 @@ describe('account cap under concurrency', () => {
       const rows = await h.ctx.db.select().from(activity).where(eq(activity.kind, 'defer'));
       return rows.length >= 6 ? rows : null;
     });
-    await new Promise((r) => setTimeout(r, 500));
+    // All eight have decided (six deferred, two queued): no other message can come of them. Each of the
+    // two goes out once, once its row says sent.
     expect(await h.ctx.db.select().from(messages)).toHaveLength(2);
+    await eventually('both sent', async () => {
+      const rows = await h.ctx.db.select().from(messages).where(eq(messages.status, 'sent'));
+      return rows.length === 2 ? rows : null;
+    });
     expect(h.smtp.mails).toHaveLength(2);
     expect(deferred.every((d) => d.detail.includes('cap account'))).toBe(true);
     // Deferred, not dropped: every enrollment is still active with a due time a week on.
