@@ -5,7 +5,7 @@ import type { Context } from '../context.js';
 import type { Tx } from '../db/client.js';
 import { loadEngagement, loadRecentSends, profileOf, type AccountRow, type LeadRow } from '../db/facts.js';
 import { accounts, leads, sequenceVersions } from '../db/schema.js';
-import type { EnrollmentState, Facts, Progress } from '../engine/decide.js';
+import type { Decision, EnrollmentState, Facts, Progress } from '../engine/decide.js';
 import type { EnrollmentRow } from '../db/facts.js';
 
 /** The lead's zone, else the account's, else the funnel's default. */
@@ -38,6 +38,30 @@ export async function loadFacts(ctx: Context, tx: Tx, seq: Sequence, row: Enroll
   ]);
   return factsOf(ctx, seq, lead, account, { engagement, recentSends, ...(priorStepIds ? { priorStepIds } : {}) });
 }
+
+/**
+ * The sends caps count, by lead and by account, as a batch decides one enrollment after another (a
+ * fan-out page, step jobs run together): a send decided for one counts against the caps of the next.
+ */
+export class RecentSends {
+  private readonly byLead = new Map<string, Date[]>();
+  private readonly byAccount = new Map<string, Date[]>();
+  constructor(loaded: { leadId: string; accountId: string; at: Date }[]) {
+    for (const r of loaded) this.add(r.leadId, r.accountId, r.at);
+  }
+  of(leadId: string, accountId: string): Facts['recentSends'] {
+    return { lead: listOf(this.byLead, leadId), account: listOf(this.byAccount, accountId) };
+  }
+  /** Counts the sends a decision makes, at `at`. */
+  count(d: Decision, leadId: string, accountId: string, at: Date): void {
+    for (const c of d.commands) if (c.type === 'send') this.add(leadId, accountId, at);
+  }
+  private add(leadId: string, accountId: string, at: Date): void {
+    listOf(this.byLead, leadId).push(at);
+    listOf(this.byAccount, accountId).push(at);
+  }
+}
+const listOf = (m: Map<string, Date[]>, k: string) => m.get(k) ?? m.set(k, []).get(k)!;
 
 /** The facts of one lead from what was loaded for it (alone, or with a whole fan-out page): pure. */
 export function factsOf(ctx: Pick<Context, 'config'>, seq: Sequence, lead: LeadRow, account: AccountRow, loaded: Pick<Facts, 'engagement' | 'recentSends' | 'priorStepIds'>): Facts {

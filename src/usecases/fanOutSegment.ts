@@ -27,7 +27,7 @@ import { sequencesToEnroll } from '../engine/audience.js';
 import { decide, initialEnrollment, type Decision } from '../engine/decide.js';
 import { enqueueFanout } from '../queue/index.js';
 import { decisionRecords, enqueueFollowups, noFollowups, type Followups, type NewMessage } from './applyDecision.js';
-import { factsOf } from './engineInput.js';
+import { factsOf, RecentSends } from './engineInput.js';
 import { UseCaseError } from './errors.js';
 
 export const FANOUT_PAGE = 1000;
@@ -266,13 +266,7 @@ async function decidePage(
     loadEngagementOfLeads(tx, chosen.map((c) => c.lead.id), now),
     loadRecentSendsOf(tx, funnel, chosen.map((c) => c.lead), now),
   ]);
-  const leadSends = new Map<string, Date[]>();
-  const accountSends = new Map<string, Date[]>();
-  const sendsOf = (m: Map<string, Date[]>, k: string) => m.get(k) ?? m.set(k, []).get(k)!;
-  for (const r of recent) {
-    sendsOf(leadSends, r.leadId).push(r.at);
-    sendsOf(accountSends, r.accountId).push(r.at);
-  }
+  const sends = new RecentSends(recent);
 
   // One enrollment after another, as step jobs would run: a send decided here counts against the caps
   // of the next person at the account. A new enrollment's run starts now (its entered_at).
@@ -282,14 +276,10 @@ async function decidePage(
     const { lead, account } = row;
     const facts = factsOf(ctx, seq, lead, account, {
       engagement: engagementOf(funnel, lead, signalsBy.get(lead.id) ?? [], now, run),
-      recentSends: { lead: sendsOf(leadSends, lead.id), account: sendsOf(accountSends, account.id) },
+      recentSends: sends.of(lead.id, account.id),
     });
     const d = decide(seq, initialEnrollment(seq, now), { type: 'wake' }, facts, now);
-    for (const c of d.commands) {
-      if (c.type !== 'send') continue;
-      sendsOf(leadSends, lead.id).push(now);
-      sendsOf(accountSends, account.id).push(now);
-    }
+    sends.count(d, lead.id, account.id, now);
     const id = randomUUID();
     decided.push({ id, row, d, ...decisionRecords(ctx, id, seq, d, lead, account) });
   }

@@ -10,7 +10,7 @@ import { accounts, enrollments, leads } from '../db/schema.js';
 import { decide } from '../engine/decide.js';
 import type { StepJob } from '../queue/index.js';
 import { applyDecision, enqueueFollowups, noFollowups } from './applyDecision.js';
-import { factsOf, priorSteps, stateOf } from './engineInput.js';
+import { factsOf, priorSteps, RecentSends, stateOf } from './engineInput.js';
 
 export type RunStepResult = 'ran' | 'stale' | 'ended';
 
@@ -58,13 +58,7 @@ export async function runSteps(ctx: Context, jobs: readonly StepJob[]): Promise<
       loadRecentSendsOf(tx, funnel, runnable.map((l) => l.lead), now),
       Promise.all(versions.map(async (v) => [v, await priorSteps(tx, ...(v.split('\0') as [string, string]))] as const)).then((pairs) => new Map(pairs)),
     ]);
-    const leadSends = new Map<string, Date[]>();
-    const accountSends = new Map<string, Date[]>();
-    const sendsOf = (m: Map<string, Date[]>, k: string) => m.get(k) ?? m.set(k, []).get(k)!;
-    for (const r of recent) {
-      sendsOf(leadSends, r.leadId).push(r.at);
-      sendsOf(accountSends, r.accountId).push(r.at);
-    }
+    const sends = new RecentSends(recent);
 
     // Decided in turn; the writes of one don't wait for the next decision (they share the transaction's
     // connection, pipelined).
@@ -79,7 +73,7 @@ export async function runSteps(ctx: Context, jobs: readonly StepJob[]): Promise<
             { type: 'wake' },
             factsOf(ctx, seq, lead, account, {
               engagement: engagementOf(funnel, lead, signalsBy.get(lead.id) ?? [], now, { sequenceId: seq.id, since: row.enteredAt }),
-              recentSends: { lead: sendsOf(leadSends, lead.id), account: sendsOf(accountSends, account.id) },
+              recentSends: sends.of(lead.id, account.id),
               ...(priorStepIds ? { priorStepIds } : {}),
             }),
             now,
@@ -91,11 +85,7 @@ export async function runSteps(ctx: Context, jobs: readonly StepJob[]): Promise<
         writes.push(applyDecision(ctx, tx, row, removed, { enrollment: { ...stateOf(row), state: 'exited', exitReason: 'manual', nextDueAt: null }, commands: [{ type: 'exit', reason: 'manual', because: 'sequence removed from configuration' }] }, lead, account, out));
         continue;
       }
-      for (const c of decision.commands) {
-        if (c.type !== 'send') continue;
-        sendsOf(leadSends, lead.id).push(now);
-        sendsOf(accountSends, account.id).push(now);
-      }
+      sends.count(decision, lead.id, account.id, now);
       writes.push(applyDecision(ctx, tx, row, seq, decision, lead, account, out));
     }
     await Promise.all(writes);
