@@ -261,7 +261,7 @@ async function decidePage(
   );
   if (!chosen.length) return [];
 
-  // What runStep's loadFacts reads, for the whole page at once.
+  // What loadFacts reads for one enrollment, for the whole page at once.
   const [signalsBy, recent] = await Promise.all([
     loadEngagementOfLeads(tx, chosen.map((c) => c.lead.id), now),
     loadRecentSendsOf(tx, funnel, chosen.map((c) => c.lead), now),
