@@ -60,6 +60,35 @@ export async function insertLiveEnrollments(tx: Tx, rows: PageEnrollment[]): Pro
   return [...inserted].map((r) => r.id);
 }
 
+/** An enrollment's columns after a decision (enrollmentChanges), with the revision it was decided at. */
+export interface EnrollmentUpdate {
+  id: string;
+  revision: number;
+  state: string;
+  cursor: string | null;
+  nextDueAt: Date | null;
+  exitReason: string | null;
+  progress: Record<string, unknown>;
+  sequenceVersion: string;
+  endedAt?: Date;
+}
+
+/**
+ * Moves enrollments on in one statement, each only if it is still at the revision it was decided at
+ * (a writer that moved it first wins), bumping the revision. Returns the ids moved.
+ */
+export async function updateEnrollments(tx: Tx, rows: EnrollmentUpdate[]): Promise<string[]> {
+  if (!rows.length) return [];
+  const moved = await tx.execute<{ id: string }>(sql`
+    update enrollments e set state = x.state, cursor = x.cursor, next_due_at = x."nextDueAt", exit_reason = x."exitReason",
+      progress = x.progress, sequence_version = x."sequenceVersion", revision = x.revision + 1, ended_at = coalesce(x."endedAt", e.ended_at)
+    from json_to_recordset(${JSON.stringify(rows)}::json)
+      as x(id uuid, revision int, state text, cursor text, "nextDueAt" timestamptz, "exitReason" text, progress jsonb, "sequenceVersion" text, "endedAt" timestamptz)
+    where e.id = x.id and e.revision = x.revision
+    returning e.id`);
+  return [...moved].map((r) => r.id);
+}
+
 export interface PageMessage {
   id: string;
   enrollmentId: string;

@@ -9,6 +9,12 @@ export type QueueName = (typeof QUEUE_NAMES)[number];
 
 export const StepJob = z.object({ enrollmentId: z.uuid(), revision: z.number().int().nonnegative() });
 export type StepJob = z.infer<typeof StepJob>;
+/**
+ * Wakes every enrollment due within one second (the second ending at `second`, in Unix seconds), on the
+ * step queue under the name 'wake': steps planned ahead share a job per second instead of one each.
+ */
+export const WakeJob = z.object({ second: z.number().int().positive() });
+export type WakeJob = z.infer<typeof WakeJob>;
 export const SendJob = z.object({ messageId: z.uuid() });
 export type SendJob = z.infer<typeof SendJob>;
 /** Only the fan-out's id: its checkpoint lives in its Postgres row, never in Redis. */
@@ -26,6 +32,7 @@ export type MailboxJob = z.infer<typeof MailboxJob>;
 
 // BullMQ refuses custom ids that contain ':' or are integers.
 export const stepJobId = (j: StepJob) => `step-${j.enrollmentId}-${j.revision}`;
+export const wakeJobId = (j: WakeJob) => `wake-${j.second}`;
 export const sendJobId = (j: SendJob) => `send-${j.messageId}`;
 export const outboundJobId = (j: OutboundJob) => `outbound-${j.eventId}`;
 export const mailboxJobId = (j: MailboxJob) => `sentcopy-${j.messageId}`;
@@ -106,6 +113,37 @@ export async function enqueueSteps(queues: Queues, jobs: { job: StepJob; at: Dat
   await queues.step.addBulk(
     jobs.map(({ job, at }) => ({ name: 'step', data: job, opts: { jobId: stepJobId(job), delay: at ? Math.max(0, at.getTime() - now.getTime()) : 0 } })),
   );
+}
+
+/**
+ * How far ahead a step must be due, when its job is added, to share its second's wake job. A wake job
+ * sweeps its second once, when it comes: a step written into that second after the sweep passed would
+ * be missed (its add a no-op while the sweep's job exists), so one due sooner gets its own step job. The
+ * margin is for clocks: the sweep starts by the clock of the worker that promotes it.
+ */
+export const WAKE_AHEAD_MS = 1_000;
+
+/** The second (Unix seconds) whose wake job takes a step due at `at`: the first whole second not before it. */
+export const wakeSecondOf = (at: Date): number => Math.ceil(at.getTime() / 1000);
+
+/**
+ * Jobs for steps due at their times: a step due within WAKE_AHEAD_MS (or now) gets its own step job,
+ * one due later its second's wake job, shared with every other step due in that second.
+ */
+export async function enqueueDue(queues: Queues, due: { job: StepJob; at: Date | null }[], now: Date): Promise<void> {
+  const own: typeof due = [];
+  const seconds = new Set<number>();
+  for (const d of due) {
+    if (d.at && wakeSecondOf(d.at) * 1000 - now.getTime() > WAKE_AHEAD_MS) seconds.add(wakeSecondOf(d.at));
+    else own.push(d);
+  }
+  await Promise.all([enqueueSteps(queues, own, now), enqueueWakes(queues, [...seconds], now)]);
+}
+
+/** Kept once done like step jobs: a wake's second is past by then, so no later add can collide with it. */
+export async function enqueueWakes(queues: Queues, seconds: number[], now: Date): Promise<void> {
+  if (!seconds.length) return;
+  await queues.step.addBulk(seconds.map((second) => ({ name: 'wake', data: { second } satisfies WakeJob, opts: { jobId: wakeJobId({ second }), delay: Math.max(0, second * 1000 - now.getTime()) } })));
 }
 
 export async function enqueueSends(queues: Queues, jobs: SendJob[]): Promise<void> {

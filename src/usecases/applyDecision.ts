@@ -2,6 +2,7 @@
 // once it commits. Shared by every use case that moves an enrollment, so there is one way to do it.
 import { randomUUID } from 'node:crypto';
 import { and, eq, sql } from 'drizzle-orm';
+import { insertQueuedMessages, updateEnrollments, type PageMessage } from '../db/pageWrites.js';
 import type { Sequence } from '../config/schema.js';
 import type { Context } from '../context.js';
 import { logActivity, type ActivityEntry } from '../db/activity.js';
@@ -13,7 +14,7 @@ import { describeLocal } from '../engine/time.js';
 import { zoneOf } from './engineInput.js';
 import { messageIdDomain, newMessageId } from '../mail/message.js';
 import { senderFor } from '../mail/sender.js';
-import { enqueueOutbound, enqueueSends, enqueueSteps, sendJobId, type OutboundJob, type SendJob, type StepJob } from '../queue/index.js';
+import { enqueueDue, enqueueOutbound, enqueueSends, sendJobId, type OutboundJob, type SendJob, type StepJob } from '../queue/index.js';
 
 export type { EnrollmentRow } from '../db/facts.js';
 import type { EnrollmentRow } from '../db/facts.js';
@@ -29,28 +30,42 @@ export interface Followups {
 export const noFollowups = (): Followups => ({ steps: [], sends: [], resends: [], outbound: [] });
 
 export async function applyDecision(ctx: Context, tx: Tx, row: EnrollmentRow, seq: Pick<Sequence, 'id' | 'version'>, d: Decision, lead: LeadRow, account: AccountRow, out: Followups): Promise<void> {
-  const now = ctx.now();
-  const e = d.enrollment;
-  const revision = row.revision + 1;
-  const updated = await tx
-    .update(enrollments)
-    .set({ ...enrollmentChanges(d, seq, now), revision })
-    // Optimistic guard: a concurrent writer that moved the row first wins, and this decision is dropped.
-    .where(and(eq(enrollments.id, row.id), eq(enrollments.revision, row.revision)))
-    .returning({ id: enrollments.id });
-  if (!updated.length) return;
+  await applyDecisions(ctx, tx, [{ row, seq, decision: d, lead, account }], out);
+}
 
-  if (e.state === 'exited') {
-    // A step queued before the reply, exit or stage move must not go out after it.
-    await tx
-      .update(messages)
-      .set({ status: 'cancelled', error: `enrollment ${e.state}: ${e.exitReason ?? ''}`.trim() })
-      .where(and(eq(messages.enrollmentId, row.id), eq(messages.status, 'queued')));
-  }
-  const records = decisionRecords(ctx, row.id, seq, d, lead, account);
+export interface DecisionFor {
+  row: EnrollmentRow;
+  seq: Pick<Sequence, 'id' | 'version'>;
+  decision: Decision;
+  lead: LeadRow;
+  account: AccountRow;
+}
+
+/**
+ * Decisions for many enrollments (step jobs run together) in a statement per table, as one would be:
+ * each enrollment moves only if it is still at the revision it was decided at, and only those moved get
+ * their messages and activity.
+ */
+export async function applyDecisions(ctx: Context, tx: Tx, items: DecisionFor[], out: Followups): Promise<void> {
+  if (!items.length) return;
+  const now = ctx.now();
+  // Optimistic guard: a concurrent writer that moved a row first wins, and that decision is dropped.
+  const moved = new Set(await updateEnrollments(tx, items.map(({ row, seq, decision }) => ({ id: row.id, revision: row.revision, ...enrollmentChanges(decision, seq, now) }))));
+  const applied = items.filter((i) => moved.has(i.row.id));
+  const exited = applied.filter((i) => i.decision.enrollment.state === 'exited');
+  // A step queued before the reply, exit or stage move must not go out after it (cancelled before this
+  // decision's own messages are written).
+  if (exited.length) await cancelQueuedMessages(tx, exited.map((i) => ({ enrollmentId: i.row.id, error: `enrollment ${i.decision.enrollment.state}: ${i.decision.enrollment.exitReason ?? ''}`.trim() })));
+  const records = applied.map((i) => decisionRecords(ctx, i.row.id, i.seq, i.decision, i.lead, i.account));
   // The inserts go out together (pipelined on the transaction's connection): one wait, not one each.
-  await Promise.all([insertMessages(tx, records.messages).then((ids) => out.sends.push(...ids.map((messageId) => ({ messageId })))), logActivity(tx, records.activity)]);
-  if (e.state === 'active' && e.nextDueAt) out.steps.push({ job: { enrollmentId: row.id, revision }, at: e.nextDueAt });
+  await Promise.all([
+    insertMessages(tx, records.flatMap((r) => r.messages)).then((ids) => out.sends.push(...ids.map((messageId) => ({ messageId })))),
+    logActivity(tx, records.flatMap((r) => r.activity)),
+  ]);
+  for (const { row, decision } of applied) {
+    const e = decision.enrollment;
+    if (e.state === 'active' && e.nextDueAt) out.steps.push({ job: { enrollmentId: row.id, revision: row.revision + 1 }, at: e.nextDueAt });
+  }
 }
 
 /** The enrollment's columns after a decision (its revision is the writer's to bump). */
@@ -102,10 +117,13 @@ export function decisionRecords(ctx: Pick<Context, 'config' | 'settings'>, enrol
 }
 
 /** Inserts queued messages, one per enrollment and step (a second is dropped): the ids of those inserted, to send. */
-export async function insertMessages(tx: Tx, rows: NewMessage[]): Promise<string[]> {
-  if (!rows.length) return [];
-  const inserted = await tx.insert(messages).values(rows).onConflictDoNothing({ target: [messages.enrollmentId, messages.stepId] }).returning({ id: messages.id });
-  return inserted.map((r) => r.id);
+export const insertMessages = (tx: Tx, rows: NewMessage[]): Promise<string[]> => insertQueuedMessages(tx, rows as PageMessage[]);
+
+async function cancelQueuedMessages(tx: Tx, rows: { enrollmentId: string; error: string }[]): Promise<void> {
+  await tx.execute(sql`
+    update messages m set status = 'cancelled', error = x.error
+    from json_to_recordset(${JSON.stringify(rows)}::json) as x("enrollmentId" uuid, error text)
+    where m.enrollment_id = x."enrollmentId" and m.status = 'queued'`);
 }
 
 export async function enqueueFollowups(ctx: Context, f: Followups): Promise<void> {
@@ -113,7 +131,7 @@ export async function enqueueFollowups(ctx: Context, f: Followups): Promise<void
   const now = ctx.now();
   const soon = f.steps.filter((s) => !s.at || s.at.getTime() - now.getTime() <= stepJobHorizonMs(ctx.settings));
   // Three queues, no order between them: one round trip's wait, not three.
-  await Promise.all([enqueueSends(ctx.queues, [...f.sends, ...f.resends]), enqueueSteps(ctx.queues, soon, now), enqueueOutbound(ctx.queues, f.outbound)]);
+  await Promise.all([enqueueSends(ctx.queues, [...f.sends, ...f.resends]), enqueueDue(ctx.queues, soon, now), enqueueOutbound(ctx.queues, f.outbound)]);
 }
 
 /**

@@ -1,13 +1,14 @@
 // Postgres is the truth, Redis is disposable: re-enqueue every due step, unsent message and unfinished
 // fan-out with its deterministic job id (a job that still exists makes the add a no-op), and report stuck sends.
-// A step due within the step-job horizon gets its delayed job here too: further ahead, a step has no job
-// in Redis at all (see stepJobHorizonMs), and this is what adds it in time.
+// A step due within the step-job horizon gets its delayed job here too (its second's wake job, or its own
+// when it is due now): further ahead, a step has no job in Redis at all (see stepJobHorizonMs), and this
+// is what adds it in time.
 import { and, eq, lte, sql } from 'drizzle-orm';
 import type { Context } from '../context.js';
 import { logActivity } from '../db/activity.js';
 import { runningFanouts } from '../db/fanouts.js';
 import { enrollments, messages } from '../db/schema.js';
-import { enqueueFanout, enqueueOutbound, enqueueSends, enqueueSettles, enqueueSteps } from '../queue/index.js';
+import { enqueueFanout, enqueueOutbound, enqueueSends, enqueueSettles, enqueueDue } from '../queue/index.js';
 import { pendingOutbound } from './outbound.js';
 import { leadsToSettle } from './settleSignals.js';
 import { replanDeferred } from './replanDeferred.js';
@@ -32,7 +33,7 @@ export async function reconcile(ctx: Context): Promise<{ steps: number; soon: nu
       .orderBy(enrollments.id)
       .limit(PAGE);
     if (!due.length) break;
-    await enqueueSteps(ctx.queues, due.map((d) => ({ job: { enrollmentId: d.id, revision: d.revision }, at: d.nextDueAt })), now);
+    await enqueueDue(ctx.queues, due.map((d) => ({ job: { enrollmentId: d.id, revision: d.revision }, at: d.nextDueAt })), now);
     const dueNow = due.filter((d) => d.nextDueAt! <= now).length;
     steps += dueNow;
     soon += due.length - dueNow;

@@ -2,14 +2,14 @@
 // in one transaction, as a fan-out page does: their enrollments are locked and their facts read in a few
 // statements for all of them, and each is decided in turn (a send decided for one counts against the
 // caps of the next at its account). Per job this was about eight round trips and a commit.
-import { eq, inArray } from 'drizzle-orm';
+import { and, eq, gte, inArray, lte, sql } from 'drizzle-orm';
 import type { Context } from '../context.js';
 import type { Tx } from '../db/client.js';
 import { engagementOf, loadEngagementOfLeads, loadRecentSendsOf } from '../db/facts.js';
 import { accounts, enrollments, leads } from '../db/schema.js';
 import { decide } from '../engine/decide.js';
-import type { StepJob } from '../queue/index.js';
-import { applyDecision, enqueueFollowups, noFollowups } from './applyDecision.js';
+import type { StepJob, WakeJob } from '../queue/index.js';
+import { applyDecisions, enqueueFollowups, noFollowups, type DecisionFor } from './applyDecision.js';
 import { factsOf, priorSteps, RecentSends, stateOf } from './engineInput.js';
 
 export type RunStepResult = 'ran' | 'stale' | 'ended';
@@ -18,8 +18,11 @@ export async function runStep(ctx: Context, job: StepJob): Promise<RunStepResult
   return (await runSteps(ctx, [job]))[0]!;
 }
 
-/** Each job's result, in the jobs' order. */
-export async function runSteps(ctx: Context, jobs: readonly StepJob[]): Promise<RunStepResult[]> {
+/**
+ * Each job's result, in the jobs' order. A job runs when its revision is still the enrollment's; with
+ * `dueBy` (a wake's sweep) whatever the revision, if the enrollment is due by then when it is locked.
+ */
+export async function runSteps(ctx: Context, jobs: readonly StepJob[], opts: { dueBy?: Date } = {}): Promise<RunStepResult[]> {
   const out = noFollowups();
   const results = await ctx.db.transaction(async (tx): Promise<RunStepResult[]> => {
     const { funnel } = ctx.config;
@@ -44,7 +47,9 @@ export async function runSteps(ctx: Context, jobs: readonly StepJob[]): Promise<
       const l = byId.get(job.enrollmentId);
       if (!l || l.row.state !== 'active') return 'ended';
       // Every transition bumps the revision: a job for an older one was superseded and must do nothing.
-      if (l.row.revision !== job.revision || running.has(l.row.id)) return 'stale';
+      // A sweep read the row unlocked: it runs what is still due now that it holds the lock.
+      const current = opts.dueBy ? !!l.row.nextDueAt && l.row.nextDueAt <= opts.dueBy : l.row.revision === job.revision;
+      if (!current || running.has(l.row.id)) return 'stale';
       running.add(l.row.id);
       return 'ran';
     });
@@ -60,9 +65,8 @@ export async function runSteps(ctx: Context, jobs: readonly StepJob[]): Promise<
     ]);
     const sends = new RecentSends(recent);
 
-    // Decided in turn; the writes of one don't wait for the next decision (they share the transaction's
-    // connection, pipelined).
-    const writes: Promise<void>[] = [];
+    // Decided in turn, then written together: a statement per table for the whole batch.
+    const decided: DecisionFor[] = [];
     for (const { row, lead, account } of runnable) {
       const seq = ctx.config.sequences.get(row.sequenceId);
       const priorStepIds = prior.get(`${row.sequenceId}\0${row.sequenceVersion}`);
@@ -82,17 +86,58 @@ export async function runSteps(ctx: Context, jobs: readonly StepJob[]): Promise<
       if (!seq || !decision) {
         // The sequence was deleted from the YAML: nothing more can run for it.
         const removed = { id: row.sequenceId, version: row.sequenceVersion };
-        writes.push(applyDecision(ctx, tx, row, removed, { enrollment: { ...stateOf(row), state: 'exited', exitReason: 'manual', nextDueAt: null }, commands: [{ type: 'exit', reason: 'manual', because: 'sequence removed from configuration' }] }, lead, account, out));
+        decided.push({ row, seq: removed, decision: { enrollment: { ...stateOf(row), state: 'exited', exitReason: 'manual', nextDueAt: null }, commands: [{ type: 'exit', reason: 'manual', because: 'sequence removed from configuration' }] }, lead, account });
         continue;
       }
       sends.count(decision, lead.id, account.id, now);
-      writes.push(applyDecision(ctx, tx, row, seq, decision, lead, account, out));
+      decided.push({ row, seq, decision, lead, account });
     }
-    await Promise.all(writes);
+    await applyDecisions(ctx, tx, decided, out);
     return verdicts;
   });
   await enqueueFollowups(ctx, out);
   return results;
+}
+
+/** Enrollments a wake's sweep takes in one runSteps (one transaction). */
+export const WAKE_PAGE = 200;
+
+/**
+ * A wake job: the steps due in its second, a page at a time, each page one runSteps. Steps planned ahead
+ * share these (enqueueDue), so a thousand follow-ups due together are five transactions and a job, not a
+ * thousand jobs. Pages go in (due time, id) order, on the due-time index: a send window can make a
+ * hundred thousand steps due in the same second, and each page starts where the last one ended.
+ * A page that fails runs again step by step, so one enrollment that can't move holds back only itself:
+ * the job then fails, and its retry finds only what is still due.
+ */
+export async function wakeDue(ctx: Context, job: WakeJob, page = WAKE_PAGE): Promise<{ ran: number }> {
+  const end = new Date(job.second * 1000);
+  let after = { at: new Date(end.getTime() - 1000), id: 'ffffffff-ffff-ffff-ffff-ffffffffffff' };
+  let ran = 0;
+  const failed: unknown[] = [];
+  for (;;) {
+    const now = ctx.now();
+    const dueBy = now < end ? now : end;
+    const due = await ctx.db
+      .select({ enrollmentId: enrollments.id, revision: enrollments.revision, at: enrollments.nextDueAt })
+      .from(enrollments)
+      .where(and(eq(enrollments.state, 'active'), gte(enrollments.nextDueAt, after.at), sql`(${enrollments.nextDueAt}, ${enrollments.id}) > (${after.at.toISOString()}::timestamptz, ${after.id}::uuid)`, lte(enrollments.nextDueAt, dueBy)))
+      .orderBy(enrollments.nextDueAt, enrollments.id)
+      .limit(page);
+    if (!due.length) break;
+    const steps = due.map(({ enrollmentId, revision }) => ({ enrollmentId, revision }));
+    const results = await runSteps(ctx, steps, { dueBy }).catch(async () => {
+      const one: RunStepResult[] = [];
+      for (const step of steps) one.push(await runSteps(ctx, [step], { dueBy }).then((r) => r[0]!, (err: unknown) => (failed.push(err), 'stale' as const)));
+      return one;
+    });
+    ran += results.filter((r) => r === 'ran').length;
+    if (due.length < page) break;
+    const last = due[due.length - 1]!;
+    after = { at: last.at!, id: last.enrollmentId };
+  }
+  if (failed.length) throw new AggregateError(failed, `${failed.length} step(s) due at ${end.toISOString()} failed: ${rootMessage(failed[0])}`);
+  return { ran };
 }
 
 /**
@@ -129,6 +174,9 @@ export function stepRunner(ctx: Context, opts: { size: number; waitMs?: number }
       else timer ??= setTimeout(flush, opts.waitMs ?? 10);
     });
 }
+
+/** What went wrong underneath: drizzle wraps Postgres's error in one that quotes the whole query. */
+const rootMessage = (err: unknown): string => (err instanceof Error ? (err.cause ? rootMessage(err.cause) : err.message) : String(err));
 
 async function lockAccountsOfEnrollments(tx: Tx, enrollmentIds: string[]): Promise<void> {
   const refs = await tx.selectDistinct({ accountId: leads.accountId }).from(enrollments).innerJoin(leads, eq(leads.id, enrollments.leadId)).where(inArray(enrollments.id, enrollmentIds));

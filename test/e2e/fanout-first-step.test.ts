@@ -9,7 +9,7 @@ import { insertFanout } from '../../src/db/fanouts.js';
 import { lockPageLeads } from '../../src/db/pageWrites.js';
 import { accounts, activity, enrollments, fanouts, leads, messages } from '../../src/db/schema.js';
 import type { Queues } from '../../src/queue/index.js';
-import { sendJobId, stepJobId } from '../../src/queue/index.js';
+import { sendJobId, stepJobId, wakeJobId, wakeSecondOf } from '../../src/queue/index.js';
 import { enrollExisting } from '../../src/usecases/enrollLead.js';
 import { fanOutPage, fanOutPages, startFanOut } from '../../src/usecases/fanOutSegment.js';
 import { reconcile } from '../../src/usecases/reconcile.js';
@@ -102,20 +102,24 @@ describe('a fan-out page takes the first step itself', () => {
       expect(await h.ctx.queues.step.getJob(stepJobId({ enrollmentId: e.id, revision: 1 }))).toBeFalsy();
       expect(await h.ctx.queues.step.getJob(stepJobId({ enrollmentId: e.id, revision: 0 }))).toBeFalsy();
     }
-    // …until a reconcile finds the wait within the horizon: it adds the job for revision 1, delayed to the
-    // step's time (a minute on), and the week's deferrals still have none.
+    // …until a reconcile finds the wait within the horizon: it adds the wake job of the second each wait
+    // ends in (a minute on; one for both when they end in the same second), and still no step job of its
+    // own; the week's deferrals have none.
     const dueAt = Math.min(...waiting.map((e) => e.nextDueAt!.getTime()));
     setClock(dueAt - 60_000);
     expect((await reconcile(h.ctx)).soon).toBeGreaterThanOrEqual(2);
+    const wakeIds = [...new Set(waiting.map((e) => wakeJobId({ second: wakeSecondOf(e.nextDueAt!) })))];
     for (const e of waiting) {
-      const job = await h.ctx.queues.step.getJob(stepJobId({ enrollmentId: e.id, revision: 1 }));
-      expect(job?.delay).toBeGreaterThan(30_000);
-      expect(job!.delay).toBeLessThanOrEqual(e.nextDueAt!.getTime() - (dueAt - 60_000));
+      const job = await h.ctx.queues.step.getJob(wakeJobId({ second: wakeSecondOf(e.nextDueAt!) }));
+      expect(job?.name).toBe('wake');
+      expect(job!.delay).toBeGreaterThan(30_000);
+      expect(job!.delay).toBeLessThanOrEqual(wakeSecondOf(e.nextDueAt!) * 1000 - (dueAt - 60_000));
+      expect(await h.ctx.queues.step.getJob(stepJobId({ enrollmentId: e.id, revision: 1 }))).toBeFalsy();
     }
-    for (const e of deferred) expect(await h.ctx.queues.step.getJob(stepJobId({ enrollmentId: e.id, revision: 1 }))).toBeFalsy();
+    for (const e of deferred) expect(await h.ctx.queues.step.getJob(wakeJobId({ second: wakeSecondOf(e.nextDueAt!) }))).toBeFalsy();
     // Back to the real clock; the jobs just added would run the second step in a minute, which this test doesn't follow.
     at = t0;
-    for (const e of [...pagedRows, ...steppedDone]) await h.ctx.queues.step.remove(stepJobId({ enrollmentId: e.id, revision: 1 }));
+    for (const id of wakeIds) await h.ctx.queues.step.remove(id);
 
     const [pagedMsgs, steppedMsgs] = [await messagesOf(paged.map((l) => l.id)), await messagesOf(stepped.map((l) => l.id))];
     expect(pagedMsgs).toHaveLength(2);

@@ -8,7 +8,7 @@ import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { activity, enrollments, messages, signals } from '../../src/db/schema.js';
 import { replyAddress } from '../../src/mail/tracking.js';
-import { stepJobId } from '../../src/queue/index.js';
+import { wakeJobId, wakeSecondOf } from '../../src/queue/index.js';
 import { runStep } from '../../src/usecases/runStep.js';
 import { eventually, startHarness, type Harness } from '../support/harness.js';
 
@@ -54,8 +54,8 @@ const answering = (file: string, messageId: string, from?: string) => {
 describe('replies and out-of-office', () => {
   it('holds the sequence until an out-of-office return date, then stops it on a real reply', async () => {
     // The out-of-office must arrive during the 2-second wait after the intro, however slow the machine:
-    // step jobs wait while this test runs the intro's step itself, and the wait's own job (superseded by
-    // the postponement) runs only once the out-of-office is in.
+    // step jobs wait while this test runs the intro's step itself, and the wake job for the wait's end
+    // (superseded by the postponement) runs only once the out-of-office is in.
     const stepper = h.workers.all.find((w) => w.name === 'step')!;
     await stepper.pause();
     await h.post('/v1/triggers', { type: 'lead.upsert', lead: { email: 'henrik.larsen@nordhavn-shipping.test', firstName: 'Henrik', persona: 'champion', owner: { name: 'Sam Rivera', email: 'sam@handrail.example' }, account: { name: 'Nordhavn Shipping', domain: 'nordhavn-shipping.test' } } });
@@ -79,11 +79,13 @@ describe('replies and out-of-office', () => {
       return rows.find((r) => r.detail.includes('out of office'));
     });
     expect(postponed.detail).toContain('2026-01-12T00:00:00.000Z');
-    // The wait's own job comes due and finds itself superseded: nothing is sent, nothing moves on.
+    // The wake job of the second the wait was to end in comes due and finds it no longer due there:
+    // nothing is sent, nothing moves on.
     stepper.resume();
-    const superseded = (await h.ctx.queues.step.getJob(stepJobId({ enrollmentId: enrolled.id, revision: waiting!.revision })))!;
-    await eventually('the superseded wait ran', async () => (await superseded.getState()) === 'completed');
-    expect((await h.ctx.queues.step.getJob(superseded.id!))!.returnvalue).toBe('stale');
+    const wake = (await h.ctx.queues.step.getJob(wakeJobId({ second: wakeSecondOf(waiting!.nextDueAt!) })))!;
+    expect(wake.name).toBe('wake');
+    await eventually('the superseded wait ran', async () => (await wake.getState()) === 'completed');
+    expect((await h.ctx.queues.step.getJob(wake.id!))!.returnvalue).toEqual({ ran: 0 });
     const [run] = await h.ctx.db.select().from(enrollments).where(eq(enrollments.sequenceId, 'awareness-notes'));
     expect(run).toMatchObject({ state: 'active', cursor: 'pause' });
     expect(run!.nextDueAt!.toISOString()).toBe('2026-01-12T00:00:00.000Z');

@@ -1,0 +1,141 @@
+// Steps planned ahead share a wake job per second (enqueueDue), not a step job each: the wake sweeps the
+// enrollments due in its second a page at a time (wakeDue), runs only those still due when it holds
+// them, and what they queue is sent once. A step due within a second keeps a step job of its own.
+import { and, eq, inArray } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { enrollments, leads, messages } from '../../src/db/schema.js';
+import { enqueueDue, stepJobId, wakeJobId, wakeSecondOf } from '../../src/queue/index.js';
+import { runSteps, wakeDue } from '../../src/usecases/runStep.js';
+import { eventually, startHarness, type Harness } from '../support/harness.js';
+
+// The real clock, except while a test holds it still (so a wait planned now is known to end in one second).
+let frozen: number | null = null;
+const clock = () => new Date(frozen ?? Date.now());
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness({ configDir: 'test/fixtures/config/e2e', now: clock });
+});
+afterAll(async () => h?.close());
+
+/** Champions enrolled in the one-to-one notes (intro, a 2-second wait, a follow-up), their intros not yet taken. */
+async function enroll(key: string, n: number) {
+  const people = Array.from({ length: n }, (_, i) => `${key}${i}@wakes.test`);
+  for (const email of people) {
+    const r = await h.post('/v1/triggers', { type: 'lead.upsert', lead: { email, firstName: 'W', persona: 'champion', owner: { name: 'Sam Rivera', email: 'sam@handrail.example' }, account: { name: `Wakes ${key}`, domain: `${key}.wakes.test` } } });
+    expect(r.status).toBe(200);
+  }
+  const leadIds = (await h.ctx.db.select({ id: leads.id }).from(leads).where(inArray(leads.email, people))).map((l) => l.id);
+  const rows = await eventually(`${n} enrolled`, async () => {
+    const rows = await h.ctx.db.select().from(enrollments).where(inArray(enrollments.leadId, leadIds));
+    return rows.length === n ? rows : null;
+  });
+  return { people, leadIds, rows };
+}
+
+/** Takes the intros with the clock held still: every wait after them ends at the same instant. */
+async function takeIntros(rows: (typeof enrollments.$inferSelect)[]) {
+  frozen = Date.now();
+  try {
+    expect(await runSteps(h.ctx, rows.map((e) => ({ enrollmentId: e.id, revision: e.revision })))).toEqual(rows.map(() => 'ran'));
+    return wakeSecondOf(new Date(frozen + 2_000));
+  } finally {
+    frozen = null;
+  }
+}
+
+const stepper = () => h.workers.all.find((w) => w.name === 'step')!;
+
+describe('wakes', () => {
+  it('gives follow-ups due in one second one wake job, which sends each once when it comes', async () => {
+    await stepper().pause();
+    const { people, leadIds, rows } = await enroll('shared', 6);
+    const second = await takeIntros(rows);
+
+    // One wake job for the six, delayed to the end of their second; no step job of their own.
+    const wake = await h.ctx.queues.step.getJob(wakeJobId({ second }));
+    expect(wake?.name).toBe('wake');
+    expect(wake!.data).toEqual({ second });
+    for (const e of rows) expect(await h.ctx.queues.step.getJob(stepJobId({ enrollmentId: e.id, revision: e.revision + 1 }))).toBeUndefined();
+    const waiting = await h.ctx.db.select().from(enrollments).where(inArray(enrollments.leadId, leadIds));
+    expect(waiting.every((e) => e.cursor === 'pause' && wakeSecondOf(e.nextDueAt!) === second)).toBe(true);
+
+    stepper().resume();
+    await eventually('the wake ran', async () => (await wake!.getState()) === 'completed', 30_000);
+    expect((await h.ctx.queues.step.getJob(wake!.id!))!.returnvalue).toEqual({ ran: 6 });
+    // Intro and follow-up, each once, to each of the six.
+    const sent = await eventually('twelve sent', async () => {
+      const rows = await h.ctx.db.select().from(messages).where(and(inArray(messages.leadId, leadIds), eq(messages.status, 'sent')));
+      return rows.length === 12 ? rows : null;
+    }, 30_000);
+    expect(sent.filter((m) => m.stepId === 'follow-up')).toHaveLength(6);
+    for (const m of sent) expect(h.smtp.mails.filter((x) => x.parsed.messageId === `<${m.messageId}>`)).toHaveLength(1);
+    for (const email of people) expect(h.smtp.mails.filter((x) => x.envelopeTo.includes(email))).toHaveLength(2);
+  });
+
+  it('sweeps its second a page at a time and runs only what is still due there', async () => {
+    await stepper().pause();
+    const { leadIds, rows } = await enroll('paged', 5);
+    const second = await takeIntros(rows);
+    // One of the five ends before its wake (an operator stopped it), one is put off to the next day.
+    const [stopped, putOff] = [...rows].sort((a, b) => (a.id < b.id ? -1 : 1));
+    await h.ctx.db.update(enrollments).set({ state: 'exited', exitReason: 'manual', nextDueAt: null }).where(eq(enrollments.id, stopped!.id));
+    await h.ctx.db.update(enrollments).set({ nextDueAt: new Date(second * 1000 + 86_400_000) }).where(eq(enrollments.id, putOff!.id));
+    await eventually('the second is over', async () => Date.now() >= second * 1000);
+
+    // Pages of two: the three still due run, each once, and a second sweep finds nothing left.
+    expect(await wakeDue(h.ctx, { second }, 2)).toEqual({ ran: 3 });
+    expect(await wakeDue(h.ctx, { second }, 2)).toEqual({ ran: 0 });
+    const after = await h.ctx.db.select().from(enrollments).where(inArray(enrollments.leadId, leadIds));
+    const moved = after.filter((e) => e.cursor === 'pause-again');
+    expect(moved).toHaveLength(3);
+    expect(moved.map((e) => e.id)).not.toContain(stopped!.id);
+    expect(moved.map((e) => e.id)).not.toContain(putOff!.id);
+    const followUps = await h.ctx.db.select().from(messages).where(and(inArray(messages.leadId, leadIds), eq(messages.stepId, 'follow-up')));
+    expect(followUps).toHaveLength(3);
+
+    // The queued wake for that second then runs with nothing left to do.
+    stepper().resume();
+    const wake = (await h.ctx.queues.step.getJob(wakeJobId({ second })))!;
+    await eventually('the queued wake ran', async () => (await wake.getState()) === 'completed', 30_000);
+    expect((await h.ctx.queues.step.getJob(wake.id!))!.returnvalue).toEqual({ ran: 0 });
+  });
+
+  it('runs a page that fails again step by step: one enrollment that cannot move holds back only itself', async () => {
+    await stepper().pause();
+    const { rows } = await enroll('broken', 3);
+    const second = await takeIntros(rows);
+    const broken = rows[1]!;
+    // Real Postgres refuses to move one of them (as a constraint or a lost connection might).
+    await h.ctx.database.sql.unsafe(`
+      create or replace function wakes_refuse() returns trigger language plpgsql as $$
+      begin if new.id = '${broken.id}' then raise exception 'refused for the test'; end if; return new; end $$;
+      create trigger wakes_refuse before update on enrollments for each row execute function wakes_refuse();`);
+    try {
+      await eventually('the second is over', async () => Date.now() >= second * 1000);
+      await expect(wakeDue(h.ctx, { second }, 10)).rejects.toThrow(/1 step\(s\) due at .* failed: refused for the test/);
+      const after = await h.ctx.db.select().from(enrollments).where(inArray(enrollments.id, rows.map((e) => e.id)));
+      expect(after.filter((e) => e.cursor === 'pause-again').map((e) => e.id).sort()).toEqual(rows.filter((e) => e !== broken).map((e) => e.id).sort());
+    } finally {
+      await h.ctx.database.sql.unsafe('drop trigger wakes_refuse on enrollments; drop function wakes_refuse()');
+    }
+    // Its retry finds only the one still due.
+    expect(await wakeDue(h.ctx, { second }, 10)).toEqual({ ran: 1 });
+    stepper().resume();
+  });
+
+  it('gives a step due now, or within a second, a step job of its own', async () => {
+    const now = new Date();
+    const soon = { job: { enrollmentId: '6f9619ff-8b86-4d11-b42d-00c04fc964ff', revision: 3 }, at: new Date(now.getTime() + 400) };
+    const due = { job: { enrollmentId: '7f9619ff-8b86-4d11-b42d-00c04fc964ff', revision: 1 }, at: null };
+    const later = { job: { enrollmentId: '8f9619ff-8b86-4d11-b42d-00c04fc964ff', revision: 2 }, at: new Date(now.getTime() + 5_000) };
+    await stepper().pause();
+    await enqueueDue(h.ctx.queues, [soon, due, later], now);
+    expect((await h.ctx.queues.step.getJob(stepJobId(soon.job)))?.name).toBe('step');
+    expect((await h.ctx.queues.step.getJob(stepJobId(due.job)))?.name).toBe('step');
+    expect(await h.ctx.queues.step.getJob(stepJobId(later.job))).toBeUndefined();
+    expect((await h.ctx.queues.step.getJob(wakeJobId({ second: wakeSecondOf(later.at) })))?.name).toBe('wake');
+    for (const id of [stepJobId(soon.job), stepJobId(due.job), wakeJobId({ second: wakeSecondOf(later.at) })]) await h.ctx.queues.step.remove(id);
+    stepper().resume();
+  });
+});
