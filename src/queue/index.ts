@@ -11,9 +11,10 @@ export const StepJob = z.object({ enrollmentId: z.uuid(), revision: z.number().i
 export type StepJob = z.infer<typeof StepJob>;
 /**
  * Wakes every enrollment due within one second (the second ending at `second`, in Unix seconds), on the
- * step queue under the name 'wake': steps planned ahead share a job per second instead of one each.
+ * step queue under the name 'wake': steps planned ahead share a job per second instead of one each. A
+ * second with more steps than one job takes goes on in a job that starts `after` the last one done.
  */
-export const WakeJob = z.object({ second: z.number().int().positive() });
+export const WakeJob = z.object({ second: z.number().int().positive(), after: z.object({ at: z.string(), id: z.uuid() }).optional() });
 export type WakeJob = z.infer<typeof WakeJob>;
 export const SendJob = z.object({ messageId: z.uuid() });
 export type SendJob = z.infer<typeof SendJob>;
@@ -32,7 +33,7 @@ export type MailboxJob = z.infer<typeof MailboxJob>;
 
 // BullMQ refuses custom ids that contain ':' or are integers.
 export const stepJobId = (j: StepJob) => `step-${j.enrollmentId}-${j.revision}`;
-export const wakeJobId = (j: WakeJob) => `wake-${j.second}`;
+export const wakeJobId = (j: WakeJob) => (j.after ? `wake-${j.second}-${j.after.id}` : `wake-${j.second}`);
 export const sendJobId = (j: SendJob) => `send-${j.messageId}`;
 export const outboundJobId = (j: OutboundJob) => `outbound-${j.eventId}`;
 export const mailboxJobId = (j: MailboxJob) => `sentcopy-${j.messageId}`;
@@ -144,6 +145,11 @@ export async function enqueueDue(queues: Queues, due: { job: StepJob; at: Date |
 export async function enqueueWakes(queues: Queues, seconds: number[], now: Date): Promise<void> {
   if (!seconds.length) return;
   await queues.step.addBulk(seconds.map((second) => ({ name: 'wake', data: { second } satisfies WakeJob, opts: { jobId: wakeJobId({ second }), delay: Math.max(0, second * 1000 - now.getTime()) } })));
+}
+
+/** The rest of a second's steps, taken up at once by whichever worker is free. */
+export async function enqueueWakeFrom(queues: Queues, job: WakeJob & { after: NonNullable<WakeJob['after']> }): Promise<void> {
+  await queues.step.add('wake', job, { jobId: wakeJobId(job) });
 }
 
 export async function enqueueSends(queues: Queues, jobs: SendJob[]): Promise<void> {

@@ -8,7 +8,7 @@ import type { Tx } from '../db/client.js';
 import { engagementOf, loadEngagementOfLeads, loadRecentSendsOf } from '../db/facts.js';
 import { accounts, enrollments, leads } from '../db/schema.js';
 import { decide } from '../engine/decide.js';
-import type { StepJob, WakeJob } from '../queue/index.js';
+import { enqueueWakeFrom, type StepJob, type WakeJob } from '../queue/index.js';
 import { applyDecisions, enqueueFollowups, noFollowups, type DecisionFor } from './applyDecision.js';
 import { factsOf, priorSteps, RecentSends, stateOf } from './engineInput.js';
 
@@ -101,21 +101,31 @@ export async function runSteps(ctx: Context, jobs: readonly StepJob[], opts: { d
 
 /** Enrollments a wake's sweep takes in one runSteps (one transaction). */
 export const WAKE_PAGE = 200;
+/** Pages one wake job sweeps before the rest of its second goes on in a job of its own. */
+export const WAKE_PAGES_PER_JOB = 10;
 
 /**
  * A wake job: the steps due in its second, a page at a time, each page one runSteps. Steps planned ahead
  * share these (enqueueDue), so a thousand follow-ups due together are five transactions and a job, not a
  * thousand jobs. Pages go in (due time, id) order, on the due-time index: a send window can make a
- * hundred thousand steps due in the same second, and each page starts where the last one ended.
+ * hundred thousand steps due in the same second, and each page starts where the last one ended. After
+ * WAKE_PAGES_PER_JOB pages the rest goes on in a new job from there, so a job is a second or two of work
+ * (a stopping worker drains it in time) and another process may take the rest.
  * A page that fails runs again step by step, so one enrollment that can't move holds back only itself:
  * the job then fails, and its retry finds only what is still due.
  */
-export async function wakeDue(ctx: Context, job: WakeJob, page = WAKE_PAGE): Promise<{ ran: number }> {
+export async function wakeDue(ctx: Context, job: WakeJob, opts: { page?: number; pages?: number } = {}): Promise<{ ran: number; more: boolean }> {
+  const { page = WAKE_PAGE, pages = WAKE_PAGES_PER_JOB } = opts;
   const end = new Date(job.second * 1000);
-  let after = { at: new Date(end.getTime() - 1000), id: 'ffffffff-ffff-ffff-ffff-ffffffffffff' };
+  let after = job.after ? { at: new Date(job.after.at), id: job.after.id } : { at: new Date(end.getTime() - 1000), id: 'ffffffff-ffff-ffff-ffff-ffffffffffff' };
   let ran = 0;
   const failed: unknown[] = [];
-  for (;;) {
+  for (let done = 0; ; done++) {
+    if (done === pages) {
+      if (failed.length) break;
+      await enqueueWakeFrom(ctx.queues, { second: job.second, after: { at: after.at.toISOString(), id: after.id } });
+      return { ran, more: true };
+    }
     const now = ctx.now();
     const dueBy = now < end ? now : end;
     const due = await ctx.db
@@ -136,8 +146,9 @@ export async function wakeDue(ctx: Context, job: WakeJob, page = WAKE_PAGE): Pro
     const last = due[due.length - 1]!;
     after = { at: last.at!, id: last.enrollmentId };
   }
+  // A failed job is retried from where it started: what it did is no longer due, the rest of its second is.
   if (failed.length) throw new AggregateError(failed, `${failed.length} step(s) due at ${end.toISOString()} failed: ${rootMessage(failed[0])}`);
-  return { ran };
+  return { ran, more: false };
 }
 
 /**

@@ -85,7 +85,7 @@ describe('replies and out-of-office', () => {
     const wake = (await h.ctx.queues.step.getJob(wakeJobId({ second: wakeSecondOf(waiting!.nextDueAt!) })))!;
     expect(wake.name).toBe('wake');
     await eventually('the superseded wait ran', async () => (await wake.getState()) === 'completed');
-    expect((await h.ctx.queues.step.getJob(wake.id!))!.returnvalue).toEqual({ ran: 0 });
+    expect((await h.ctx.queues.step.getJob(wake.id!))!.returnvalue).toEqual({ ran: 0, more: false });
     const [run] = await h.ctx.db.select().from(enrollments).where(eq(enrollments.sequenceId, 'awareness-notes'));
     expect(run).toMatchObject({ state: 'active', cursor: 'pause' });
     expect(run!.nextDueAt!.toISOString()).toBe('2026-01-12T00:00:00.000Z');

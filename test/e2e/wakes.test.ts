@@ -1,6 +1,7 @@
 // Steps planned ahead share a wake job per second (enqueueDue), not a step job each: the wake sweeps the
-// enrollments due in its second a page at a time (wakeDue), runs only those still due when it holds
-// them, and what they queue is sent once. A step due within a second keeps a step job of its own.
+// enrollments due in its second a page at a time (wakeDue), leaves what one job should not take to the
+// next, runs only those still due when it holds them, and what they queue is sent once. A step due
+// within a second keeps a step job of its own.
 import { and, eq, inArray } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enrollments, leads, messages } from '../../src/db/schema.js';
@@ -62,7 +63,7 @@ describe('wakes', () => {
 
     stepper().resume();
     await eventually('the wake ran', async () => (await wake!.getState()) === 'completed', 30_000);
-    expect((await h.ctx.queues.step.getJob(wake!.id!))!.returnvalue).toEqual({ ran: 6 });
+    expect((await h.ctx.queues.step.getJob(wake!.id!))!.returnvalue).toEqual({ ran: 6, more: false });
     // Intro and follow-up, each once, to each of the six.
     const sent = await eventually('twelve sent', async () => {
       const rows = await h.ctx.db.select().from(messages).where(and(inArray(messages.leadId, leadIds), eq(messages.status, 'sent')));
@@ -83,9 +84,15 @@ describe('wakes', () => {
     await h.ctx.db.update(enrollments).set({ nextDueAt: new Date(second * 1000 + 86_400_000) }).where(eq(enrollments.id, putOff!.id));
     await eventually('the second is over', async () => Date.now() >= second * 1000);
 
-    // Pages of two: the three still due run, each once, and a second sweep finds nothing left.
-    expect(await wakeDue(h.ctx, { second }, 2)).toEqual({ ran: 3 });
-    expect(await wakeDue(h.ctx, { second }, 2)).toEqual({ ran: 0 });
+    // Pages of two, one page a job: the job runs two of the three still due and leaves the rest of its
+    // second to a job that starts after the last one it did; that one runs the third.
+    expect(await wakeDue(h.ctx, { second }, { page: 2, pages: 1 })).toEqual({ ran: 2, more: true });
+    const [rest] = (await h.ctx.queues.step.getJobs(['waiting'])).filter((j) => j.name === 'wake' && j.data.after);
+    expect(rest!.id).toBe(wakeJobId(rest!.data));
+    expect(rest!.data).toMatchObject({ second, after: { id: expect.any(String) } });
+    expect(await wakeDue(h.ctx, rest!.data, { page: 2, pages: 1 })).toEqual({ ran: 1, more: false });
+    // A sweep of the whole second again finds nothing left.
+    expect(await wakeDue(h.ctx, { second }, { page: 2 })).toEqual({ ran: 0, more: false });
     const after = await h.ctx.db.select().from(enrollments).where(inArray(enrollments.leadId, leadIds));
     const moved = after.filter((e) => e.cursor === 'pause-again');
     expect(moved).toHaveLength(3);
@@ -94,11 +101,12 @@ describe('wakes', () => {
     const followUps = await h.ctx.db.select().from(messages).where(and(inArray(messages.leadId, leadIds), eq(messages.stepId, 'follow-up')));
     expect(followUps).toHaveLength(3);
 
-    // The queued wake for that second then runs with nothing left to do.
+    // The queued wakes for that second (its own, and the rest's) then run with nothing left to do.
     stepper().resume();
-    const wake = (await h.ctx.queues.step.getJob(wakeJobId({ second })))!;
-    await eventually('the queued wake ran', async () => (await wake.getState()) === 'completed', 30_000);
-    expect((await h.ctx.queues.step.getJob(wake.id!))!.returnvalue).toEqual({ ran: 0 });
+    for (const wake of [(await h.ctx.queues.step.getJob(wakeJobId({ second })))!, rest!]) {
+      await eventually('the queued wake ran', async () => (await wake.getState()) === 'completed', 30_000);
+      expect((await h.ctx.queues.step.getJob(wake.id!))!.returnvalue).toEqual({ ran: 0, more: false });
+    }
   });
 
   it('runs a page that fails again step by step: one enrollment that cannot move holds back only itself', async () => {
@@ -113,14 +121,14 @@ describe('wakes', () => {
       create trigger wakes_refuse before update on enrollments for each row execute function wakes_refuse();`);
     try {
       await eventually('the second is over', async () => Date.now() >= second * 1000);
-      await expect(wakeDue(h.ctx, { second }, 10)).rejects.toThrow(/1 step\(s\) due at .* failed: refused for the test/);
+      await expect(wakeDue(h.ctx, { second })).rejects.toThrow(/1 step\(s\) due at .* failed: refused for the test/);
       const after = await h.ctx.db.select().from(enrollments).where(inArray(enrollments.id, rows.map((e) => e.id)));
       expect(after.filter((e) => e.cursor === 'pause-again').map((e) => e.id).sort()).toEqual(rows.filter((e) => e !== broken).map((e) => e.id).sort());
     } finally {
       await h.ctx.database.sql.unsafe('drop trigger wakes_refuse on enrollments; drop function wakes_refuse()');
     }
     // Its retry finds only the one still due.
-    expect(await wakeDue(h.ctx, { second }, 10)).toEqual({ ran: 1 });
+    expect(await wakeDue(h.ctx, { second })).toEqual({ ran: 1, more: false });
     stepper().resume();
   });
 
