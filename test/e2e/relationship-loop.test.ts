@@ -74,8 +74,10 @@ describe('the relationship loop', () => {
     const click = await fetch(guide, { redirect: 'manual', headers: { 'user-agent': CHROME } });
     expect(click.status).toBe(302);
     expect(click.headers.get('location')).toBe('https://handrail.example/guides/first-30-days-of-onboarding');
-    // A tampered link goes nowhere.
-    const forged = await fetch(guide.replace(/\/t\/c\/([^/.]+)\.(\w)/, (_m, id: string, c: string) => `/t/c/${id}.${c === 'X' ? 'Y' : 'X'}`), { redirect: 'manual' });
+    // A tampered link goes nowhere. (The signature is base64url: its first character may be '-' or '_'.)
+    const tampered = guide.replace(/\/t\/c\/([^/.]+)\.([\w-])/, (_m, id: string, c: string) => `/t/c/${id}.${c === 'X' ? 'Y' : 'X'}`);
+    expect(tampered).not.toBe(guide);
+    const forged = await fetch(tampered, { redirect: 'manual' });
     expect(forged.status).toBe(404);
 
     const human = await eventually('two human signals', async () => {
