@@ -8,7 +8,7 @@ import type { Context } from '../context.js';
 import { logActivity, type ActivityEntry } from '../db/activity.js';
 import type { Tx } from '../db/client.js';
 import type { AccountRow, LeadRow } from '../db/facts.js';
-import { enrollments, messages } from '../db/schema.js';
+import { enrollments } from '../db/schema.js';
 import type { Command, Decision } from '../engine/decide.js';
 import { describeLocal } from '../engine/time.js';
 import { zoneOf } from './engineInput.js';
@@ -59,7 +59,7 @@ export async function applyDecisions(ctx: Context, tx: Tx, items: DecisionFor[],
   const records = applied.map((i) => decisionRecords(ctx, i.row.id, i.seq, i.decision, i.lead, i.account));
   // The inserts go out together (pipelined on the transaction's connection): one wait, not one each.
   await Promise.all([
-    insertMessages(tx, records.flatMap((r) => r.messages)).then((ids) => out.sends.push(...ids.map((messageId) => ({ messageId })))),
+    insertQueuedMessages(tx, records.flatMap((r) => r.messages)).then((ids) => out.sends.push(...ids.map((messageId) => ({ messageId })))),
     logActivity(tx, records.flatMap((r) => r.activity)),
   ]);
   for (const { row, decision } of applied) {
@@ -82,16 +82,14 @@ export function enrollmentChanges(d: Decision, seq: Pick<Sequence, 'version'>, n
   };
 }
 
-export type NewMessage = typeof messages.$inferInsert;
-
 /**
- * The rows a decision adds, built in memory: a queued message per send (its id and Message-ID fixed
+ * The rows a decision adds, built in memory: a message to queue per send (its id and Message-ID fixed
  * here, to the lead's address) and an activity entry per command. One enrollment's (applyDecision) or a
  * whole fan-out page's are written the same way.
  */
-export function decisionRecords(ctx: Pick<Context, 'config' | 'settings'>, enrollmentId: string, seq: Pick<Sequence, 'id'>, d: Decision, lead: LeadRow, account: AccountRow): { messages: NewMessage[]; activity: ActivityEntry[] } {
+export function decisionRecords(ctx: Pick<Context, 'config' | 'settings'>, enrollmentId: string, seq: Pick<Sequence, 'id'>, d: Decision, lead: LeadRow, account: AccountRow): { messages: PageMessage[]; activity: ActivityEntry[] } {
   const base = { leadId: lead.id, accountId: account.id, email: lead.email, accountName: account.name, sequenceId: seq.id };
-  const rows: NewMessage[] = [];
+  const rows: PageMessage[] = [];
   const log: ActivityEntry[] = [];
   for (const c of d.commands) {
     if (c.type === 'send') {
@@ -104,7 +102,6 @@ export function decisionRecords(ctx: Pick<Context, 'config' | 'settings'>, enrol
         leadId: lead.id,
         sequenceId: seq.id,
         stepId: c.step.id,
-        status: 'queued',
         messageId: newMessageId(id, messageIdDomain(ctx.settings.messageIdDomain, from)),
         templateName: c.step.template,
         toAddress: lead.email,
@@ -115,9 +112,6 @@ export function decisionRecords(ctx: Pick<Context, 'config' | 'settings'>, enrol
   }
   return { messages: rows, activity: log };
 }
-
-/** Inserts queued messages, one per enrollment and step (a second is dropped): the ids of those inserted, to send. */
-export const insertMessages = (tx: Tx, rows: NewMessage[]): Promise<string[]> => insertQueuedMessages(tx, rows as PageMessage[]);
 
 async function cancelQueuedMessages(tx: Tx, rows: { enrollmentId: string; error: string }[]): Promise<void> {
   await tx.execute(sql`

@@ -13,7 +13,7 @@
 // enrollments, which reconcile enqueues again with the same deterministic job ids. A job runs several
 // pages, each page's jobs going to Redis while the next page's transaction runs.
 import { randomUUID } from 'node:crypto';
-import { and, asc, eq, inArray, sql } from 'drizzle-orm';
+import { asc, inArray } from 'drizzle-orm';
 import type { Sequence } from '../config/schema.js';
 import type { Context } from '../context.js';
 import { logActivity, type ActivityEntry } from '../db/activity.js';
@@ -26,7 +26,7 @@ import { accounts, enrollments, leads } from '../db/schema.js';
 import { sequencesToEnroll } from '../engine/audience.js';
 import { decide, initialEnrollment, type Decision } from '../engine/decide.js';
 import { enqueueFanout } from '../queue/index.js';
-import { decisionRecords, enqueueFollowups, noFollowups, type Followups, type NewMessage } from './applyDecision.js';
+import { decisionRecords, enqueueFollowups, noFollowups, type Followups } from './applyDecision.js';
 import { factsOf, RecentSends } from './engineInput.js';
 import { UseCaseError } from './errors.js';
 
@@ -220,7 +220,7 @@ async function runPage(
 
 type Row = PageLead;
 
-type Decided = { id: string; row: Row; d: Decision; messages: NewMessage[]; activity: ActivityEntry[] };
+type Decided = { id: string; row: Row; d: Decision; messages: PageMessage[]; activity: ActivityEntry[] };
 
 /**
  * Locks the page's leads that the sequence takes (and, with caps, their accounts first; then says so
@@ -312,7 +312,7 @@ async function writePage(tx: Tx, seq: Sequence, decided: Decided[], now: Date, o
   }
   await Promise.all([
     ...[...ended.values()].map((e) => tx.update(enrollments).set({ state: e.state, exitReason: e.exitReason, nextDueAt: null, endedAt: now }).where(inIds(enrollments.id, e.ids))),
-    insertQueuedMessages(tx, done.flatMap((x) => x.messages.map(pageMessage))).then((sent) => out.sends.push(...sent.map((messageId) => ({ messageId })))),
+    insertQueuedMessages(tx, done.flatMap((x) => x.messages)).then((sent) => out.sends.push(...sent.map((messageId) => ({ messageId })))),
     logActivity(tx, done.flatMap((x) => x.activity)),
   ]);
   for (const { id, d } of done) {
@@ -321,9 +321,6 @@ async function writePage(tx: Tx, seq: Sequence, decided: Decided[], now: Date, o
   }
   return done.length;
 }
-
-/** A message row as decisionRecords builds it, for the page's bulk insert. */
-const pageMessage = (m: NewMessage): PageMessage => ({ id: m.id!, enrollmentId: m.enrollmentId, leadId: m.leadId, sequenceId: m.sequenceId, stepId: m.stepId, messageId: m.messageId, templateName: m.templateName, toAddress: m.toAddress, kind: m.kind ?? 'value' });
 
 function finishedLine(f: Fanout, scanned: number, enrolled: number): string {
   return `fan-out ${f.id} finished: ${f.enrolled + enrolled} enrolled of ${f.scanned + scanned} leads scanned`;
