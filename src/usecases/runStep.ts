@@ -111,8 +111,8 @@ export const WAKE_PAGES_PER_JOB = 10;
  * hundred thousand steps due in the same second, and each page starts where the last one ended. After
  * WAKE_PAGES_PER_JOB pages the rest goes on in a new job from there, so a job is a second or two of work
  * (a stopping worker drains it in time) and another process may take the rest.
- * A page that fails runs again step by step, so one enrollment that can't move holds back only itself:
- * the job then fails, and its retry finds only what is still due.
+ * A page that fails runs again step by step (runStepsSettled), so one enrollment that can't move holds
+ * back only itself: the job then fails, and its retry finds only what is still due.
  */
 export async function wakeDue(ctx: Context, job: WakeJob, opts: { page?: number; pages?: number } = {}): Promise<{ ran: number; more: boolean }> {
   const { page = WAKE_PAGE, pages = WAKE_PAGES_PER_JOB } = opts;
@@ -135,13 +135,10 @@ export async function wakeDue(ctx: Context, job: WakeJob, opts: { page?: number;
       .orderBy(enrollments.nextDueAt, enrollments.id)
       .limit(page);
     if (!due.length) break;
-    const steps = due.map(({ enrollmentId, revision }) => ({ enrollmentId, revision }));
-    const results = await runSteps(ctx, steps, { dueBy }).catch(async () => {
-      const one: RunStepResult[] = [];
-      for (const step of steps) one.push(await runSteps(ctx, [step], { dueBy }).then((r) => r[0]!, (err: unknown) => (failed.push(err), 'stale' as const)));
-      return one;
-    });
-    ran += results.filter((r) => r === 'ran').length;
+    for (const r of await runStepsSettled(ctx, due.map(({ enrollmentId, revision }) => ({ enrollmentId, revision })), { dueBy })) {
+      if (r.status === 'rejected') failed.push(r.reason);
+      else if (r.value === 'ran') ran++;
+    }
     if (due.length < page) break;
     const last = due[due.length - 1]!;
     after = { at: last.at!, id: last.enrollmentId };
@@ -152,24 +149,37 @@ export async function wakeDue(ctx: Context, job: WakeJob, opts: { page?: number;
 }
 
 /**
+ * runSteps, each step's outcome apart: a batch that fails is run again step by step, so a failure (a row
+ * that breaks a constraint, a deadlock) is only its own step's.
+ */
+async function runStepsSettled(ctx: Context, steps: readonly StepJob[], opts: { dueBy?: Date } = {}): Promise<PromiseSettledResult<RunStepResult>[]> {
+  try {
+    return (await runSteps(ctx, steps, opts)).map((value) => ({ status: 'fulfilled', value }));
+  } catch (reason) {
+    if (steps.length === 1) return [{ status: 'rejected', reason }];
+    const each: PromiseSettledResult<RunStepResult>[] = [];
+    for (const step of steps) each.push(...(await runStepsSettled(ctx, [step], opts)));
+    return each;
+  }
+}
+
+/**
  * Step jobs as a worker runs them: those in hand together run in one runSteps. A batch goes once every
  * job the worker may run at once (`size`, its concurrency) is in it, or `waitMs` after its first: BullMQ
  * hands a worker its jobs one fetch at a time, and going on the first one's turn made batches of two.
- * A batch that fails is run again job by job, so a failure (a row that breaks a constraint, a deadlock)
- * is only its own job's, retried as BullMQ retries any job.
+ * A job whose step fails (alone: runStepsSettled) fails as BullMQ retries any job.
  */
 export function stepRunner(ctx: Context, opts: { size: number; waitMs?: number }): (job: StepJob) => Promise<RunStepResult> {
   type Waiting = { job: StepJob; resolve: (r: RunStepResult) => void; reject: (e: unknown) => void };
   let batch: Waiting[] = [];
   let timer: NodeJS.Timeout | null = null;
   const run = async (jobs: Waiting[]) => {
-    try {
-      const results = await runSteps(ctx, jobs.map((w) => w.job));
-      jobs.forEach((w, i) => w.resolve(results[i]!));
-    } catch (err) {
-      if (jobs.length === 1) return jobs[0]!.reject(err);
-      for (const w of jobs) await runStep(ctx, w.job).then(w.resolve, w.reject);
-    }
+    const settled = await runStepsSettled(ctx, jobs.map((w) => w.job));
+    jobs.forEach((w, i) => {
+      const r = settled[i]!;
+      if (r.status === 'fulfilled') w.resolve(r.value);
+      else w.reject(r.reason);
+    });
   };
   const flush = () => {
     if (timer) clearTimeout(timer);
