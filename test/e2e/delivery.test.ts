@@ -217,9 +217,10 @@ describe('delivery', () => {
   it('reads a message for its send as drizzle reads it: lead, account and suppression decoded column by column', async () => {
     await upsert('decoded@acme.test');
     await upsert('decoded-suppressed@acme.test');
-    const rows = await eventually('both messages', async () => {
+    // Both settled first: a send finishing between the two reads would change the row under the comparison.
+    const rows = await eventually('both messages settled', async () => {
       const r = await h.ctx.db.select().from(messages).where(inArray(messages.toAddress, ['decoded@acme.test', 'decoded-suppressed@acme.test']));
-      return r.length >= 2 ? r : null;
+      return r.length >= 2 && r.every((m) => m.status !== 'queued' && m.status !== 'sending') ? r : null;
     });
     await h.ctx.db.insert(suppressions).values({ email: 'decoded-suppressed@acme.test', reason: 'unsubscribed', source: 'test' });
     for (const row of rows) {
