@@ -29,17 +29,21 @@ export async function loadEngagement(tx: Tx, funnel: Funnel, lead: LeadRow, now:
 }
 
 /**
- * The signals loadEngagement reads, for many leads in one query (a fan-out page): each lead's since its
- * stage began, or since `runSince` when that is earlier. Keyed by lead; leads without any are absent.
+ * The signals loadEngagement reads, for many leads in one query (a fan-out page, a wake's page): each
+ * lead's since its stage began, or since its own run began (`runSince`) when that is earlier. Each lead
+ * has its own bound: one enrollment from last year in a page must not read a year of everyone's signals.
+ * Keyed by lead; leads without any are absent.
  */
-export async function loadEngagementOfLeads(tx: Tx, leadIds: string[], runSince: Date): Promise<Map<string, SignalFact[]>> {
+export async function loadEngagementOfLeads(tx: Tx, leadIds: string[], runSince?: Map<string, Date>): Promise<Map<string, SignalFact[]>> {
   const by = new Map<string, SignalFact[]>();
   if (!leadIds.length) return by;
+  // A lead the map leaves out reads null, and least() passes over nulls: its stage's start alone.
+  const since = JSON.stringify(Object.fromEntries([...(runSince ?? [])].map(([id, d]) => [id, d.toISOString()])));
   const rows = await tx
     .select({ leadId: signals.leadId, ...signalFacts })
     .from(signals)
     .innerJoin(leads, eq(leads.id, signals.leadId))
-    .where(and(inIds(signals.leadId, leadIds), countedSignal, sql`${signals.occurredAt} >= least(${leads.stageEnteredAt}, ${runSince.toISOString()}::timestamptz)`));
+    .where(and(inIds(signals.leadId, leadIds), countedSignal, sql`${signals.occurredAt} >= least(${leads.stageEnteredAt}, (${since}::jsonb ->> ${signals.leadId}::text)::timestamptz)`));
   for (const { leadId, ...r } of rows) if (leadId) by.set(leadId, [...(by.get(leadId) ?? []), r]);
   return by;
 }

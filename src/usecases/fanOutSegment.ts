@@ -263,7 +263,7 @@ async function decidePage(
 
   // What loadFacts reads for one enrollment, for the whole page at once.
   const [signalsBy, recent] = await Promise.all([
-    loadEngagementOfLeads(tx, chosen.map((c) => c.lead.id), now),
+    loadEngagementOfLeads(tx, chosen.map((c) => c.lead.id)),
     loadRecentSendsOf(tx, funnel, chosen.map((c) => c.lead), now),
   ]);
   const sends = new RecentSends(recent);

@@ -59,7 +59,7 @@ export async function runSteps(ctx: Context, jobs: readonly StepJob[], opts: { d
     // What loadFacts reads for one enrollment, for all of them at once.
     const versions = [...new Set(runnable.filter((l) => ctx.config.sequences.get(l.row.sequenceId)?.version !== l.row.sequenceVersion).map((l) => `${l.row.sequenceId}\0${l.row.sequenceVersion}`))];
     const [signalsBy, recent, prior] = await Promise.all([
-      loadEngagementOfLeads(tx, [...new Set(runnable.map((l) => l.lead.id))], new Date(Math.min(...runnable.map((l) => l.row.enteredAt.getTime())))),
+      loadEngagementOfLeads(tx, [...new Set(runnable.map((l) => l.lead.id))], earliestRunOf(runnable)),
       loadRecentSendsOf(tx, funnel, runnable.map((l) => l.lead), now),
       Promise.all(versions.map(async (v) => [v, await priorSteps(tx, ...(v.split('\0') as [string, string]))] as const)).then((pairs) => new Map(pairs)),
     ]);
@@ -97,6 +97,16 @@ export async function runSteps(ctx: Context, jobs: readonly StepJob[], opts: { d
   });
   await enqueueFollowups(ctx, out);
   return results;
+}
+
+/** Each lead's earliest run start among a batch's enrollments: how far back its step facts reach. */
+function earliestRunOf(batch: { row: { enteredAt: Date }; lead: { id: string } }[]): Map<string, Date> {
+  const by = new Map<string, Date>();
+  for (const { row, lead } of batch) {
+    const seen = by.get(lead.id);
+    if (!seen || row.enteredAt < seen) by.set(lead.id, row.enteredAt);
+  }
+  return by;
 }
 
 /** Enrollments a wake's sweep takes in one runSteps (one transaction). */

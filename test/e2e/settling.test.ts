@@ -7,7 +7,7 @@ import { and, eq } from 'drizzle-orm';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDuration } from '../../src/config/duration.js';
-import { loadEngagement } from '../../src/db/facts.js';
+import { engagementOf, loadEngagement, loadEngagementOfLeads } from '../../src/db/facts.js';
 import { accounts, advances, enrollments, leads, messages, signals } from '../../src/db/schema.js';
 import { CLICK_BURST_WINDOW_SECONDS } from '../../src/engagement/clicks.js';
 import { signToken, trackingUrls } from '../../src/mail/tracking.js';
@@ -202,5 +202,37 @@ describe('settling', () => {
     const { lead: after, moved } = await outcome(lead.id);
     expect(moved).toEqual([]);
     expect(after).toMatchObject({ stage: 'awareness', valuePieces: [], scoreBase: 0 });
+  });
+  it("reads a batch's engagement as it reads each lead alone: each back to its own run's start, no further", async () => {
+    // Three leads in their stage since yesterday. One's run began a week ago (an enrollment older than
+    // its stage), one's an hour ago, one's is not asked for (a fan-out page: the stage's start alone).
+    const week = await leadWithMessage(1);
+    const hour = await leadWithMessage(1);
+    const none = await leadWithMessage(1);
+    const t = now();
+    const runs = new Map([
+      [week.lead.id, new Date(t - 7 * 86_400_000)],
+      [hour.lead.id, new Date(t - 3_600_000)],
+    ]);
+    // Settled human clicks three days ago (before every stage began), and an hour and a half ago.
+    for (const { lead, message } of [week, hour, none]) {
+      for (const [i, ago] of [3 * 86_400_000, 5_400_000].entries()) {
+        await h.ctx.db.insert(signals).values({
+          sourceId: `batch-read-${message.id}-${i}`, leadId: lead.id, messageId: message.id, sequenceId: 'awareness-benchmark', stepId: 'benchmark',
+          kind: 'click', human: true, reason: 'test', linkId: 'l0', tag: 'value:guide-0', occurredAt: new Date(t - ago), settledAt: new Date(t - ago),
+        });
+      }
+    }
+    const batch = await loadEngagementOfLeads(h.ctx.db, [week.lead.id, hour.lead.id, none.lead.id], runs);
+    // Only the week-long run reaches back past its stage's start.
+    expect(batch.get(week.lead.id)).toHaveLength(2);
+    expect(batch.get(hour.lead.id)).toHaveLength(1);
+    expect(batch.get(none.lead.id)).toHaveLength(1);
+    for (const { lead } of [week, hour]) {
+      const run = { sequenceId: 'awareness-benchmark', since: runs.get(lead.id)! };
+      const alone = await loadEngagement(h.ctx.db, h.ctx.config.funnel, lead, new Date(t), run);
+      expect(engagementOf(h.ctx.config.funnel, lead, batch.get(lead.id)!, new Date(t), run)).toEqual(alone);
+    }
+    expect(engagementOf(h.ctx.config.funnel, week.lead, batch.get(week.lead.id)!, new Date(t), { sequenceId: 'awareness-benchmark', since: runs.get(week.lead.id)! }).clickedSteps).toEqual(['benchmark']);
   });
 });
