@@ -17,8 +17,6 @@ export interface LogsOptions {
   sequence?: string;
   kinds?: string[];
   limit: number;
-  /** For tests: stop following after this many ms. */
-  followFor?: number;
   /** For tests: stop following when aborted. */
   signal?: AbortSignal;
   write?: (line: string) => void;
@@ -55,17 +53,10 @@ export async function logs(o: LogsOptions): Promise<void> {
     let failed: ((error: unknown) => void) | undefined;
     const tail = new ActivityTail(db, { listen: (onNotify) => listen(o.databaseUrl, onNotify), from, warn, label: 'nurture logs', onFatal: (e) => failed?.(e) });
     try {
-      // Following until told to stop (tests: after `followFor`, or on `signal`); a fatal error ends it.
+      // Following until told to stop (tests: on `signal`); a fatal error ends it.
       await new Promise<void>((resolve, reject) => {
-        const timer = o.followFor ? setTimeout(stop, o.followFor) : undefined;
-        function stop() {
-          clearTimeout(timer);
-          resolve();
-        }
-        failed = (e) => {
-          clearTimeout(timer);
-          reject(e);
-        };
+        const stop = () => resolve();
+        failed = reject;
         o.signal?.addEventListener('abort', stop, { once: true });
         if (o.signal?.aborted) stop();
         tail.subscribe((rows) => {

@@ -35,7 +35,7 @@ describe('signals and their effects commit together', () => {
   });
 
   it('never sends a step that was queued before the lead left the sequence', async () => {
-    const sender = h.workers.all.find((w) => w.name === 'send')!;
+    const sender = h.worker('send');
     await sender.pause();
     try {
       await h.post('/v1/triggers', { type: 'lead.upsert', lead: { email: 'gone@omega.test', firstName: 'Gil', persona: 'champion', owner: { name: 'Sam Rivera', email: 'sam@handrail.example' }, account: { name: 'Omega', domain: 'omega.test' } } });

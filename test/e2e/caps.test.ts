@@ -16,7 +16,7 @@ describe('account cap under concurrency', () => {
   it('sends two emails to one account however many of its people are due at once', async () => {
     const people = Array.from({ length: 8 }, (_, i) => `p${i}@capped.test`);
     // Hold the step worker until every step is due, so they are taken up in parallel.
-    const stepper = h.workers.all.find((w) => w.name === 'step')!;
+    const stepper = h.worker('step');
     await stepper.pause();
     const results = await Promise.all(
       people.map((email) => h.post('/v1/triggers', { type: 'lead.upsert', lead: { email, firstName: 'P', persona: 'champion', owner: { name: 'Sam Rivera', email: 'sam@handrail.example' }, account: { name: 'Capped', domain: 'capped.test' } } })),

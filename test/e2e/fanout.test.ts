@@ -69,10 +69,14 @@ describe('segmented fan-out', () => {
 
   it('pages by key: each page moves the checkpoint in its row, and the rest follows from there', async () => {
     const f = await insertFanout(h.ctx.db, { sequenceId: 'awareness-newsletter', sequenceVersion: 'v', audience: AUDIENCE, total: 320, source: 'cli', startedAt: new Date() });
+    // The page queues the next one: the worker waits until the checkpoint has been read.
+    const fanouts = h.worker('fanout');
+    await fanouts.pause();
     const first = await fanOutPage(h.ctx, f.id, 100);
     expect(first).toMatchObject({ status: 'running', scanned: 100, enrolled: 0 });
     expect(first.next).toMatch(/^[0-9a-f-]{36}$/);
     expect(await rowOf(f.id)).toMatchObject({ afterLeadId: first.next, scanned: 100, pages: 1, status: 'running' });
+    fanouts.resume();
     // The worker takes the next page from the checkpoint (its job carries only the fan-out's id).
     expect(await done(f.id)).toMatchObject({ scanned: 320, pages: 2, enrolled: 0 });
     // A page of a finished fan-out does nothing.

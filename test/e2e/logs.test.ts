@@ -17,11 +17,15 @@ describe('nurture logs', () => {
     await upsert('before@logs.test');
     await eventually('first mail', async () => h.smtp.mails[0]);
     const lines: string[] = [];
-    // Start following with nothing old shown, then let things happen.
-    const following = logs({ databaseUrl: h.databaseUrl, follow: true, json: false, lead: 'follow@logs.test', limit: 0, followFor: 6000, write: (l) => lines.push(l) });
-    await new Promise((r) => setTimeout(r, 300));
+    // Start following with nothing old shown; once it has read where it starts, let things happen.
+    const stop = new AbortController();
+    let ready!: () => void;
+    const started = new Promise<void>((resolve) => (ready = resolve));
+    const following = logs({ databaseUrl: h.databaseUrl, follow: true, json: false, lead: 'follow@logs.test', limit: 0, signal: stop.signal, onFollowing: ready, write: (l) => lines.push(l) });
+    await started;
     await upsert('follow@logs.test');
-    await eventually('sent line', async () => lines.find((l) => /\bsent\b/.test(l)), 5000);
+    await eventually('sent line', async () => lines.find((l) => /\bsent\b/.test(l)));
+    stop.abort();
     await following;
     expect(lines.every((l) => l.includes('follow@logs.test'))).toBe(true);
     expect(lines.some((l) => /awareness-notes\s+enrolled/.test(l))).toBe(true);

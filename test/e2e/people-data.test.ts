@@ -10,6 +10,7 @@ import { importLeads } from '../../src/usecases/importLeads.js';
 import { loadMapping } from '../../src/usecases/leadColumns.js';
 import { signToken } from '../../src/mail/tracking.js';
 import { enqueueSends, enqueueSteps, stepJobId } from '../../src/queue/index.js';
+import { runStep } from '../../src/usecases/runStep.js';
 import { messages } from '../../src/db/schema.js';
 import { eventually, startHarness, type Harness } from '../support/harness.js';
 
@@ -202,12 +203,19 @@ describe('preference centre', () => {
 
   it('pauses all mail for a while, and lets the person take an unsubscribe back', async () => {
     const lead = { email: 'fay@pref.test', firstName: 'Fay', persona: 'champion', owner: { name: 'Sam Rivera', email: 'sam@handrail.example' }, account: { name: 'Pref Co', domain: 'pref.test' } };
+    // The pause must arrive during the 2-second wait after the intro, however slow the machine: step jobs
+    // wait while this test runs the intro's step itself, and the follow-up's runs once the pause is in.
+    const stepper = h.worker('step');
+    await stepper.pause();
     expect((await h.post('/v1/triggers', { type: 'lead.upsert', lead })).status).toBe(200);
+    const enrolled = await eventually('enrolled', async () => (await h.ctx.database.sql<{ id: string; revision: number }[]>`select e.id, e.revision from enrollments e join leads l on l.id = e.lead_id where l.email = 'fay@pref.test'`)[0]);
+    expect(await runStep(h.ctx, { enrollmentId: enrolled.id, revision: enrolled.revision })).toBe('ran');
     await eventually('intro', async () => mailsTo('fay@pref.test')[0]);
     const [intro] = await h.ctx.db.select().from(messages).where(and(eq(messages.toAddress, 'fay@pref.test'), eq(messages.stepId, 'intro')));
     const link = `${h.http.url}/p/${signToken(h.ctx.settings.trackingSecret, 'preferences', intro!.id)}`;
     const form = (body: string) => fetch(link, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
     expect((await form('choice=pause&days=7')).status).toBe(200);
+    stepper.resume();
     // The follow-up (due 2s after the intro) waits for the pause to end.
     const waiting = await eventually('follow-up deferred', async () => {
       const [e] = await h.ctx.db.select().from(enrollments).where(eq(enrollments.leadId, intro!.leadId));

@@ -93,7 +93,10 @@ describe('the relationship loop', () => {
     expect(second.parsed.references).toContain(p.messageId);
     expect(second.parsed.subject).toBe('Re: Something for the Acme <Logistics> onboarding team');
 
-    // 4. Ana replies from her mail client; the inbound endpoint matches it by In-Reply-To.
+    // 4. An hour on, Ana replies from her mail client; the inbound endpoint matches it by In-Reply-To.
+    // The last note is due by then: the background reconcile, which would send it, waits for the reply.
+    const maintenance = h.worker('maintenance');
+    await maintenance.pause();
     offset += 3_600_000;
     const reply = [
       'From: Ana Lima <ana.lima@acme.test>',
@@ -114,6 +117,7 @@ describe('the relationship loop', () => {
     const inbound = await h.post('/v1/inbound', null, { raw: reply, headers: { 'content-type': 'message/rfc822' } });
     expect(inbound.status).toBe(200);
     expect(inbound.json).toMatchObject({ matched: true, kind: 'reply', recorded: true });
+    maintenance.resume();
 
     // 5. The reply stops the one-to-one sequence and advances Ana to interest, whose sequence takes over.
     const advanced = await eventually('the advance', async () => (await h.ctx.db.select().from(advances))[0]);

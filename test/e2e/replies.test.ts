@@ -56,7 +56,7 @@ describe('replies and out-of-office', () => {
     // The out-of-office must arrive during the 2-second wait after the intro, however slow the machine:
     // step jobs wait while this test runs the intro's step itself, and the wake job for the wait's end
     // (superseded by the postponement) runs only once the out-of-office is in.
-    const stepper = h.workers.all.find((w) => w.name === 'step')!;
+    const stepper = h.worker('step');
     await stepper.pause();
     await h.post('/v1/triggers', { type: 'lead.upsert', lead: { email: 'henrik.larsen@nordhavn-shipping.test', firstName: 'Henrik', persona: 'champion', owner: { name: 'Sam Rivera', email: 'sam@handrail.example' }, account: { name: 'Nordhavn Shipping', domain: 'nordhavn-shipping.test' } } });
     const enrolled = await eventually('enrolled', async () => (await h.ctx.db.select().from(enrollments).where(eq(enrollments.sequenceId, 'awareness-notes')))[0]);

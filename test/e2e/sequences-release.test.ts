@@ -64,6 +64,9 @@ describe('a step deferred to its window, any day of the week', () => {
     // The marketer opens the window on weekends (and restarts): the config now says Saturday noon is fine.
     const seq = h.ctx.config.sequences.get('weekday-notes')!;
     const before = seq.window;
+    // Only this test's reconcile plans them again: the background one (at start-up, then every minute) waits.
+    const maintenance = h.worker('maintenance');
+    await maintenance.pause();
     seq.window = { days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], from: '09:00', to: '17:00' };
     try {
       // Ida's step, and Kai's from the test before, both waiting for a weekday.
@@ -72,6 +75,7 @@ describe('a step deferred to its window, any day of the week', () => {
       expect((await reconcile(h.ctx)).replanned).toBe(0);
     } finally {
       seq.window = before;
+      maintenance.resume();
     }
   });
 });

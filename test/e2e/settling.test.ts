@@ -176,7 +176,7 @@ describe('settling', () => {
   it('through HTTP: a scanner walking the links seconds apart, in separate batches, with the settle worker held up, advances nobody', async () => {
     const { lead, message } = await leadWithMessage(4);
     const urls = trackingUrls(h.http.url, h.ctx.settings.trackingSecret, message.id);
-    const settle = h.workers.all.find((w) => w.name === 'settle')!;
+    const settle = h.worker('settle');
     await settle.pause();
     // The gateway renders the message (the pixel), then follows each link a second or so apart: every
     // request is its own batch, and each alone looks like a person in Chrome an hour after delivery.

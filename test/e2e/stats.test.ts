@@ -1,13 +1,13 @@
 // Reporting through the real loop: leads arrive by signed webhook, people and machines open and click the
 // real tracking links, one person replies, one unsubscribes, and `nurture stats` (and GET /v1/stats)
 // count people, not machines.
-import { eq } from 'drizzle-orm';
+import { and, eq, isNull } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { advances, leads, signals } from '../../src/db/schema.js';
 import { statsCommand } from '../../src/cli/stats.js';
 import { getStats, statsRoute, type Stats } from '../../src/usecases/stats.js';
 import { UseCaseError } from '../../src/usecases/errors.js';
-import { eventually, startHarness, type Harness } from '../support/harness.js';
+import { eventually, SETTLE_BUDGET_MS, startHarness, type Harness } from '../support/harness.js';
 
 const CHROME = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
 const CONFIG = 'test/fixtures/config/e2e';
@@ -72,7 +72,7 @@ describe('stats', () => {
     const eveGuide = links(String(eveNews.parsed.html)).find((u) => u.endsWith('/guide'))!;
     expect((await fetch(eveGuide, { redirect: 'manual', headers: { 'user-agent': CHROME } })).status).toBe(302);
     await signalCount(5);
-    await eventually('eve engaged', async () => (await h.ctx.db.select().from(leads).where(eq(leads.email, 'eve@beta.test')))[0]?.engagedAt);
+    await eventually('eve engaged', async () => (await h.ctx.db.select().from(leads).where(eq(leads.email, 'eve@beta.test')))[0]?.engagedAt, SETTLE_BUDGET_MS);
     const unsubscribeUrl = /<([^>]+\/u\/[^>]+)>/.exec(eveNews.raw.replace(/\r?\n /g, ' '))![1]!;
     const unsub = await fetch(unsubscribeUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'List-Unsubscribe=One-Click' });
     expect(unsub.status).toBe(200);
@@ -100,6 +100,8 @@ describe('stats', () => {
       const s = await getStats(h.ctx.db);
       return s.sequences.find((q) => q.sequence === 'interest-call')?.totals.sent === 2 ? true : null;
     });
+    // Stats count settled people only: every person's open and click has settled before the snapshot.
+    await eventually('every human signal settled', async () => ((await h.ctx.db.select().from(signals).where(and(eq(signals.human, true), isNull(signals.settledAt)))).length === 0 ? true : null), SETTLE_BUDGET_MS);
     stats = await getStats(h.ctx.db, { stages: h.ctx.config.funnel.stages });
   });
 

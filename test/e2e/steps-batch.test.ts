@@ -17,7 +17,7 @@ afterAll(async () => h?.close());
 describe('step jobs in a batch', () => {
   it('answers each job as if it ran alone, lets a failing one fail alone, and queues each step once', async () => {
     // The worker's own step jobs wait, so the ones below are the only ones that run.
-    const stepper = h.workers.all.find((w) => w.name === 'step')!;
+    const stepper = h.worker('step');
     await stepper.pause();
     const people = Array.from({ length: 4 }, (_, i) => `batch${i}@batch.test`);
     for (const email of people) {

@@ -39,7 +39,8 @@ describe('templates at send time', () => {
     expect(String(sent.parsed.text)).toContain('Hi Nadia');
     expect(sent.parsed.subject).toBe('Something for the Delta "Freight" & Co onboarding team');
     expect(sent.parsed.inReplyTo).toBeUndefined();
-    const followUp = await eventually('follow-up after release', async () => h.smtp.mails.filter((m) => m.envelopeTo.includes('nameless@delta.test'))[1], 10_000);
+    // The sequence's 2 s wait, then a step and a send: the default budget, not a tighter one.
+    const followUp = await eventually('follow-up after release', async () => h.smtp.mails.filter((m) => m.envelopeTo.includes('nameless@delta.test'))[1]);
     expect(followUp.parsed.inReplyTo).toBe(sent.parsed.messageId);
     expect(followUp.parsed.subject).toBe('Re: Something for the Delta "Freight" & Co onboarding team');
   });

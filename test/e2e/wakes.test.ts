@@ -45,7 +45,7 @@ async function takeIntros(rows: (typeof enrollments.$inferSelect)[]) {
   }
 }
 
-const stepper = () => h.workers.all.find((w) => w.name === 'step')!;
+const stepper = () => h.worker('step');
 
 describe('wakes', () => {
   it('gives follow-ups due in one second one wake job, which sends each once when it comes', async () => {

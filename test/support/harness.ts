@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import postgres from 'postgres';
 import { SMTPServer } from 'smtp-server';
+import type { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { inject } from 'vitest';
 import { startWorkers, type Workers } from '../../workers/index.js';
@@ -71,6 +72,12 @@ export interface Harness {
   webhookSecret: string;
   /** How long a person's open or click stays provisional here: budgets for waiting on one to count derive from it. */
   settleMs: number;
+  /**
+   * One of the harness's workers, by queue name. A test that must order things against it pauses it
+   * (BullMQ's pause waits for the job in hand) and resumes it after: e.g. 'maintenance', whose reconcile
+   * runs at start-up and every minute, for a test that calls reconcile itself or moves the clock on.
+   */
+  worker(name: string): Worker;
   /** POSTs a signed webhook body; returns status and JSON. */
   post(path: string, body: unknown, opts?: { id?: string; headers?: Record<string, string>; raw?: string }): Promise<{ status: number; json: any }>;
   close(): Promise<void>;
@@ -153,6 +160,11 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     databaseUrl,
     webhookSecret,
     settleMs: parseDuration(ctx.config.funnel.tracking.settleAfter),
+    worker: (name) => {
+      const found = workers.all.find((w) => w.name === name);
+      if (!found) throw new Error(`the harness runs no ${name} worker`);
+      return found;
+    },
     post,
     close: async () => {
       await http.close();
