@@ -117,10 +117,12 @@ export async function enqueueSteps(queues: Queues, jobs: { job: StepJob; at: Dat
 }
 
 /**
- * How far ahead a step must be due, when its job is added, to share its second's wake job. A wake job
- * sweeps its second once, when it comes: a step written into that second after the sweep passed would
- * be missed (its add a no-op while the sweep's job exists), so one due sooner gets its own step job. The
- * margin is for clocks: the sweep starts by the clock of the worker that promotes it.
+ * How far ahead a step's wake job must fire, when the step's job is added, for the step to share it. A
+ * wake job sweeps its second once, at the second's end: a step written into that second after the sweep
+ * passed would be missed (its add a no-op while the sweep's job exists), so a step whose wake is sooner
+ * gets its own step job. It is the wake's time that counts, not the step's: a step due 400 ms from now
+ * at .700 falls in the second after next, whose wake is 1.3 s away. The margin is for clocks: the sweep
+ * starts by the clock of the worker that promotes it.
  */
 export const WAKE_AHEAD_MS = 1_000;
 
@@ -128,8 +130,8 @@ export const WAKE_AHEAD_MS = 1_000;
 export const wakeSecondOf = (at: Date): number => Math.ceil(at.getTime() / 1000);
 
 /**
- * Jobs for steps due at their times: a step due within WAKE_AHEAD_MS (or now) gets its own step job,
- * one due later its second's wake job, shared with every other step due in that second.
+ * Jobs for steps due at their times: a step due now, or whose second's wake fires within WAKE_AHEAD_MS,
+ * gets its own step job; one due later its second's wake job, shared with every other step due in it.
  */
 export async function enqueueDue(queues: Queues, due: { job: StepJob; at: Date | null }[], now: Date): Promise<void> {
   const own: typeof due = [];

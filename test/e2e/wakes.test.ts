@@ -1,7 +1,7 @@
 // Steps planned ahead share a wake job per second (enqueueDue), not a step job each: the wake sweeps the
 // enrollments due in its second a page at a time (wakeDue), leaves what one job should not take to the
-// next, runs only those still due when it holds them, and what they queue is sent once. A step due
-// within a second keeps a step job of its own.
+// next, runs only those still due when it holds them, and what they queue is sent once. A step whose
+// wake would fire within a second keeps a step job of its own.
 import { and, eq, inArray } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enrollments, leads, messages } from '../../src/db/schema.js';
@@ -132,8 +132,9 @@ describe('wakes', () => {
     stepper().resume();
   });
 
-  it('gives a step due now, or within a second, a step job of its own', async () => {
-    const now = new Date();
+  it('gives a step due now, or whose wake fires within a second, a step job of its own', async () => {
+    // At .100 of a second: a step 400 ms on is due in this second, whose wake fires 900 ms from now.
+    const now = new Date(Math.floor(Date.now() / 1000) * 1000 + 100);
     const soon = { job: { enrollmentId: '6f9619ff-8b86-4d11-b42d-00c04fc964ff', revision: 3 }, at: new Date(now.getTime() + 400) };
     const due = { job: { enrollmentId: '7f9619ff-8b86-4d11-b42d-00c04fc964ff', revision: 1 }, at: null };
     const later = { job: { enrollmentId: '8f9619ff-8b86-4d11-b42d-00c04fc964ff', revision: 2 }, at: new Date(now.getTime() + 5_000) };
@@ -143,6 +144,14 @@ describe('wakes', () => {
     expect((await h.ctx.queues.step.getJob(stepJobId(due.job)))?.name).toBe('step');
     expect(await h.ctx.queues.step.getJob(stepJobId(later.job))).toBeUndefined();
     expect((await h.ctx.queues.step.getJob(wakeJobId({ second: wakeSecondOf(later.at) })))?.name).toBe('wake');
+    // At .700, the same 400 ms is due in the second after next: its wake is 1.3 s away, and it shares it.
+    const late = new Date(now.getTime() + 600);
+    const next = { job: { enrollmentId: '9f9619ff-8b86-4d11-b42d-00c04fc964ff', revision: 1 }, at: new Date(late.getTime() + 400) };
+    await enqueueDue(h.ctx.queues, [next], late);
+    expect(await h.ctx.queues.step.getJob(stepJobId(next.job))).toBeUndefined();
+    expect(wakeSecondOf(next.at) * 1000 - late.getTime()).toBe(1300);
+    expect((await h.ctx.queues.step.getJob(wakeJobId({ second: wakeSecondOf(next.at) })))?.name).toBe('wake');
+    await h.ctx.queues.step.remove(wakeJobId({ second: wakeSecondOf(next.at) }));
     for (const id of [stepJobId(soon.job), stepJobId(due.job), wakeJobId({ second: wakeSecondOf(later.at) })]) await h.ctx.queues.step.remove(id);
     stepper().resume();
   });
