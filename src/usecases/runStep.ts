@@ -2,13 +2,14 @@
 // in one transaction, as a fan-out page does: their enrollments are locked and their facts read in a few
 // statements for all of them, and each is decided in turn (a send decided for one counts against the
 // caps of the next at its account). Per job this was about eight round trips and a commit.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { and, eq, gte, inArray, lte, sql } from 'drizzle-orm';
 import type { Context } from '../context.js';
 import type { Tx } from '../db/client.js';
 import { engagementOf, loadEngagementOfLeads, loadRecentSendsOf } from '../db/facts.js';
 import { accounts, enrollments, leads } from '../db/schema.js';
 import { decide } from '../engine/decide.js';
-import { enqueueWakeFrom, type StepJob, type WakeJob } from '../queue/index.js';
+import { enqueueWakeFrom, WAKE_AHEAD_MS, type StepJob, type WakeJob } from '../queue/index.js';
 import { applyDecisions, enqueueFollowups, noFollowups, type DecisionFor } from './applyDecision.js';
 import { factsOf, priorSteps, RecentSends, stateOf } from './engineInput.js';
 
@@ -122,19 +123,26 @@ export const WAKE_PAGES_PER_JOB = 10;
  * WAKE_PAGES_PER_JOB pages the rest goes on in a new job from there, so a job is a second or two of work
  * (a stopping worker drains it in time) and another process may take the rest.
  * A page that fails runs again step by step (runStepsSettled), so one enrollment that can't move holds
- * back only itself: the job then fails, and its retry finds only what is still due.
+ * back only itself: the job still hands the rest of its second on, then fails, and its retry finds only
+ * what is still due in its own pages.
  */
 export async function wakeDue(ctx: Context, job: WakeJob, opts: { page?: number; pages?: number } = {}): Promise<{ ran: number; more: boolean }> {
   const { page = WAKE_PAGE, pages = WAKE_PAGES_PER_JOB } = opts;
   const end = new Date(job.second * 1000);
+  // The job came due by the clock of the worker that promoted it; this one may be a little behind, and
+  // would pass over what is due at the second's very end (a send window puts a crowd exactly there).
+  const early = end.getTime() - ctx.now().getTime();
+  if (early > 0) await sleep(Math.min(early, 2 * WAKE_AHEAD_MS));
   let after = job.after ? { at: new Date(job.after.at), id: job.after.id } : { at: new Date(end.getTime() - 1000), id: 'ffffffff-ffff-ffff-ffff-ffffffffffff' };
   let ran = 0;
+  let more = false;
   const failed: unknown[] = [];
   for (let done = 0; ; done++) {
     if (done === pages) {
-      if (failed.length) break;
+      // Even when a page here failed: one row that can't move must not hold up the crowd behind it.
       await enqueueWakeFrom(ctx.queues, { second: job.second, after: { at: after.at.toISOString(), id: after.id } });
-      return { ran, more: true };
+      more = true;
+      break;
     }
     const now = ctx.now();
     const dueBy = now < end ? now : end;
@@ -153,9 +161,10 @@ export async function wakeDue(ctx: Context, job: WakeJob, opts: { page?: number;
     const last = due[due.length - 1]!;
     after = { at: last.at!, id: last.enrollmentId };
   }
-  // A failed job is retried from where it started: what it did is no longer due, the rest of its second is.
+  // A failed job is retried from where it started: what it did is no longer due, what failed still is
+  // (and the next job's add, made again, is a no-op).
   if (failed.length) throw new AggregateError(failed, `${failed.length} step(s) due at ${end.toISOString()} failed: ${rootMessage(failed[0])}`);
-  return { ran, more: false };
+  return { ran, more };
 }
 
 /**

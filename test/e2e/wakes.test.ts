@@ -113,7 +113,9 @@ describe('wakes', () => {
     await stepper().pause();
     const { rows } = await enroll('broken', 3);
     const second = await takeIntros(rows);
-    const broken = rows[1]!;
+    // Due together, they go in id order: pages of two, one page a job, the broken one in the first page.
+    const [broken, beside, behind] = [...rows].sort((a, b) => (a.id < b.id ? -1 : 1)) as [(typeof rows)[0], (typeof rows)[0], (typeof rows)[0]];
+    const small = { page: 2, pages: 1 };
     // Real Postgres refuses to move one of them (as a constraint or a lost connection might).
     await h.ctx.database.sql.unsafe(`
       create or replace function wakes_refuse() returns trigger language plpgsql as $$
@@ -121,14 +123,34 @@ describe('wakes', () => {
       create trigger wakes_refuse before update on enrollments for each row execute function wakes_refuse();`);
     try {
       await eventually('the second is over', async () => Date.now() >= second * 1000);
-      await expect(wakeDue(h.ctx, { second })).rejects.toThrow(/1 step\(s\) due at .* failed: refused for the test/);
+      await expect(wakeDue(h.ctx, { second }, small)).rejects.toThrow(/1 step\(s\) due at .* failed: refused for the test/);
       const after = await h.ctx.db.select().from(enrollments).where(inArray(enrollments.id, rows.map((e) => e.id)));
-      expect(after.filter((e) => e.cursor === 'pause-again').map((e) => e.id).sort()).toEqual(rows.filter((e) => e !== broken).map((e) => e.id).sort());
+      expect(after.filter((e) => e.cursor === 'pause-again').map((e) => e.id)).toEqual([beside.id]);
+      // The one behind was handed on all the same, and its job runs it while the broken one still fails.
+      const next = (await h.ctx.queues.step.getJob(wakeJobId({ second, after: { at: beside.nextDueAt!.toISOString(), id: beside.id } })))!;
+      expect(next.name).toBe('wake');
+      await h.ctx.queues.step.remove(wakeJobId({ second })); // the queued wake this test stands in for
+      stepper().resume();
+      await eventually('the next job ran', async () => (await next.getState()) === 'completed');
+      expect((await h.ctx.queues.step.getJob(next.id!))!.returnvalue).toEqual({ ran: 1, more: false });
+      expect((await h.ctx.db.select().from(enrollments).where(eq(enrollments.id, behind.id)))[0]!.cursor).toBe('pause-again');
     } finally {
       await h.ctx.database.sql.unsafe('drop trigger wakes_refuse on enrollments; drop function wakes_refuse()');
     }
     // Its retry finds only the one still due.
+    expect(await wakeDue(h.ctx, { second }, small)).toEqual({ ran: 1, more: false });
+  });
+
+  it("runs what is due at its second's very end, on a worker whose clock is a little behind the one that promoted it", async () => {
+    await stepper().pause();
+    const { rows } = await enroll('skew', 1);
+    await takeIntros(rows);
+    // Due exactly on a whole second, as a send window's opening is; this worker's clock is short of it.
+    const second = Math.ceil(Date.now() / 1000) + 1;
+    await h.ctx.db.update(enrollments).set({ nextDueAt: new Date(second * 1000) }).where(eq(enrollments.id, rows[0]!.id));
+    expect(Date.now()).toBeLessThan(second * 1000);
     expect(await wakeDue(h.ctx, { second })).toEqual({ ran: 1, more: false });
+    expect((await h.ctx.db.select().from(enrollments).where(eq(enrollments.id, rows[0]!.id)))[0]!.cursor).toBe('pause-again');
     stepper().resume();
   });
 
