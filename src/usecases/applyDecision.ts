@@ -29,6 +29,14 @@ export interface Followups {
 
 export const noFollowups = (): Followups => ({ steps: [], sends: [], resends: [], outbound: [] });
 
+/** Adds what a committed transaction queues to what others did, for one enqueue after them all. */
+export function addFollowups(into: Followups, from: Followups): void {
+  into.steps.push(...from.steps);
+  into.sends.push(...from.sends);
+  into.resends.push(...from.resends);
+  into.outbound.push(...from.outbound);
+}
+
 export async function applyDecision(ctx: Context, tx: Tx, row: EnrollmentRow, seq: Pick<Sequence, 'id' | 'version'>, d: Decision, lead: LeadRow, account: AccountRow, out: Followups): Promise<void> {
   await applyDecisions(ctx, tx, [{ row, seq, decision: d, lead, account }], out);
 }

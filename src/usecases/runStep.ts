@@ -10,7 +10,7 @@ import { engagementOf, loadEngagementOfLeads, loadRecentSendsOf } from '../db/fa
 import { accounts, enrollments, leads } from '../db/schema.js';
 import { decide } from '../engine/decide.js';
 import { enqueueWakeFrom, WAKE_AHEAD_MS, type StepJob, type WakeJob } from '../queue/index.js';
-import { applyDecisions, enqueueFollowups, noFollowups, type DecisionFor } from './applyDecision.js';
+import { addFollowups, applyDecisions, enqueueFollowups, noFollowups, type DecisionFor, type Followups } from './applyDecision.js';
 import { factsOf, priorSteps, RecentSends, stateOf } from './engineInput.js';
 
 export type RunStepResult = 'ran' | 'stale' | 'ended';
@@ -24,6 +24,13 @@ export async function runStep(ctx: Context, job: StepJob): Promise<RunStepResult
  * `dueBy` (a wake's sweep) whatever the revision, if the enrollment is due by then when it is locked.
  */
 export async function runSteps(ctx: Context, jobs: readonly StepJob[], opts: { dueBy?: Date } = {}): Promise<RunStepResult[]> {
+  const { results, out } = await stepsCommitted(ctx, jobs, opts);
+  await enqueueFollowups(ctx, out);
+  return results;
+}
+
+/** runSteps' transaction, committed: each job's result, and the jobs what it wrote needs queued. */
+async function stepsCommitted(ctx: Context, jobs: readonly StepJob[], opts: { dueBy?: Date }): Promise<{ results: RunStepResult[]; out: Followups }> {
   const out = noFollowups();
   const results = await ctx.db.transaction(async (tx): Promise<RunStepResult[]> => {
     const { funnel } = ctx.config;
@@ -96,8 +103,7 @@ export async function runSteps(ctx: Context, jobs: readonly StepJob[], opts: { d
     await applyDecisions(ctx, tx, decided, out);
     return verdicts;
   });
-  await enqueueFollowups(ctx, out);
-  return results;
+  return { results, out };
 }
 
 /** Each lead's earliest run start among a batch's enrollments: how far back its step facts reach. */
@@ -172,12 +178,23 @@ export async function wakeDue(ctx: Context, job: WakeJob, opts: { page?: number;
  * that breaks a constraint, a deadlock) is only its own step's.
  */
 async function runStepsSettled(ctx: Context, steps: readonly StepJob[], opts: { dueBy?: Date } = {}): Promise<PromiseSettledResult<RunStepResult>[]> {
+  const out = noFollowups();
+  const settled = await committedEach(ctx, steps, opts, out);
+  // Once, after every commit. A failure here is Redis's, not a step's: it fails the lot, and must not
+  // run the batch again step by step (each would come back stale, and what it queued never be added).
+  await enqueueFollowups(ctx, out);
+  return settled;
+}
+
+async function committedEach(ctx: Context, steps: readonly StepJob[], opts: { dueBy?: Date }, out: Followups): Promise<PromiseSettledResult<RunStepResult>[]> {
   try {
-    return (await runSteps(ctx, steps, opts)).map((value) => ({ status: 'fulfilled', value }));
+    const done = await stepsCommitted(ctx, steps, opts);
+    addFollowups(out, done.out);
+    return done.results.map((value) => ({ status: 'fulfilled', value }));
   } catch (reason) {
     if (steps.length === 1) return [{ status: 'rejected', reason }];
     const each: PromiseSettledResult<RunStepResult>[] = [];
-    for (const step of steps) each.push(...(await runStepsSettled(ctx, [step], opts)));
+    for (const step of steps) each.push(...(await committedEach(ctx, [step], opts, out)));
     return each;
   }
 }
@@ -193,7 +210,14 @@ export function stepRunner(ctx: Context, opts: { size: number; waitMs?: number }
   let batch: Waiting[] = [];
   let timer: NodeJS.Timeout | null = null;
   const run = async (jobs: Waiting[]) => {
-    const settled = await runStepsSettled(ctx, jobs.map((w) => w.job));
+    let settled: PromiseSettledResult<RunStepResult>[];
+    try {
+      settled = await runStepsSettled(ctx, jobs.map((w) => w.job));
+    } catch (e) {
+      // Committed, but their follow-ups were not queued: every job fails, and reconcile finds the rest.
+      for (const w of jobs) w.reject(e);
+      return;
+    }
     jobs.forEach((w, i) => {
       const r = settled[i]!;
       if (r.status === 'fulfilled') w.resolve(r.value);

@@ -4,7 +4,8 @@ import { randomUUID } from 'node:crypto';
 import { and, eq, inArray } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enrollments, leads, messages } from '../../src/db/schema.js';
-import type { StepJob } from '../../src/queue/index.js';
+import { sendJobId, type Queues, type StepJob } from '../../src/queue/index.js';
+import { reconcile } from '../../src/usecases/reconcile.js';
 import { stepRunner } from '../../src/usecases/runStep.js';
 import { eventually, startHarness, type Harness } from '../support/harness.js';
 
@@ -54,10 +55,49 @@ describe('step jobs in a batch', () => {
     expect(await Promise.all(due.map((e) => run({ enrollmentId: e.id, revision: e.revision })))).toEqual(['stale', 'stale', 'stale', 'stale']);
     // And what they queued goes out once each, the worker's own jobs for the old revisions doing nothing.
     stepper.resume();
+    // (Only these: the follow-ups after them may be going out by now too.)
     const sent = await eventually('all sent', async () => {
-      const rows = await h.ctx.db.select().from(messages).where(and(inArray(messages.leadId, leadIds), eq(messages.status, 'sent')));
+      const rows = await h.ctx.db.select().from(messages).where(and(inArray(messages.id, added.map((m) => m.id)), eq(messages.status, 'sent')));
       return rows.length === added.length ? rows : null;
     });
     for (const m of sent) expect(h.smtp.mails.filter((x) => x.parsed.messageId === `<${m.messageId}>`)).toHaveLength(1);
+  });
+  it('fails the batch, not each step again, when Redis refuses what it queues after the commit; reconcile adds it', async () => {
+    const stepper = h.worker('step');
+    const maintenance = h.worker('maintenance');
+    await Promise.all([stepper.pause(), maintenance.pause()]);
+    const people = Array.from({ length: 2 }, (_, i) => `lost${i}@batch.test`);
+    for (const email of people) {
+      const r = await h.post('/v1/triggers', { type: 'lead.upsert', lead: { email, firstName: 'L', persona: 'champion', owner: { name: 'Sam Rivera', email: 'sam@handrail.example' }, account: { name: 'Lost', domain: 'lost.test' } } });
+      expect(r.status).toBe(200);
+    }
+    const leadIds = (await h.ctx.db.select({ id: leads.id }).from(leads).where(inArray(leads.email, people))).map((l) => l.id);
+    const due = await eventually('two intros due', async () => {
+      const rows = await h.ctx.db.select().from(enrollments).where(inArray(enrollments.leadId, leadIds));
+      return rows.length === 2 && rows.every((e) => e.cursor === 'intro') ? rows : null;
+    });
+    // Redis goes away between the commit and the adds.
+    const gone = () => Promise.reject(new Error('Connection is closed.'));
+    const dead = new Proxy(h.ctx.queues, { get: (q, name) => (name === 'settings' ? q.settings : { add: gone, addBulk: gone, remove: gone }) }) as Queues;
+    const run = stepRunner({ ...h.ctx, queues: dead }, { size: due.length });
+    const settled = await Promise.allSettled(due.map((e) => run({ enrollmentId: e.id, revision: e.revision })));
+    // Every job fails with Redis's error: none is run again and answered 'stale' as if all were well.
+    expect(settled.map((s) => (s.status === 'rejected' ? String(s.reason) : s.value))).toEqual(due.map(() => 'Error: Connection is closed.'));
+    // Committed once each: moved on, one intro queued apiece, no send job.
+    const moved = await h.ctx.db.select().from(enrollments).where(inArray(enrollments.leadId, leadIds));
+    for (const e of due) expect(moved.find((m) => m.id === e.id)!.revision).toBe(e.revision + 1);
+    const queued = await h.ctx.db.select().from(messages).where(inArray(messages.leadId, leadIds));
+    expect(queued.map((m) => m.status)).toEqual(['queued', 'queued']);
+    for (const m of queued) expect(await h.ctx.queues.send.getJob(sendJobId({ messageId: m.id }))).toBeFalsy();
+
+    // Reconcile adds what was lost, and each intro goes out once.
+    expect((await reconcile(h.ctx)).sends).toBeGreaterThanOrEqual(2);
+    await eventually('both intros sent', async () => {
+      const rows = await h.ctx.db.select().from(messages).where(and(inArray(messages.id, queued.map((m) => m.id)), eq(messages.status, 'sent')));
+      return rows.length === 2 ? rows : null;
+    });
+    for (const m of queued) expect(h.smtp.mails.filter((x) => x.parsed.messageId === `<${m.messageId}>`)).toHaveLength(1);
+    stepper.resume();
+    maintenance.resume();
   });
 });
