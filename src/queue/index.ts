@@ -13,8 +13,9 @@ export type StepJob = z.infer<typeof StepJob>;
  * Wakes every enrollment due within one second (the second ending at `second`, in Unix seconds), on the
  * step queue under the name 'wake': steps planned ahead share a job per second instead of one each. A
  * second with more steps than one job takes goes on in a job that starts `after` the last one done.
+ * `again` marks reconcile's sweep of a second whose steps are overdue (the Unix second it was added).
  */
-export const WakeJob = z.object({ second: z.number().int().positive(), after: z.object({ at: z.string(), id: z.uuid() }).optional() });
+export const WakeJob = z.object({ second: z.number().int().positive(), after: z.object({ at: z.string(), id: z.uuid() }).optional(), again: z.number().int().positive().optional() });
 export type WakeJob = z.infer<typeof WakeJob>;
 export const SendJob = z.object({ messageId: z.uuid() });
 export type SendJob = z.infer<typeof SendJob>;
@@ -33,7 +34,7 @@ export type MailboxJob = z.infer<typeof MailboxJob>;
 
 // BullMQ refuses custom ids that contain ':' or are integers.
 export const stepJobId = (j: StepJob) => `step-${j.enrollmentId}-${j.revision}`;
-export const wakeJobId = (j: WakeJob) => (j.after ? `wake-${j.second}-${j.after.id}` : `wake-${j.second}`);
+export const wakeJobId = (j: WakeJob) => `wake-${j.second}${j.again ? `-again-${j.again}` : ''}${j.after ? `-${j.after.id}` : ''}`;
 export const sendJobId = (j: SendJob) => `send-${j.messageId}`;
 export const outboundJobId = (j: OutboundJob) => `outbound-${j.eventId}`;
 export const mailboxJobId = (j: MailboxJob) => `sentcopy-${j.messageId}`;
@@ -147,6 +148,19 @@ export async function enqueueDue(queues: Queues, due: { job: StepJob; at: Date |
 export async function enqueueWakes(queues: Queues, seconds: number[], now: Date): Promise<void> {
   if (!seconds.length) return;
   await queues.step.addBulk(seconds.map((second) => ({ name: 'wake', data: { second } satisfies WakeJob, opts: { jobId: wakeJobId({ second }), delay: Math.max(0, second * 1000 - now.getTime()) } })));
+}
+
+/**
+ * Sweeps again, now, the seconds whose steps reconcile found overdue: Redis lost their wake, a sweep
+ * missed them, or a crowded second's sweep is still on its way. A job per second, not a step job per
+ * enrollment (a crowd of a hundred thousand is then a few jobs, not as many as it has people), new at
+ * each reconcile (a sweep already done must not make the add a no-op). No retries of its own: the next
+ * reconcile is its retry.
+ */
+export async function enqueueOverdue(queues: Queues, seconds: number[], now: Date): Promise<void> {
+  if (!seconds.length) return;
+  const again = Math.floor(now.getTime() / 1000);
+  await queues.step.addBulk(seconds.map((second) => ({ name: 'wake', data: { second, again } satisfies WakeJob, opts: { jobId: wakeJobId({ second, again }), attempts: 1 } })));
 }
 
 /** The rest of a second's steps, taken up at once by whichever worker is free. */

@@ -1,14 +1,14 @@
 // Postgres is the truth, Redis is disposable: re-enqueue every due step, unsent message and unfinished
 // fan-out with its deterministic job id (a job that still exists makes the add a no-op), and report stuck sends.
 // A step due within the step-job horizon gets its delayed job here too (its second's wake job, or its own
-// when it is due now): further ahead, a step has no job in Redis at all (see stepJobHorizonMs), and this
-// is what adds it in time.
+// when its wake is too near): further ahead, a step has no job in Redis at all (see stepJobHorizonMs),
+// and this is what adds it in time. Overdue steps get their seconds swept again (enqueueOverdue).
 import { and, eq, lte, sql } from 'drizzle-orm';
 import type { Context } from '../context.js';
 import { logActivity } from '../db/activity.js';
 import { runningFanouts } from '../db/fanouts.js';
 import { enrollments, messages } from '../db/schema.js';
-import { enqueueFanout, enqueueOutbound, enqueueSends, enqueueSettles, enqueueDue } from '../queue/index.js';
+import { enqueueDue, enqueueFanout, enqueueOutbound, enqueueOverdue, enqueueSends, enqueueSettles, wakeSecondOf } from '../queue/index.js';
 import { pendingOutbound } from './outbound.js';
 import { leadsToSettle } from './settleSignals.js';
 import { replanDeferred } from './replanDeferred.js';
@@ -25,6 +25,7 @@ export async function reconcile(ctx: Context): Promise<{ steps: number; soon: nu
   let steps = 0;
   let soon = 0;
   let after = '00000000-0000-0000-0000-000000000000';
+  const overdueSeconds = new Set<number>();
   for (;;) {
     const due = await ctx.db
       .select({ id: enrollments.id, revision: enrollments.revision, nextDueAt: enrollments.nextDueAt })
@@ -33,12 +34,15 @@ export async function reconcile(ctx: Context): Promise<{ steps: number; soon: nu
       .orderBy(enrollments.id)
       .limit(PAGE);
     if (!due.length) break;
-    await enqueueDue(ctx.queues, due.map((d) => ({ job: { enrollmentId: d.id, revision: d.revision }, at: d.nextDueAt })), now);
-    const dueNow = due.filter((d) => d.nextDueAt! <= now).length;
-    steps += dueNow;
-    soon += due.length - dueNow;
+    const overdue = due.filter((d) => d.nextDueAt! <= now);
+    const ahead = due.filter((d) => d.nextDueAt! > now);
+    for (const d of overdue) overdueSeconds.add(wakeSecondOf(d.nextDueAt!));
+    await enqueueDue(ctx.queues, ahead.map((d) => ({ job: { enrollmentId: d.id, revision: d.revision }, at: d.nextDueAt })), now);
+    steps += overdue.length;
+    soon += ahead.length;
     after = due[due.length - 1]!.id;
   }
+  await enqueueOverdue(ctx.queues, [...overdueSeconds], now);
   const queued = await ctx.db.select({ id: messages.id }).from(messages).where(eq(messages.status, 'queued'));
   await enqueueSends(ctx.queues, queued.map((m) => ({ messageId: m.id })));
   await enqueueOutbound(ctx.queues, await pendingOutbound(ctx));
@@ -67,3 +71,4 @@ export async function reconcile(ctx: Context): Promise<{ steps: number; soon: nu
   await pruneWebhookReceipts(ctx);
   return { steps, soon, sends: queued.length, settles: settle.length, fanouts: fanouts.length, replanned, uncertain: stuck.length };
 }
+

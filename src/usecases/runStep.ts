@@ -146,7 +146,7 @@ export async function wakeDue(ctx: Context, job: WakeJob, opts: { page?: number;
   for (let done = 0; ; done++) {
     if (done === pages) {
       // Even when a page here failed: one row that can't move must not hold up the crowd behind it.
-      await enqueueWakeFrom(ctx.queues, { second: job.second, after: { at: after.at.toISOString(), id: after.id } });
+      await enqueueWakeFrom(ctx.queues, { ...job, after: { at: after.at.toISOString(), id: after.id } });
       more = true;
       break;
     }

@@ -6,6 +6,7 @@ import { and, eq, inArray } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enrollments, leads, messages } from '../../src/db/schema.js';
 import { enqueueDue, stepJobId, wakeJobId, wakeSecondOf } from '../../src/queue/index.js';
+import { reconcile } from '../../src/usecases/reconcile.js';
 import { runSteps, wakeDue } from '../../src/usecases/runStep.js';
 import { eventually, startHarness, type Harness } from '../support/harness.js';
 
@@ -139,6 +140,26 @@ describe('wakes', () => {
     }
     // Its retry finds only the one still due.
     expect(await wakeDue(h.ctx, { second }, small)).toEqual({ ran: 1, more: false });
+  });
+
+  it('sweeps again, a job per second, what reconcile finds overdue after Redis lost its wake', async () => {
+    await Promise.all([stepper().pause(), h.worker('maintenance').pause()]);
+    const { rows } = await enroll('lost', 3);
+    const second = await takeIntros(rows);
+    await h.ctx.queues.step.remove(wakeJobId({ second }));
+    await eventually('the second is over', async () => Date.now() >= second * 1000);
+    expect((await reconcile(h.ctx)).steps).toBeGreaterThanOrEqual(3);
+    // One job sweeps the three again; none of them has a step job of its own.
+    const moved = await h.ctx.db.select().from(enrollments).where(inArray(enrollments.id, rows.map((e) => e.id)));
+    for (const e of moved) expect(await h.ctx.queues.step.getJob(stepJobId({ enrollmentId: e.id, revision: e.revision }))).toBeUndefined();
+    const sweeps = (await h.ctx.queues.step.getJobs(['waiting', 'prioritized'])).filter((j) => j.name === 'wake' && j.data.second === second);
+    expect(sweeps.map((j) => j.id)).toEqual([wakeJobId({ second, again: sweeps[0]!.data.again })]);
+    stepper().resume();
+    await eventually('the sweep ran', async () => (await sweeps[0]!.getState()) === 'completed');
+    expect((await h.ctx.queues.step.getJob(sweeps[0]!.id!))!.returnvalue).toEqual({ ran: 3, more: false });
+    const after = await h.ctx.db.select().from(enrollments).where(inArray(enrollments.id, rows.map((e) => e.id)));
+    expect(after.map((e) => e.cursor)).toEqual(['pause-again', 'pause-again', 'pause-again']);
+    h.worker('maintenance').resume();
   });
 
   it("runs what is due at its second's very end, on a worker whose clock is a little behind the one that promoted it", async () => {
