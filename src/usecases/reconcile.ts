@@ -71,4 +71,3 @@ export async function reconcile(ctx: Context): Promise<{ steps: number; soon: nu
   await pruneWebhookReceipts(ctx);
   return { steps, soon, sends: queued.length, settles: settle.length, fanouts: fanouts.length, replanned, uncertain: stuck.length };
 }
-

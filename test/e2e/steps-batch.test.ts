@@ -15,17 +15,22 @@ beforeAll(async () => {
 });
 afterAll(async () => h?.close());
 
+/** `n` champions at one account, each enrolled in the one-to-one notes by a signed webhook: their lead ids. */
+async function champions(key: string, n: number): Promise<string[]> {
+  const people = Array.from({ length: n }, (_, i) => `${key}${i}@batch.test`);
+  for (const email of people) {
+    const r = await h.post('/v1/triggers', { type: 'lead.upsert', lead: { email, firstName: 'B', persona: 'champion', owner: { name: 'Sam Rivera', email: 'sam@handrail.example' }, account: { name: key, domain: `${key}.test` } } });
+    expect(r.status).toBe(200);
+  }
+  return (await h.ctx.db.select({ id: leads.id }).from(leads).where(inArray(leads.email, people))).map((l) => l.id);
+}
+
 describe('step jobs in a batch', () => {
   it('answers each job as if it ran alone, lets a failing one fail alone, and queues each step once', async () => {
     // The worker's own step jobs wait, so the ones below are the only ones that run.
     const stepper = h.worker('step');
     await stepper.pause();
-    const people = Array.from({ length: 4 }, (_, i) => `batch${i}@batch.test`);
-    for (const email of people) {
-      const r = await h.post('/v1/triggers', { type: 'lead.upsert', lead: { email, firstName: 'B', persona: 'champion', owner: { name: 'Sam Rivera', email: 'sam@handrail.example' }, account: { name: 'Batch', domain: 'batch.test' } } });
-      expect(r.status).toBe(200);
-    }
-    const leadIds = (await h.ctx.db.select({ id: leads.id }).from(leads).where(inArray(leads.email, people))).map((l) => l.id);
+    const leadIds = await champions('batch', 4);
     // Each enrollment has a step due (its intro, or the follow-up two seconds after it).
     const due = await eventually('four steps due', async () => {
       const rows = await h.ctx.db.select().from(enrollments).where(inArray(enrollments.leadId, leadIds));
@@ -62,16 +67,12 @@ describe('step jobs in a batch', () => {
     });
     for (const m of sent) expect(h.smtp.mails.filter((x) => x.parsed.messageId === `<${m.messageId}>`)).toHaveLength(1);
   });
+
   it('fails the batch, not each step again, when Redis refuses what it queues after the commit; reconcile adds it', async () => {
     const stepper = h.worker('step');
     const maintenance = h.worker('maintenance');
     await Promise.all([stepper.pause(), maintenance.pause()]);
-    const people = Array.from({ length: 2 }, (_, i) => `lost${i}@batch.test`);
-    for (const email of people) {
-      const r = await h.post('/v1/triggers', { type: 'lead.upsert', lead: { email, firstName: 'L', persona: 'champion', owner: { name: 'Sam Rivera', email: 'sam@handrail.example' }, account: { name: 'Lost', domain: 'lost.test' } } });
-      expect(r.status).toBe(200);
-    }
-    const leadIds = (await h.ctx.db.select({ id: leads.id }).from(leads).where(inArray(leads.email, people))).map((l) => l.id);
+    const leadIds = await champions('lost', 2);
     const due = await eventually('two intros due', async () => {
       const rows = await h.ctx.db.select().from(enrollments).where(inArray(enrollments.leadId, leadIds));
       return rows.length === 2 && rows.every((e) => e.cursor === 'intro') ? rows : null;
