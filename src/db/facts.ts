@@ -37,13 +37,16 @@ export async function loadEngagement(tx: Tx, funnel: Funnel, lead: LeadRow, now:
 export async function loadEngagementOfLeads(tx: Tx, leadIds: string[], runSince?: Map<string, Date>): Promise<Map<string, SignalFact[]>> {
   const by = new Map<string, SignalFact[]>();
   if (!leadIds.length) return by;
-  // A lead the map leaves out reads null, and least() passes over nulls: its stage's start alone.
-  const since = JSON.stringify(Object.fromEntries([...(runSince ?? [])].map(([id, d]) => [id, d.toISOString()])));
+  // The runs' starts as a row set, built once per statement (a jsonb parameter looked into per signal
+  // would be parsed again for each under a generic plan). A lead it leaves out joins null, and least()
+  // passes over nulls: its stage's start alone.
+  const runs = JSON.stringify([...(runSince ?? [])].map(([lead, since]) => ({ lead, since })));
   const rows = await tx
     .select({ leadId: signals.leadId, ...signalFacts })
     .from(signals)
     .innerJoin(leads, eq(leads.id, signals.leadId))
-    .where(and(inIds(signals.leadId, leadIds), countedSignal, sql`${signals.occurredAt} >= least(${leads.stageEnteredAt}, (${since}::jsonb ->> ${signals.leadId}::text)::timestamptz)`));
+    .leftJoin(sql`jsonb_to_recordset(${runs}::jsonb) as run(lead uuid, since timestamptz)`, sql`run.lead = ${signals.leadId}`)
+    .where(and(inIds(signals.leadId, leadIds), countedSignal, sql`${signals.occurredAt} >= least(${leads.stageEnteredAt}, run.since)`));
   for (const { leadId, ...r } of rows) if (leadId) by.set(leadId, [...(by.get(leadId) ?? []), r]);
   return by;
 }
