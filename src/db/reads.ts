@@ -61,8 +61,10 @@ export async function accountsPage(db: Tx, after: string | null, limit: number) 
       name: accounts.name,
       domain: accounts.domain,
       stage: accounts.stage,
-      leads: sql<number>`(select count(*)::int from ${leads} l where l.account_id = ${accounts.id})`,
-      engaged: sql<number>`(select count(*)::int from ${leads} l where l.account_id = ${accounts.id} and l.engaged_at is not null)`,
+      // Qualified by hand: drizzle writes a column in a select list as a bare "id", which inside the
+      // subquery is the lead's own id (every account counted 0).
+      leads: sql<number>`(select count(*)::int from ${leads} l where l.account_id = accounts.id)`,
+      engaged: sql<number>`(select count(*)::int from ${leads} l where l.account_id = accounts.id and l.engaged_at is not null)`,
     })
     .from(accounts)
     .where(after ? gt(accounts.key, after) : undefined)

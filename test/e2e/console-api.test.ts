@@ -145,6 +145,10 @@ describe('the read API', () => {
     expect(acct.personas.map((p: any) => [p.persona, p.leads])).toEqual([['champion', 2], ['economic_buyer', 1]]);
     expect(acct.personas[0].people.map((p: any) => p.email)).toEqual(['ana@alpha.test', 'di@alpha.test']);
     expect((await getJson('/v1/accounts/nowhere.test')).status).toBe(404);
+    // The list counts each account's people as its page does.
+    const listed = (await getJson('/v1/accounts')).json.accounts.find((a: any) => a.key === acct.account.key);
+    expect(listed).toMatchObject({ leads: 3, engaged: acct.personas.flatMap((p: any) => p.people).filter((p: any) => p.engagedAt).length });
+    expect(listed.leads).toBe(acct.personas.reduce((n: number, p: any) => n + p.leads, 0));
     const q = (await getJson('/v1/queues')).json;
     expect(q.queues.map((x: any) => x.name)).toEqual(['step', 'send', 'fanout', 'outbound', 'maintenance', 'settle', 'mailbox']);
     await eventually('reconcile has run', async () => (await getJson('/v1/queues')).json.reconcile.last);
