@@ -1,5 +1,5 @@
 // `nurture import`, `nurture export` and `nurture erase`: the same use cases the HTTP routes call.
-import { createReadStream, createWriteStream, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, statSync, writeFileSync, type WriteStream } from 'node:fs';
 import { userInfo } from 'node:os';
 import { eraseLead } from '../usecases/eraseLead.js';
 import { exportLead } from '../usecases/exportLead.js';
@@ -13,8 +13,15 @@ export async function importCommand(o: { file: string; mapping?: string; dryRun:
   const write = o.write ?? ((l: string) => console.log(l));
   const mapping = o.mapping ? loadMapping(o.mapping) : undefined;
   const reportPath = o.report ?? `${o.file}.rejected.csv`;
-  const report = createWriteStream(reportPath);
-  report.write('line,email,code,reason\n');
+  // Opened at the first rejected row, so a clean file leaves no empty report behind; a dry run writes
+  // nothing unless asked to with --report.
+  const reporting = !o.dryRun || o.report !== undefined;
+  let report: WriteStream | null = null;
+  const reject = (line: string) => {
+    if (!reporting) return;
+    if (!report) (report = createWriteStream(reportPath)).write('line,email,code,reason\n');
+    report.write(line);
+  };
   const tty = process.stderr.isTTY;
   let lastLine = 0;
   const rt = await startRuntime({ embedded: false, sends: false });
@@ -26,7 +33,7 @@ export async function importCommand(o: { file: string; mapping?: string; dryRun:
       actor: actor(),
       totalBytes: statSync(o.file).size,
       ...(o.batch ? { batchSize: o.batch } : {}),
-      onReject: (x) => report.write(`${x.line},${csv(x.email ?? '')},${x.code},${csv(x.reason)}\n`),
+      onReject: (x) => reject(`${x.line},${csv(x.email ?? '')},${x.code},${csv(x.reason)}\n`),
       onProgress: (p) => {
         if (tty) process.stderr.write(`\r${progressBar(p)}`);
         else if (Date.now() - lastLine > 2000) {
@@ -39,11 +46,12 @@ export async function importCommand(o: { file: string; mapping?: string; dryRun:
     write(`${r.dryRun ? 'dry run: ' : ''}${r.rows} rows in ${(r.elapsedMs / 1000).toFixed(1)}s (${Math.round(r.rows / Math.max(r.elapsedMs / 1000, 0.001))} rows/s)`);
     write(`  ${r.dryRun ? 'would create' : 'created'} ${r.created}, ${r.dryRun ? 'would update' : 'updated'} ${r.updated}${r.dryRun ? '' : `, unchanged ${r.unchanged}, enrolled ${r.enrolled}, suppressed (never mailed) ${r.suppressed}`}`);
     if (r.ignoredColumns.length) write(`  ignored columns: ${r.ignoredColumns.join(', ')} (map them in a mapping file, or to "-" to silence this)`);
-    write(`  rejected ${r.rejected}${r.rejected ? `: see ${reportPath}` : ''}`);
+    write(`  rejected ${r.rejected}${r.rejected ? (reporting ? `: see ${reportPath}` : ' (--report FILE lists them all with their line numbers)') : ''}`);
     for (const x of r.rejects.slice(0, 10)) write(`    line ${x.line}: ${x.reason}`);
     return r.rejected ? 2 : 0;
   } finally {
-    await new Promise<void>((resolve) => report.end(() => resolve()));
+    const open = report as WriteStream | null;
+    if (open) await new Promise<void>((resolve) => open.end(() => resolve()));
     await rt.stop();
   }
 }

@@ -1,10 +1,14 @@
 // People data end to end: a CSV import (good and bad rows, a re-import, a suppressed address), a person's
 // export, their erasure (nothing of them left in any table, never mailed again) and the preference page.
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
-import { and, eq, sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { and, eq, inArray, sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { accounts, activity, auditLog, enrollments, leads, outboundEvents, signals, suppressions } from '../../src/db/schema.js';
 import { importLeads } from '../../src/usecases/importLeads.js';
 import { loadMapping } from '../../src/usecases/leadColumns.js';
@@ -96,6 +100,37 @@ describe('import', () => {
     expect(gus).toMatchObject({ firstName: 'Gus', title: 'VP Finance', stage: 'interest', persona: 'economic_buyer' });
     expect(await h.ctx.db.select().from(enrollments).where(eq(enrollments.leadId, gus!.id))).toEqual([]);
   });
+
+  it('nurture import: a dry run leaves no file behind, and a real run writes the rejected rows only when there are some', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'nurture-import-'));
+    try {
+      const env = { ...process.env, DATABASE_URL: h.databaseUrl, REDIS_URL: inject('redisUrl'), QUEUE_PREFIX: `cli${Date.now()}`, NURTURE_CONFIG_DIR: 'test/fixtures/config/e2e', NURTURE_DATA_DIR: dir };
+      const nurture = (...args: string[]) =>
+        new Promise<{ code: number; out: string }>((resolve) =>
+          execFile(process.execPath, ['bin/nurture.js', ...args], { env }, (err, stdout, stderr) => resolve({ code: err ? Number(err.code) : 0, out: stdout + stderr })),
+        );
+      const header = 'email,firstName,persona,account.name,account.domain';
+      const bad = join(dir, 'bad.csv');
+      await writeFile(bad, `${header}\nel@cli.test,El,champion,Cli Co,cli.test\nnot-an-email,No,champion,Cli Co,cli.test\n`);
+      const dry = await nurture('import', bad, '--dry-run', '--no-enroll');
+      expect(dry.out).toContain('dry run: 2 rows');
+      expect(dry.out).toContain('rejected 1 (--report FILE lists them all with their line numbers)');
+      expect(dry.code).toBe(2);
+      expect(await readdir(dir)).not.toContain('bad.csv.rejected.csv');
+      expect(await h.ctx.db.select().from(leads).where(eq(leads.email, 'el@cli.test'))).toEqual([]);
+
+      const real = await nurture('import', bad, '--no-enroll');
+      expect(real.out).toContain(`rejected 1: see ${bad}.rejected.csv`);
+      expect(await readFile(`${bad}.rejected.csv`, 'utf8')).toMatch(/^line,email,code,reason\n3,not-an-email,invalid_email,.*not-an-email.*\n$/);
+      const good = join(dir, 'good.csv');
+      await writeFile(good, `${header}\nfy@cli.test,Fy,champion,Cli Co,cli.test\n`);
+      expect((await nurture('import', good, '--no-enroll')).code).toBe(0);
+      expect(await readdir(dir)).not.toContain('good.csv.rejected.csv');
+      expect((await h.ctx.db.select().from(leads).where(inArray(leads.email, ['el@cli.test', 'fy@cli.test']))).map((l) => l.email).sort()).toEqual(['el@cli.test', 'fy@cli.test']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
 
 describe('export and erase', () => {
