@@ -25,7 +25,7 @@ const AUTO_PRECEDENCE = new Set(['bulk', 'auto_reply', 'junk', 'list']);
  * writing "Re: Automatic reply settings?" is not an autoresponder.
  */
 const AUTOMATIC_SUBJECT =
-  /^\s*(automatic reply|auto[- ]?(reply|response|matic response)|autoreply|autoresponse|vacation (reply|response)|abwesenheitsnotiz|automatische antwort|réponse automatique|respuesta automática|risposta automatica|automatisch antwoord|autosvar|automatisk svar|resposta automática|resposta automática de ausência|automaattinen vastaus|automatyczna odpowiedź|autoodpowiedź|odpowiedź automatyczna)/iu;
+  /^\s*(automatic reply|automated (reply|response)|auto[- ]?(reply|response|matic response)|autoreply|autoresponse|vacation (reply|response)|自動応答|自動返信|自动回复|自動回覆|자동\s?응답|автоответ|автоматический ответ|ticket received|request received|your request has been received|we('ve| have) received your (request|message|e-?mail|enquiry|inquiry)|abwesenheitsnotiz|automatische antwort|réponse automatique|respuesta automática|risposta automatica|automatisch antwoord|autosvar|automatisk svar|resposta automática|resposta automática de ausência|automaattinen vastaus|automatyczna odpowiedź|autoodpowiedź|odpowiedź automatyczna)/iu;
 
 /**
  * Subjects that name an absence. A person may write one too ("Out of office next week — can we move our
@@ -34,9 +34,20 @@ const AUTOMATIC_SUBJECT =
 const ABSENCE_SUBJECT =
   /^\s*(out of (the )?office|ooo\b|away from (the |my )?office|on vacation|on leave|on holiday|abwesend|absence du bureau|absent du bureau|fuera de la oficina|fuori sede|fuori ufficio|afwezig|niet aanwezig|frånvaro|fraværende|ausência|ausente|fora do escritório|poza biurem|nieobecn)/iu;
 
+/** An absence named after the person, as HCL Notes writes it: "Hans Weber is out of the office." */
+const NAMED_ABSENCE_SUBJECT = /\bis (currently )?(out of (the )?office|on (vacation|holiday|leave)|away)\.?\s*$/i;
+
 /** Wording only generated mail uses. */
 const AUTOMATED_BODY =
-  /this is an? automat(ed|ic)(ally generated)? (reply|response|message|e-?mail|notification)|(this|the) (message|e-?mail|reply) (is|was|has been) (sent |generated )?automatically|auto-?generated (reply|response|message)|automatically generated|diese (nachricht|e-?mail) wurde automatisch|(dit|deze) (is een automatisch|bericht is automatisch)|automatisch gegenereerd|questo è un messaggio automatico|messaggio generato automaticamente|(esta|este) (é|e|es) uma? (mensagem|resposta|mensaje|respuesta) automátic[oa]|ceci est (un message|une réponse) automatique|detta är ett automatiskt|to jest automatyczn/iu;
+  /this is an? automat(ed|ic)(ally generated)? (reply|response|message|e-?mail|notification)|(this|the) (message|e-?mail|reply) (is|was|has been) (sent |generated )?automatically|auto-?generated (reply|response|message)|automatically generated|diese (nachricht|e-?mail) wurde automatisch|(dit|deze) (is een automatisch|bericht is automatisch)|automatisch gegenereerd|questo è un messaggio automatico|messaggio generato automaticamente|(esta|este) (é|e|es) uma? (mensagem|resposta|mensaje|respuesta) automátic[oa]|ceci est (un message|une réponse) automatique|detta är ett automatiskt|to jest automatyczn|(a |your )?(support )?ticket has been (created|opened|logged)|acknowledge that we have received your|(is|from) an? (unmonitored|no-?reply) (mailbox|address|e-?mail address)|this is a no-?reply (e-?mail )?address/iu;
+
+/**
+ * The person has left: "kept open until 31 January" is then no return, and no date is read from it.
+ */
+const DEPARTED_BODY =
+  /\b(i (have )?left (the company|the organi[sz]ation|the firm)|i am no longer (with|at|employed)|i'm no longer (with|at|employed)|(is|has) no longer (with|at|employed)|has left (the company|the organi[sz]ation|the firm)|no longer (works?|working) (for|at|with)|hat das unternehmen verlassen|ist nicht mehr (bei|für|im unternehmen)|n'est plus (chez|dans|au sein|employée?)|a quitté (la société|l'entreprise)|ya no (trabaja|forma parte)|ha dejado la empresa|non (lavora|fa) più|werkt niet meer (bij|voor))/iu;
+/** "I left Harbor Freight Lines on …": the company by its (capitalised) name. */
+const DEPARTED_FROM_NAMED = /\b(I (have )?left|(has|had) left) \p{Lu}/u;
 
 /** Sentences that state an absence, in the languages the return dates cover. */
 const ABSENCE_BODY =
@@ -57,7 +68,8 @@ const REDIRECT_BODY =
 export function detectAutoReply(input: AutoReplyInput): AutoReply {
   const reason = autoReplyReason(input.headers, input.subject, input.text);
   if (!reason) return { isAuto: false, reason: null, returnDate: null };
-  return { isAuto: true, reason, returnDate: parseReturnDate(input.text, input.date, { utcOffsetMinutes: input.utcOffsetMinutes ?? null }) };
+  const departed = DEPARTED_BODY.test(input.text) || DEPARTED_FROM_NAMED.test(input.text);
+  return { isAuto: true, reason, returnDate: departed ? null : parseReturnDate(input.text, input.date, { utcOffsetMinutes: input.utcOffsetMinutes ?? null }) };
 }
 
 /** Why the message is automatic, or null when a person wrote it. */
@@ -88,7 +100,7 @@ function headerReason(headers: Record<string, string>): string | null {
 /** Subject and body weighed: two points make an autoresponder, a person's question takes one away. */
 function contentReason(subject: string, text: string): string | null {
   const automaticSubject = AUTOMATIC_SUBJECT.test(subject);
-  const absenceSubject = !automaticSubject && ABSENCE_SUBJECT.test(subject);
+  const absenceSubject = !automaticSubject && (ABSENCE_SUBJECT.test(subject) || NAMED_ABSENCE_SUBJECT.test(subject));
   let score = (automaticSubject ? 3 : 0) + (absenceSubject ? 1 : 0);
   if (AUTOMATED_BODY.test(text)) score += 2;
   if (ABSENCE_BODY.test(text)) score += 1;

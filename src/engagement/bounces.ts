@@ -84,10 +84,10 @@ export function headerFrom(section: string | null, name: string): string | null 
 const STATUS_CODE = /\b([245]\.\d{1,3}\.\d{1,3})\b/;
 const DAEMON_SENDER = /mailer-daemon|postmaster|mail delivery (subsystem|system)|mail ?delivery|\bdaemon@|microsoftexchange[0-9a-f]*@/i;
 const BOUNCE_SUBJECT =
-  /undeliver|delivery status notification|delivery (has )?failed|delivery failure|failure notice|returned mail|mail delivery failed|delivery failed|non ?remis|unzustellbar|nicht zustellbar|no se puede entregar|could not be delivered|onbestelbaar|non recapitabile|não (foi possível )?entregue|warning: message .* delayed|delayed mail|delivery delayed|delivery status|successful mail delivery|delivery report/i;
+  /undeliver|delivery status notification|delivery (has )?failed|delivery failure|failure notice|returned mail|mail delivery failed|delivery failed|non ?remis|unzustellbar|nicht zustellbar|no se puede entregar|could not be delivered|onbestelbaar|non recapitabile|não (foi possível )?entregue|warning: message .* delayed|warning: could not send message|delayed mail|delivery delayed|delivery status|successful mail delivery|delivery report/i;
 /** Words only a delivery notice uses; with a daemon sender they make a notice even under an odd subject. */
 const BOUNCE_BODY =
-  /this is the (qmail-send|mail delivery|mail system|postfix) program|wasn't able to deliver your message|could not be delivered to one or more|delivery has failed to these recipients|did not reach (some or all of )?the intended recipient|unable to deliver your message|message wasn't delivered|address not found|has not yet been delivered|delivery to the following recipients? (failed|has been delayed)|permanent error|this message was created automatically by mail delivery software/i;
+  /this is the (qmail-send|mail delivery|mail system|postfix) program|wasn't able to deliver your message|could not be delivered to one or more|delivery has failed to these recipients|did not reach (some or all of )?the intended recipient|unable to deliver your message|message wasn't delivered|address not found|has not yet been delivered|delivery to the following recipients? (failed|has been delayed)|permanent error|this message was created automatically by mail delivery software|this is a warning message only/i;
 
 /** Where a plain-text notice starts to quote the returned message. */
 const RETURNED_COPY =
@@ -95,7 +95,7 @@ const RETURNED_COPY =
 
 /** Wording of a notice that the MTA is still trying (a delay, not a bounce). */
 const DELAY_WORDS =
-  /has not yet been delivered|not been delivered yet|delivery (has been )?delayed|delivery attempts will continue|will (continue to )?(retry|try again)|still trying|i'?m still trying|this is a warning|warning: message .* delayed|delivery status notification \(delay\)|no action is required on your part/i;
+  /has not yet been delivered|not been delivered yet|delivery (has been )?delayed|delivery attempts will continue|will (continue to )?(retry|try again)|still trying|i'?m still trying|this is a warning|warning: message .* delayed|delivery status notification \(delay\)|no action is required on your part|this is a warning message only|could not send message for past|message still undelivered after/i;
 /** Wording of a success notice (RFC 3461 NOTIFY=SUCCESS answered in prose). */
 const SUCCESS_WORDS = /successful mail delivery|delivered to the following recipients? successfully|delivery to the following recipients? (succeeded|was successful|has been completed)|delivery status notification \(success\)|your message (was|has been) (successfully )?delivered/i;
 
@@ -108,7 +108,7 @@ const DIAGNOSTIC_WORDS: readonly [RegExp, string][] = [
   [/account (has been |is )?(disabled|deactivated|suspended|inactive)|mailbox (is )?(disabled|inactive)|account expired/i, '2.1'],
   [/host (or domain name )?not found|domain (name )?(not found|does not exist)|no mx (record|host)|unrouteable (mail )?domain|name service error/i, '1.2'],
   [
-    /user unknown|unknown user|no such (user|mailbox|recipient|address|account)|(user|mailbox|address|recipient|account) (does ?n[o']t|did not) exist|doesn'?t have an? .{1,40} account|does not have an? .{1,40} account|address (couldn'?t|could not|was not) be found|address not found|recipient ?not ?found|unknown (local[- ]part|recipient|address|mailbox)|invalid (recipient|mailbox|address)|mailbox (unavailable|not found)|not a valid (mailbox|recipient)|no mailbox here|recipient address rejected: (user unknown|access denied|undeliverable)|bad destination mailbox|account that you tried to reach does not exist/i,
+    /user unknown|unknown user|no such (user|mailbox|recipient|address|account)|(user|mailbox|address|recipient|account) (does ?n[o']t|did not) exist|doesn'?t have an? .{1,40} account|does not have an? .{1,40} account|address (couldn'?t|could not|was not) be found|address not found|recipient ?not ?found|unknown (local[- ]part|recipient|address|mailbox)|invalid (recipient|mailbox|address)|mailbox (unavailable|not found)|not a valid (mailbox|recipient)|no mailbox here|recipient address rejected: (user unknown|access denied|undeliverable)|bad destination mailbox|account that you tried to reach does not exist|not listed in (the )?(domino|public) directory/i,
     '1.1',
   ],
   [/spam|blocked|block ?list|black ?list|policy|not accepted for policy|dmarc|spf (check )?fail|reputation|content rejected/i, '7.1'],
@@ -116,6 +116,13 @@ const DIAGNOSTIC_WORDS: readonly [RegExp, string][] = [
   [/loop(s)? detected|too many hops|hop count/i, '4.6'],
   [/timed? ?out|connection (refused|timed out)|no route to host|unreachable/i, '4.1'],
 ];
+
+/**
+ * Words that say more than the code beside them. Microsoft 365's directory-based edge blocking turns an
+ * address its tenant doesn't have away with "550 5.4.1 Recipient address rejected: Access denied.
+ * AS(201806281)": 5.4.1 reads as a routing problem, but it is the tenant's "no such user".
+ */
+const DECISIVE_WORDS: readonly [RegExp, string][] = [[/recipient address rejected: access denied/i, '1.1']];
 
 const NOT_A_BOUNCE: Bounce = {
   isBounce: false,
@@ -139,6 +146,8 @@ export function combineStatus(statusField: string | null, diagnostic: string | n
   const replyClass = /(?:^|[^\d.])([245])\d\d(?:[\s:-]|$)/.exec(diagnostic ?? '')?.[1] ?? null;
   const cls = fromField?.[0] ?? fromDiagnostic?.[0] ?? replyClass;
   if (!cls) return null;
+  const decisive = diagnostic ? DECISIVE_WORDS.find(([re]) => re.test(diagnostic))?.[1] : undefined;
+  if (decisive && cls === '5') return `${cls}.${decisive}`;
   const detail = (code: string | null) => (code ? code.slice(2) : null);
   const specificity = (d: string | null) => (!d ? 0 : d.endsWith('.0') ? (d.startsWith('0.') ? 1 : 2) : 3);
   const words = diagnostic ? (DIAGNOSTIC_WORDS.find(([re]) => re.test(diagnostic))?.[1] ?? null) : null;
@@ -268,11 +277,18 @@ const ADDRESS = String.raw`[A-Za-z0-9.!#$%&'*+/=?^_\`{|}~-]+@[A-Za-z0-9](?:[A-Za
 /** Where plain-text notices name the recipient, most specific first. */
 const RECIPIENT_IN_TEXT: readonly RegExp[] = [
   new RegExp(String.raw`^\s*(?:Final|Original)-Recipient:\s*(?:rfc822;)?\s*<?(${ADDRESS})>?`, 'im'),
+  // Sendmail's transcript: "<ana@x.test>... Deferred: …" (or "... User unknown").
+  new RegExp(String.raw`^<(${ADDRESS})>\.\.\.\s`, 'm'),
   // qmail and Yahoo: "<ana@x.test>:" on a line of its own.
   new RegExp(String.raw`^<(${ADDRESS})>:\s*$`, 'm'),
   // Exim: the failed address indented under "The following address(es) failed:".
-  new RegExp(String.raw`following address(?:\(es\)|es)? failed:\s*\n+\s*<?(${ADDRESS})>?`, 'i'),
-  new RegExp(String.raw`following address(?:\(es\)|es)? deferred:\s*\n+\s*<?(${ADDRESS})>?`, 'i'),
+  // (1&1/IONOS wraps "address" and "failed:" over two lines, and ends the address with a colon.)
+  new RegExp(String.raw`following address(?:\(es\)|es)?\s+failed:\s*\n+\s*<?(${ADDRESS})>?`, 'i'),
+  new RegExp(String.raw`following address(?:\(es\)|es)?\s+deferred:\s*\n+\s*<?(${ADDRESS})>?`, 'i'),
+  // Mimecast: "… to the following address could not be delivered:" then "-- ana@x.test".
+  new RegExp(String.raw`following address(?:es)? could not be delivered:?\s*\n+\s*(?:--\s*)?<?(${ADDRESS})>?`, 'i'),
+  // Microsoft 365's notice, first line, as its tenants' languages write it.
+  new RegExp(String.raw`(?:your message to|votre message (?:à|a)|ihre nachricht an|su mensaje (?:para|a)|il tuo messaggio a|uw bericht aan)\s+<?(${ADDRESS})>?\s+(?:couldn'?t|could not|n['’]a pas pu|konnte nicht|no se (?:pudo|ha podido)|non è stato|kan niet|kon niet)`, 'i'),
   // Exchange: "Delivery has failed to these recipients or groups:" then the address, maybe as "Name (addr)".
   new RegExp(String.raw`(?:failed to these recipients or groups|following recipient\(s\) cannot be reached|could not be delivered to the following recipients?|delivery to the following recipients? (?:failed|has been delayed)(?: permanently)?)\s*:?\s*\n+[^\n]*?<?(${ADDRESS})`, 'i'),
   // Gmail: "Your message wasn't delivered to ana@x.test because …".

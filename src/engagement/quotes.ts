@@ -27,12 +27,12 @@ const SEPARATOR =
 /** Outlook 365 / new Outlook put a rule of underscores above the quoted header block. */
 const UNDERSCORE_RULE = /^_{10,}$/;
 
-const HEADER_FROM = /^\*?(From|Von|De|Da|Van|Från|Fra|Od)\s?:\*?\s*\S/i;
-const HEADER_SENT = /^\*?(Sent|Date|Gesendet|Datum|Envoyé|Enviado|Fecha|Inviato|Verzonden|Skickat|Sendt|Data)\s?:/i;
+const HEADER_FROM = /^\*?(From|Von|De|Da|Van|Från|Fra|Od|От|差出人|发件人|寄件者|보낸 사람)\s?[:：]\*?\s*\S/iu;
+const HEADER_SENT = /^\*?(Sent|Date|Gesendet|Datum|Envoyé|Enviado|Fecha|Inviato|Verzonden|Skickat|Sendt|Data|Wysłano|Wysłane|Отправлено|Дата|送信日時|日付|发送时间|發送時間|보낸 날짜)\s?[:：]/iu;
 const HEADER_LOOKAHEAD = 6;
 
 const MOBILE_FOOTER =
-  /^(Sent from my \S.*|Sent from (Outlook|Mail|Yahoo Mail)\b.*|Get Outlook for (iOS|Android)|Sent from Gmail Mobile|Von meinem \S+.* gesendet|Gesendet von meinem \S.*|Envoyé de mon \S.*|Enviado desde mi \S.*|Enviado do meu \S.*|Inviato da(l mio)? \S.*|Verzonden (vanaf|met) mijn \S.*|Skickat från min \S.*)$/i;
+  /^(Sent from my \S.*|Sent from (Outlook|Mail|Yahoo Mail)\b.*|Get Outlook for (iOS|Android)|Sent from Gmail Mobile|Von meinem \S+.* gesendet|Gesendet von meinem \S.*|Envoyé de mon \S.*|Enviado desde mi \S.*|Enviado do meu \S.*|Inviato da(l mio)? \S.*|Verzonden (vanaf|met) mijn \S.*|Verstuurd (vanaf|met) mijn \S.*|Skickat från min \S.*|Envoyé depuis mon \S.*|Wysłane z (mojego )?\S.*|Отправлено с (моего )?\S.*|发自我的\S.*|從我的\S.*傳送|\S+から送信|(Outlook für (iOS|Android) herunterladen|Télécharger Outlook pour (iOS|Android)|Obtenir Outlook pour (iOS|Android)|Descargar Outlook para (iOS|Android)|Outlook voor (iOS|Android) downloaden)\b.*)$/iu;
 
 /** RFC 3676 §4.3: "-- " on a line of its own starts the signature (trailing space often lost by clients). */
 const SIGNATURE_DELIMITER = /^-- ?$/;
@@ -90,10 +90,33 @@ function historyAt(lines: readonly string[], i: number): { kind: 'cut' } | { kin
     return isAttributionAt([unquoted, ...lines.slice(i + 1).map((l) => l.replace(/^(>\s?)+/, ''))], 0) ? { kind: 'quoted', length: 1 } : null;
   }
   const length = attributionLength(lines, i);
-  if (!length) return null;
+  if (!length) {
+    const quoting = addressAttributionLength(lines, i);
+    return quoting ? { kind: 'quoted', length: quoting } : null;
+  }
   // "> " quoting after the attribution: what follows the quoted block is the person's again.
   const next = lines.slice(i + length).find((l) => l.trim());
   return next?.trimStart().startsWith('>') ? { kind: 'quoted', length } : { kind: 'cut' };
+}
+
+/**
+ * Gmail's attribution where the language has no "wrote" to find: "2026年1月5日(月) 18:02 Ana <a@x>:",
+ * "пн, 5 янв. 2026 г. в 12:02, Ana" then "<a@x>:", Korean "… <a@x>님이 작성:". A line ending in an address
+ * and a colon could be the person's own ("write to my colleague <b@x>:"), so it counts only over "> "
+ * quoting, and a first line of two only with a digit in it (the date).
+ */
+const ADDRESS_ATTRIBUTION = /<[^<>\s]+@[^<>\s]+>\s*(님이 작성)?\s*[:：]$/u;
+
+function addressAttributionLength(lines: readonly string[], i: number): number {
+  for (let n = 1; n <= 2; n++) {
+    const last = (lines[i + n - 1] ?? '').trim();
+    if (!last || (n === 2 && !/\d/.test(lines[i] ?? ''))) return 0;
+    if (ADDRESS_ATTRIBUTION.test(last)) {
+      const next = lines.slice(i + n).find((l) => l.trim());
+      return next?.trimStart().startsWith('>') ? n : 0;
+    }
+  }
+  return 0;
 }
 
 /** How many lines the attribution at i spans (Gmail wraps it over two or three), or 0. */

@@ -163,8 +163,17 @@ describe('extractNewText', () => {
     expect(extractNewText(text)).toBe(text);
   });
 
+  it('cuts at an attribution ending in the quoted sender\'s address only over "> " quoting', () => {
+    expect(extractNewText('はい、大丈夫です。\n\n2026年1月5日(月) 18:02 Marta Silva <marta@lumen.test>:\n\n> Hi,\n> old')).toBe('はい、大丈夫です。');
+    // The person's own line that ends in an address, over their own words, stays.
+    const own = 'Please write to my colleague <b.berg@x.test>:\nshe runs purchasing now.';
+    expect(extractNewText(own)).toBe(own);
+    // A two-line one needs a date in its first line: a sign-off directly above is not taken with it.
+    expect(extractNewText('Thanks\nMarta Silva <marta@lumen.test>:\n> old')).toBe('Thanks');
+  });
+
   it('drops mobile footers in several languages', () => {
-    for (const footer of ['Sent from my iPhone', 'Von meinem iPhone gesendet', 'Envoyé de mon iPad', 'Get Outlook for iOS']) {
+    for (const footer of ['Sent from my iPhone', 'Von meinem iPhone gesendet', 'Envoyé de mon iPad', 'Get Outlook for iOS', 'Verstuurd vanaf mijn iPhone', '发自我的iPhone', 'iPhoneから送信', 'Envoyé depuis mon appareil Galaxy', 'Outlook für Android herunterladen<https://aka.ms/AAb9ysg>']) {
       expect(extractNewText(`Yes please.\n\n${footer}`)).toBe('Yes please.');
     }
   });
@@ -191,7 +200,7 @@ describe('detectAutoReply', () => {
     expect(autoReplyReason(headers, 'Re: hello')).toBe(reason);
   });
 
-  it.each(['Automatic reply: hello', 'Autosvar: hej', 'Réponse automatique : bonjour', 'Respuesta automática: hola', 'Automatisch antwoord: hallo', 'Automatyczna odpowiedź: dzień dobry'])(
+  it.each(['Automatic reply: hello', 'Autosvar: hej', 'Réponse automatique : bonjour', 'Respuesta automática: hola', 'Automatisch antwoord: hallo', 'Automatyczna odpowiedź: dzień dobry', 'Automated Response: Re: hello', '自動応答: Re: hello', 'Ticket Received - 48213 - hello', 'We have received your request'])(
     'recognises the generated subject %s on its own',
     (subject) => expect(autoReplyReason({}, subject)).toBe('subject'),
   );
@@ -200,6 +209,25 @@ describe('detectAutoReply', () => {
     expect(autoReplyReason({}, subject, 'I am out of the office until 12 January with limited access to email.')).toBe('subject');
     // The subject alone is not enough: a person may write it.
     expect(autoReplyReason({}, subject)).toBeNull();
+  });
+
+  it('does not take a person answering about a ticket for a helpdesk', () => {
+    expect(autoReplyReason({}, 'Re: Ticket received?', 'Did you get my ticket? I have not heard back.')).toBeNull();
+  });
+
+  it('recognises an absence named after the person (HCL Notes) with an absence notice below it', () => {
+    expect(autoReplyReason({}, 'Hans Weber is out of the office.', 'I will be out of the office starting 05.01.2026.')).toBe('subject');
+    expect(autoReplyReason({}, 'Hans Weber is out of the office.')).toBeNull();
+  });
+
+  it('reads no return date from someone who has left', () => {
+    const date = new Date('2026-01-05T09:00:00Z');
+    const left = (text: string) => detectAutoReply({ headers: { 'auto-submitted': 'auto-replied' }, subject: 'Automatic reply: hello', text, date }).returnDate;
+    expect(left('I left Harbor Freight Lines on 31 December. This mailbox is kept open until 31 January.')).toBeNull();
+    expect(left('Per has left the company; this mailbox is monitored until 31 January.')).toBeNull();
+    expect(left('Herr Vogt hat das Unternehmen verlassen. Das Postfach bleibt bis 31. Januar aktiv.')).toBeNull();
+    // Away, not gone: the date is read.
+    expect(left('I am out of the office until 12 January. I left you a note with Sam.')?.toISOString().slice(0, 10)).toBe('2026-01-12');
   });
 
   it('does not treat a person asking about an absence as an autoresponder', () => {
@@ -303,6 +331,10 @@ describe('combineStatus: the Status field and the diagnostic read together', () 
     ['5.0.0', '452 4.2.2 Mailbox over quota', '5.2.2'],
     [null, '550 5.1.1 No such user', '5.1.1'],
     ['4.4.1', 'connect to mx.x.test[192.0.2.1]:25: Connection timed out', '4.4.1'],
+    // Microsoft 365's directory-based edge blocking: 5.4.1 with words that mean "no such user".
+    ['5.0.0', '550 5.4.1 Recipient address rejected: Access denied. AS(201806281)', '5.1.1'],
+    [null, '550 5.4.1 Recipient address rejected: Access denied. AS(201806281)', '5.1.1'],
+    ['5.4.1', '550 5.4.1 Relay access denied', '5.4.1'],
     [null, null, null],
   ])('Status %s with %s → %s', (status, diagnostic, expected) => {
     expect(combineStatus(status, diagnostic)).toBe(expected);
