@@ -188,13 +188,8 @@ function run(seq: Sequence, e: EnrollmentState, facts: Facts, now: Date): Decisi
           }
         }
         if (!released) {
-          if (facts.window && !isInWindow(now, facts.window, facts.timeZone)) {
-            return defer(e, commands, step.id, nextWindowOpen(now, facts.window, facts.timeZone), 'window');
-          }
-          const capped = capUntil(facts.recentSends.lead, facts.caps.lead, now) ?? null;
-          if (capped) return defer(e, commands, step.id, capped, 'cap_lead');
-          const accountCapped = capUntil(facts.recentSends.account, facts.caps.account, now);
-          if (accountCapped) return defer(e, commands, step.id, accountCapped, 'cap_account');
+          const held = firstSendable(facts, now);
+          if (held) return defer(e, commands, step.id, held.until, held.why);
         }
 
         delete e.progress.gate;
@@ -266,6 +261,27 @@ function waitUntil(step: Extract<Step, { type: 'wait' }>, now: Date, tz: string)
 }
 
 /** When a cap is full, the moment enough of the counted sends age out of its period. */
+/**
+ * When the window and the caps first all let a send go, if not now: a window's opening inside a capped
+ * week is no time to send, nor a cap's end on a Saturday, so each is checked again from where the other
+ * moved it. `why` is what set the time in the end.
+ */
+function firstSendable(facts: Facts, now: Date): { until: Date; why: DeferReason } | null {
+  let at = now;
+  let why: DeferReason | null = null;
+  // Each turn moves the time forward to a window's opening or a cap's end: a few turns always settle it.
+  for (let turn = 0; turn < 8; turn++) {
+    const window = facts.window && !isInWindow(at, facts.window, facts.timeZone) ? nextWindowOpen(at, facts.window, facts.timeZone) : null;
+    const lead = window ? null : capUntil(facts.recentSends.lead, facts.caps.lead, at);
+    const account = window || lead ? null : capUntil(facts.recentSends.account, facts.caps.account, at);
+    const until = window ?? lead ?? account;
+    if (!until) break;
+    at = until;
+    why = window ? 'window' : lead ? 'cap_lead' : 'cap_account';
+  }
+  return why ? { until: at, why } : null;
+}
+
 export function capUntil(sends: Date[], cap: Cap | undefined, now: Date): Date | null {
   if (!cap) return null;
   const per = parseDuration(cap.per);

@@ -167,17 +167,25 @@ describe('frequency caps', () => {
     expect(capUntil(s, cap, at('2026-01-15T11:00:00Z'))).toBeNull();
   });
 
-  it('a cap deferral that lands outside the window is deferred again to the window, then sent', () => {
+  it('a cap that ends outside the window defers the step straight to the window\'s next opening after it, then it is sent', () => {
     const window = { days: ['mon', 'tue', 'wed', 'thu', 'fri'] as ('mon' | 'tue' | 'wed' | 'thu' | 'fri')[], from: '09:00', to: '17:00' };
     const lead = [at('2026-01-09T22:30:00Z'), at('2026-01-13T12:00:00Z')]; // ages out Fri 16 Jan 22:30 UTC = 17:30 NY
     const facts = makeFacts({ timeZone: 'America/New_York', window, caps, recentSends: { lead, account: lead } });
     const d1 = decide(seq, active('hello'), WAKE, facts, now);
-    expect(only(d1.commands, 'defer')).toMatchObject({ why: 'cap_lead', until: at('2026-01-16T22:30:00Z') });
-    const d2 = decide(seq, d1.enrollment, WAKE, facts, at('2026-01-16T22:30:00Z'));
-    expect(only(d2.commands, 'defer')).toMatchObject({ why: 'window', until: at('2026-01-19T14:00:00Z') });
-    const d3 = decide(seq, d2.enrollment, WAKE, facts, at('2026-01-19T14:00:00Z'));
-    expect(sends(d3.commands)).toEqual(['hello']);
+    // Not to Friday 17:30 (the cap's end, after the window closed) and then again: Monday 09:00 in New York.
+    expect(only(d1.commands, 'defer')).toMatchObject({ why: 'window', until: at('2026-01-19T14:00:00Z') });
+    const d2 = decide(seq, d1.enrollment, WAKE, facts, at('2026-01-19T14:00:00Z'));
+    expect(sends(d2.commands)).toEqual(['hello']);
     expect(isInWindow(at('2026-01-19T14:00:00Z'), window, 'America/New_York')).toBe(true);
+  });
+
+  it('a window that opens inside a capped period defers the step to the cap\'s end, and says so', () => {
+    const window = { days: ['mon', 'tue', 'wed', 'thu', 'fri'] as ('mon' | 'tue' | 'wed' | 'thu' | 'fri')[], from: '09:00', to: '17:00' };
+    // Two sends last Monday at 12:00 New York: the cap lets the next go on Monday 19 January at 12:00 there.
+    const lead = [at('2026-01-12T16:59:00Z'), at('2026-01-12T17:00:00Z')];
+    const sunday = at('2026-01-18T15:00:00Z');
+    const d = decide(seq, active('hello'), WAKE, makeFacts({ timeZone: 'America/New_York', window, caps, recentSends: { lead, account: lead } }), sunday);
+    expect(only(d.commands, 'defer')).toMatchObject({ why: 'cap_lead', until: at('2026-01-19T16:59:00Z') });
   });
 });
 
