@@ -2,8 +2,11 @@ import { compile } from 'html-to-text';
 
 const WRAP = 78;
 
+// Unwrapped: a paragraph is one line until wrap() below. The skeleton is converted with placeholders
+// where a message's values go, and lines wrapped around a placeholder's length came out ragged once
+// the value was in ("…like Acme Logistics, and the" / "question I" / "hear most…").
 const toText = compile({
-  wordwrap: WRAP,
+  wordwrap: false,
   selectors: [
     // MJML renders the preheader as a hidden div padded with invisible characters; it is not body copy.
     { selector: 'div[style*="display:none"]', format: 'skip' },
@@ -25,6 +28,10 @@ const IMAGE_ONLY_LINK = /<a\b[^>]*>\s*(?:<img\b[^>]*>\s*)+<\/a>/gi;
 
 /** The plain-text part: links read as "text (url)", images and the open pixel leave no trace. */
 export function htmlToPlainText(html: string): string {
+  return wrap(unwrappedText(html));
+}
+
+function unwrappedText(html: string): string {
   return toText(bodyOf(html).replace(IMAGE_ONLY_LINK, ''));
 }
 
@@ -56,7 +63,7 @@ const RAW_TOKEN = /\{\{\{|\{\{\s*&/;
 export function textSkeleton(markedHtml: string, tokens: readonly string[], restore: (text: string) => string): string | null {
   if (tokens.some((t) => RAW_TOKEN.test(t))) return null;
   const withSlots = markedHtml.replace(MARKED_HREF, (_whole, start: string, id: string) => `${start}NRLNK${id}KNLRN"`).replace(ANCHOR_WITH_TEXT, (whole, attributes: string, inner: string) => hideHrefShownAsText(whole, attributes, inner, restore));
-  return restore(htmlToPlainText(withSlots));
+  return restore(unwrappedText(withSlots));
 }
 
 const ANCHOR_WITH_TEXT = /<a\b([^>]*)>([\s\S]*?)<\/a>/gi;
@@ -83,30 +90,30 @@ export function fillLinks(text: string, hrefs: ReadonlyMap<string, string>): str
     if (href === undefined) missing = true;
     return href ?? '';
   });
-  return missing ? null : rewrap(out);
+  return missing ? null : wrap(out);
 }
 
 /**
- * The skeleton was wrapped with placeholders where the values now are: a line a long value pushed past
- * the width is wrapped again at its spaces, continuing at the line's own indent (a word or URL longer
- * than the width stays whole, as the conversion leaves it).
+ * Lines longer than the width wrapped at their spaces, once the values are in, each continuing at its
+ * line's own indent (under the text of a list item's bullet). A word or URL longer than the width stays
+ * whole: a URL broken over two lines no longer works.
  */
-function rewrap(text: string): string {
-  if (!text.split('\n').some((line) => line.length > WRAP)) return text;
+function wrap(text: string): string {
   return text
     .split('\n')
     .map((line) => {
       if (line.length <= WRAP) return line;
-      const indent = /^\s*/.exec(line)![0];
+      const indent = /^\s*(?:[*\-•] |\d{1,3}\. )?/.exec(line)![0];
+      const hanging = ' '.repeat(indent.length);
       const lines: string[] = [];
       let current = '';
       for (const word of line.slice(indent.length).split(' ')) {
         if (current && indent.length + current.length + 1 + word.length > WRAP) {
-          lines.push(indent + current);
+          lines.push((lines.length ? hanging : indent) + current);
           current = word;
         } else current = current ? `${current} ${word}` : word;
       }
-      lines.push(indent + current);
+      lines.push((lines.length ? hanging : indent) + current);
       return lines.join('\n');
     })
     .join('\n');

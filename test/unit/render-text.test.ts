@@ -39,6 +39,20 @@ describe('the plain-text part', () => {
     expect(message.text.split('\n').filter((line) => line.length > 78 && !/https?:\/\//.test(line))).toEqual([]);
   });
 
+  it('wraps each paragraph once its values are in: no short line left where a placeholder broke it', async () => {
+    const compiled = await template(
+      'I work with onboarding teams at companies like {{account.name}}, and the question I hear most is what a good first thirty days looks like for a new customer, with <a href="https://example.com/guide">the guide</a> to read.',
+    );
+    for (const name of ['Acme Logistics', 'A', 'Handelsgesellschaft für Spedition und Lagerei Norddeutschland mbH']) {
+      const lines = renderMessage(compiled, aContext({ account: { name } }), tracking).text.split('\n');
+      // Every line but the paragraph's last is filled to near the width: the next word would not have fitted.
+      for (let i = 0; i < lines.length - 1; i++) {
+        const nextWord = lines[i + 1]!.trim().split(' ')[0]!;
+        if (nextWord && !/https?:\/\//.test(lines[i]!) && !/https?:\/\//.test(nextWord)) expect(lines[i]!.length + 1 + nextWord.length, `${name}: ${lines[i]}`).toBeGreaterThan(78);
+      }
+    }
+  });
+
   it('prints an address shown as its own link text once', async () => {
     const compiled = await template('Write to <a href="mailto:{{owner.email}}">{{owner.email}}</a>.');
     for (let i = 0; i < 5; i++) expect(renderMessage(compiled, aContext(), tracking).text).toBe('Write to sam@handrail.example.');
