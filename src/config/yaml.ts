@@ -38,7 +38,14 @@ export function parseYaml(file: string, text: string): PositionedYaml {
   );
   // A "__proto__" key would be dropped without a word by the schema (it is no name of ours): say so.
   for (const offset of protoKeys(doc)) syntaxIssues.push(issue(offset, 'reserved_name', 'the key "__proto__" is a reserved name (a property every JavaScript object has): choose another'));
-  for (const e of doc.errors) if (e.code !== 'DUPLICATE_KEY') syntaxIssues.push(describeYamlError(e, doc, lines, issue));
+  // Only the first structural error: once the structure is broken, what the parser says after it
+  // (a tab's or an unclosed bracket's dozen follow-on errors) mostly follows from it.
+  const broken = doc.errors.filter((e) => e.code !== 'DUPLICATE_KEY').sort((a, b) => a.pos[0] - b.pos[0]);
+  if (broken.length) {
+    const first = describeYamlError(broken[0]!, doc, lines, issue);
+    const more = broken.length - 1;
+    syntaxIssues.push(more ? { ...first, message: `${first.message} (the parser then reports ${more} more error${more === 1 ? '' : 's'}, which may follow from this one: fix it first)` } : first);
+  }
   for (const w of doc.warnings) syntaxIssues.push(issue(w.pos[0], 'yaml_warning', plainMessage(w), 'warning'));
 
   // A duplicate key alone leaves the structure intact, so the rest of the file can still be checked.
@@ -87,7 +94,12 @@ function describeYamlError(
     const expected = above === null ? '' : `, but the line above is indented ${above}`;
     return issue(start, 'yaml_indent', `bad indentation: "${what}" is indented ${indent} space${indent === 1 ? '' : 's'}${expected}; keys of one mapping must start in the same column`);
   }
-  if (e.code === 'TAB_AS_INDENT') return issue(start, 'yaml_syntax', 'a tab used for indentation: YAML expects spaces');
+  if (e.code === 'TAB_AS_INDENT') return issue(col === 1 ? offset + Math.max(0, text.indexOf('\t')) : start, 'yaml_syntax', 'a tab used for indentation: YAML expects spaces');
+  // "type wait": a key and its value without the colon between them.
+  const words = /^([A-Za-z_][\w-]*)\s+(\S.*)$/.exec(text.trim());
+  if (/^Implicit (map )?keys? need/.test(message) && words && !text.includes(':')) {
+    return issue(start, 'yaml_syntax', `expected a colon after "${words[1]}": write "${words[1]}: ${words[2]}" (a key and its value are separated by ": ")`);
+  }
   return issue(start, 'yaml_syntax', message);
 }
 

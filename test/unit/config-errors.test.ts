@@ -26,6 +26,9 @@ const cases: Record<string, Expected[]> = {
   'yaml-bad-indent': [e(SEQ, 7, 4, 'yaml_indent', '"template:" is indented 3 spaces, but the line above is indented 4')],
   'yaml-unclosed-quote': [e(SEQ, 1, 7, 'yaml_syntax', 'unclosed quote: expected a closing "')],
   'duplicate-key': [e(SEQ, 9, 5, 'duplicate_key', 'duplicate key "kind": it is already set on line 8')],
+  'yaml-missing-colon': [e(SEQ, 9, 5, 'yaml_syntax', 'expected a colon after "type": write "type: wait"')],
+  // One report, not the dozen the parser makes of what follows a tab.
+  'yaml-tab-indent': [e(SEQ, 6, 1, 'yaml_syntax', 'a tab used for indentation: YAML expects spaces')],
   // The shape of a file
   'unknown-key-top': [e(SEQ, 4, 1, 'unknown_key', 'unknown key "prority" at the top level (did you mean priority?)')],
   // One mistake, one report: the missing "template" is covered by the suggestion.
