@@ -233,3 +233,15 @@ export async function engagedAccounts(db: Tx, s: Pick<StatsScope, 'since'>, limi
     engagedByPersona: (typeof r.by_persona === 'string' ? JSON.parse(r.by_persona) : r.by_persona) as Record<string, number>,
   }));
 }
+
+/** Has anyone ever been enrolled in this sequence (whether or not the YAML still has it)? */
+export async function anyoneEnrolledIn(db: Tx, sequence: string): Promise<boolean> {
+  const rows = await db.execute<{ found: number }>(sql`select 1 as found from enrollments where sequence_id = ${sequence} limit 1`);
+  return rows.length > 0;
+}
+
+/** Every sequence anyone was ever enrolled in, by id. */
+export async function enrolledSequences(db: Tx): Promise<string[]> {
+  const rows = await db.execute<{ id: string }>(sql`select distinct sequence_id as id from enrollments order by 1`);
+  return rows.map((r) => r.id);
+}

@@ -3,7 +3,8 @@
 // and rounding are pure and live here.
 import { parseDuration, isDuration } from '../config/duration.js';
 import type { Tx } from '../db/client.js';
-import { engagedAccounts, funnelByPersona, funnelBySequenceStep, stageFlow, type AccountStatsRow, type FunnelRow, type PersonaRow } from '../db/stats.js';
+import { anyoneEnrolledIn, engagedAccounts, enrolledSequences, funnelByPersona, funnelBySequenceStep, stageFlow, type AccountStatsRow, type FunnelRow, type PersonaRow } from '../db/stats.js';
+import { suggest } from '../config/issues.js';
 import type { Context } from '../context.js';
 import { UseCaseError } from './errors.js';
 
@@ -64,6 +65,7 @@ export interface Stats {
 
 export async function getStats(db: Tx, opts: StatsOptions = {}): Promise<Stats> {
   const scope = { since: opts.since ?? null, sequence: opts.sequence ?? null };
+  if (scope.sequence) await assertSequenceKnown(db, scope.sequence);
   const [funnel, personas, stages, accounts] = await Promise.all([
     funnelBySequenceStep(db, scope),
     funnelByPersona(db, scope),
@@ -82,6 +84,16 @@ export async function getStats(db: Tx, opts: StatsOptions = {}): Promise<Stats> 
     })),
     accounts,
   };
+}
+
+/**
+ * A sequence no one was ever enrolled in has nothing to report: most likely a typo, which an empty
+ * report would hide. (Not checked against the YAML: a sequence since removed still has its history.)
+ */
+async function assertSequenceKnown(db: Tx, sequence: string): Promise<void> {
+  if (await anyoneEnrolledIn(db, sequence)) return;
+  const known = await enrolledSequences(db);
+  throw new UseCaseError('invalid_field', `no one has been enrolled in a sequence "${sequence}"${suggest(sequence, known)}${known.length ? `; sequences with enrollments are ${known.join(', ')}` : ''}`, 'sequence');
 }
 
 /** The rows come ordered: each sequence's total row, then its steps in sequence order. */

@@ -177,6 +177,14 @@ describe('stats', () => {
     expect(new Date(oneAccount.since!).getTime()).toBeCloseTo(clock().getTime() - 86_400_000, -4);
     await expect(statsRoute(h.ctx, new URL(`${h.http.url}/v1/stats?since=yesterday`))).rejects.toMatchObject({ code: 'invalid_field', field: 'since' });
     await expect(statsRoute(h.ctx, new URL(`${h.http.url}/v1/stats?since=yesterday`))).rejects.toBeInstanceOf(UseCaseError);
+    // A sequence no one was enrolled in is most likely a typo: said so, not answered with an empty report.
+    await expect(statsRoute(h.ctx, new URL(`${h.http.url}/v1/stats?sequence=awareness-note`))).rejects.toMatchObject({
+      code: 'invalid_field',
+      field: 'sequence',
+      message: expect.stringContaining('(did you mean awareness-notes?)'),
+    });
+    const typo = await fetch(`${h.http.url}/v1/stats?sequence=awareness-note`);
+    expect([typo.status, (await typo.json()).error.field]).toEqual([422, 'sequence']);
     // Over HTTP, from this machine: the same numbers; a bad since is a 422 naming the field.
     const res = await fetch(`${h.http.url}/v1/stats`);
     expect(res.status).toBe(200);
