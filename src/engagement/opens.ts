@@ -71,7 +71,8 @@ function appleMppEvidence(hit: Pick<PixelHit, 'userAgent' | 'ip'>): Record<strin
   }
   // From Apple's block or Private Relay egress without a recognisable client agent: the relay, not a person.
   const relay = networkOfKind(hit.ip, 'apple_relay');
-  if (relay && !REAL_CLIENT_UA.test(ua)) return networkEvidence('Apple relay network without a mail client', relay);
+  // A mail client's own agent (Outlook for iOS behind Cloudflare WARP, whose egress Private Relay shares) is a person.
+  if (relay && !REAL_CLIENT_UA.test(ua) && !MAIL_CLIENT_UA.test(ua)) return networkEvidence('Apple relay network without a mail client', relay);
   return null;
 }
 
