@@ -209,6 +209,18 @@ function isReadReceipt(mail: InboundMail): boolean {
 }
 
 /**
+ * A DMARC aggregate report (RFC 7489 §7.2.1.1 prescribes its subject) or an SMTP TLS report (RFC 8460:
+ * multipart/report; report-type=tlsrpt), should the domain's rua/tlsrpt address be the inbound one:
+ * about the domain's mail in general, never a reply to ours.
+ */
+function isAggregateReport(mail: InboundMail): boolean {
+  const type = mail.headers['content-type']?.toLowerCase() ?? '';
+  if (type.includes('multipart/report') && /report-type="?tlsrpt/.test(type)) return true;
+  if ('tls-report-domain' in mail.headers) return true;
+  return /^\s*report domain:\s*\S+\s+submitter:\s*\S+/i.test(mail.subject);
+}
+
+/**
  * Reports about the message win over the auto-reply headers they also carry (Postfix sets
  * Auto-Submitted on its DSNs, feedback loops on their reports).
  */
@@ -218,7 +230,7 @@ export function inboundKind(mail: InboundMail): InboundKind {
   const bounce = parseBounce(mail);
   if (bounce.isBounce) return 'bounce';
   if (bounce.isDsn) return bounce.action && SUCCESS_ACTIONS.has(bounce.action) ? 'notice' : 'delayed';
-  if (isReadReceipt(mail)) return 'notice';
+  if (isReadReceipt(mail) || isAggregateReport(mail)) return 'notice';
   if (mail.autoReply.isAuto) return 'auto_reply';
   return 'reply';
 }
