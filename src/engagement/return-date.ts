@@ -5,32 +5,33 @@
  */
 
 const MONTHS: Record<string, number> = {};
-// English, German, French, Spanish, Dutch, Italian, Portuguese, Swedish, Polish (Polish in the genitive a date uses).
+// English, German, French, Spanish, Dutch, Italian, Portuguese, Swedish, Polish and Russian (Polish and
+// Russian in the genitive a date uses).
 const MONTH_NAMES: readonly (readonly string[])[] = [
-  ['january', 'jan', 'januar', 'jänner', 'janvier', 'janv', 'enero', 'ene', 'januari', 'gennaio', 'gen', 'janeiro', 'stycznia', 'styczeń', 'sty'],
-  ['february', 'feb', 'februar', 'février', 'févr', 'fevrier', 'febrero', 'februari', 'febbraio', 'fevereiro', 'fev', 'lutego', 'luty', 'lut'],
-  ['march', 'mar', 'märz', 'mars', 'marzo', 'maart', 'mrt', 'março', 'marco', 'marca', 'marzec'],
-  ['april', 'apr', 'avril', 'avr', 'abril', 'abr', 'aprile', 'kwietnia', 'kwiecień', 'kwi'],
-  ['may', 'mai', 'mayo', 'mei', 'maggio', 'mag', 'maio', 'maj', 'maja'],
-  ['june', 'jun', 'juni', 'juin', 'junio', 'giugno', 'giu', 'junho', 'czerwca', 'czerwiec', 'cze'],
-  ['july', 'jul', 'juli', 'juillet', 'juil', 'julio', 'luglio', 'lug', 'julho', 'lipca', 'lipiec', 'lip'],
-  ['august', 'aug', 'août', 'aout', 'agosto', 'ago', 'augustus', 'augusti', 'sierpnia', 'sierpień', 'sie'],
-  ['september', 'sep', 'sept', 'septembre', 'septiembre', 'settembre', 'setembro', 'września', 'wrzesień', 'wrz'],
-  ['october', 'oct', 'oktober', 'okt', 'octobre', 'octubre', 'ottobre', 'ott', 'outubro', 'października', 'październik', 'paź'],
-  ['november', 'nov', 'novembre', 'noviembre', 'novembro', 'listopada', 'listopad', 'lis'],
-  ['december', 'dec', 'dezember', 'dez', 'décembre', 'decembre', 'diciembre', 'dic', 'dicembre', 'dezembro', 'grudnia', 'grudzień', 'gru'],
+  ['january', 'jan', 'januar', 'jänner', 'janvier', 'janv', 'enero', 'ene', 'januari', 'gennaio', 'gen', 'janeiro', 'stycznia', 'styczeń', 'sty', 'января'],
+  ['february', 'feb', 'februar', 'février', 'févr', 'fevrier', 'febrero', 'februari', 'febbraio', 'fevereiro', 'fev', 'lutego', 'luty', 'lut', 'февраля'],
+  ['march', 'mar', 'märz', 'mars', 'marzo', 'maart', 'mrt', 'março', 'marco', 'marca', 'marzec', 'марта'],
+  ['april', 'apr', 'avril', 'avr', 'abril', 'abr', 'aprile', 'kwietnia', 'kwiecień', 'kwi', 'апреля'],
+  ['may', 'mai', 'mayo', 'mei', 'maggio', 'mag', 'maio', 'maj', 'maja', 'мая'],
+  ['june', 'jun', 'juni', 'juin', 'junio', 'giugno', 'giu', 'junho', 'czerwca', 'czerwiec', 'cze', 'июня'],
+  ['july', 'jul', 'juli', 'juillet', 'juil', 'julio', 'luglio', 'lug', 'julho', 'lipca', 'lipiec', 'lip', 'июля'],
+  ['august', 'aug', 'août', 'aout', 'agosto', 'ago', 'augustus', 'augusti', 'sierpnia', 'sierpień', 'sie', 'августа'],
+  ['september', 'sep', 'sept', 'septembre', 'septiembre', 'settembre', 'setembro', 'września', 'wrzesień', 'wrz', 'сентября'],
+  ['october', 'oct', 'oktober', 'okt', 'octobre', 'octubre', 'ottobre', 'ott', 'outubro', 'października', 'październik', 'paź', 'октября'],
+  ['november', 'nov', 'novembre', 'noviembre', 'novembro', 'listopada', 'listopad', 'lis', 'ноября'],
+  ['december', 'dec', 'dezember', 'dez', 'décembre', 'decembre', 'diciembre', 'dic', 'dicembre', 'dezembro', 'grudnia', 'grudzień', 'gru', 'декабря'],
 ];
 MONTH_NAMES.forEach((names, index) => names.forEach((n) => (MONTHS[n] = index)));
 
 const WEEKDAYS: Record<string, number> = {};
 const WEEKDAY_NAMES: readonly (readonly string[])[] = [
-  ['sunday', 'sonntag', 'dimanche', 'domingo', 'zondag', 'domenica', 'söndag', 'niedziela', 'niedzielę'],
-  ['monday', 'montag', 'lundi', 'lunes', 'maandag', 'lunedì', 'lunedi', 'segunda-feira', 'måndag', 'poniedziałek'],
-  ['tuesday', 'dienstag', 'mardi', 'martes', 'dinsdag', 'martedì', 'martedi', 'terça-feira', 'tisdag', 'wtorek'],
-  ['wednesday', 'mittwoch', 'mercredi', 'miércoles', 'miercoles', 'woensdag', 'mercoledì', 'mercoledi', 'quarta-feira', 'onsdag', 'środa', 'środę'],
-  ['thursday', 'donnerstag', 'jeudi', 'jueves', 'donderdag', 'giovedì', 'giovedi', 'quinta-feira', 'torsdag', 'czwartek'],
-  ['friday', 'freitag', 'vendredi', 'viernes', 'vrijdag', 'venerdì', 'venerdi', 'sexta-feira', 'fredag', 'piątek'],
-  ['saturday', 'samstag', 'samedi', 'sábado', 'sabado', 'zaterdag', 'sabato', 'lördag', 'sobota', 'sobotę'],
+  ['sunday', 'sonntag', 'dimanche', 'domingo', 'zondag', 'domenica', 'söndag', 'niedziela', 'niedzielę', 'воскресенье'],
+  ['monday', 'montag', 'lundi', 'lunes', 'maandag', 'lunedì', 'lunedi', 'segunda-feira', 'måndag', 'poniedziałek', 'понедельник'],
+  ['tuesday', 'dienstag', 'mardi', 'martes', 'dinsdag', 'martedì', 'martedi', 'terça-feira', 'tisdag', 'wtorek', 'вторник'],
+  ['wednesday', 'mittwoch', 'mercredi', 'miércoles', 'miercoles', 'woensdag', 'mercoledì', 'mercoledi', 'quarta-feira', 'onsdag', 'środa', 'środę', 'среду'],
+  ['thursday', 'donnerstag', 'jeudi', 'jueves', 'donderdag', 'giovedì', 'giovedi', 'quinta-feira', 'torsdag', 'czwartek', 'четверг'],
+  ['friday', 'freitag', 'vendredi', 'viernes', 'vrijdag', 'venerdì', 'venerdi', 'sexta-feira', 'fredag', 'piątek', 'пятницу'],
+  ['saturday', 'samstag', 'samedi', 'sábado', 'sabado', 'zaterdag', 'sabato', 'lördag', 'sobota', 'sobotę', 'субботу'],
 ];
 WEEKDAY_NAMES.forEach((names, index) => names.forEach((n) => (WEEKDAYS[n] = index)));
 
@@ -56,11 +57,11 @@ const DATE_PATTERNS: readonly { re: RegExp; kind: DateKind }[] = [
  * English, German, French, Spanish, Dutch, Italian, Portuguese, Swedish, Polish.
  */
 const RETURN_PHRASE =
-  /\b(back|return(?:ing|s)?|in the office|available again|reachable again)\b|zurück|wieder|de retour|\bretour\b|regres\w*|volver\w*|de vuelta|\bterug\b|\bweer\b|rientr\w*|di nuovo|de volta|\bretorn\w*|tillbaka|\båter\b|z powrotem|wracam|powr[oó]t\w*|będę (?:dostępn\w*|w biurze)/giu;
+  /\b(back|return(?:ing|s)?|in the office|available again|reachable again)\b|zurück|wieder|de retour|\bretour\b|regres\w*|volver\w*|de vuelta|\bterug\b|\bweer\b|rientr\w*|di nuovo|de volta|\bretorn\w*|tillbaka|\båter\b|z powrotem|wracam|powr[oó]t\w*|będę (?:dostępn\w*|w biurze)|вернусь|выйду на работу|буду в офисе|снова на связи/giu;
 
 /** Phrases that end the absence ("out until …"): used when no return is stated. */
 const UNTIL_PHRASE =
-  /\b(until|till|through|thru|up to and including)\b|\bbis\b|jusqu['’]?(?:au|à)|\bhasta\b|tot en met|\bt\/m\b|\btot\b|fino (?:al|a|all['’])|\baté\b|till och med|\bt\.o\.m\.|\bdo(?=\s+\d)/giu;
+  /\b(until|till|through|thru|up to and including)\b|\bbis\b|jusqu['’]?(?:au|à)|\bhasta\b|tot en met|\bt\/m\b|\btot\b|fino (?:al|a|all['’])|\baté\b|till och med|\bt\.o\.m\.|\bdo(?=\s+\d)|(?<!\p{L})до(?=\s+\d)/giu;
 
 /** "from 5 to 16 January", "vom 5. bis 16. Januar", "du 5 au 16 janvier": the absence ends on the second day. */
 const RANGE = new RegExp(
@@ -202,6 +203,19 @@ function datesAfter(text: string, phrase: RegExp, ref: Date): { index: number; d
   return out;
 }
 
+/**
+ * Japanese and Chinese write the date before the return: "1月13日（火）より出社いたします", "1月13日以降に順次返信
+ * いたします", "1月13日回来". A month-day date followed closely by a return (出社, 戻り, 復帰, a reply resuming,
+ * 回来, 上班).
+ */
+const CJK_RETURN = /(?:(\d{4})年)?(\d{1,2})月(\d{1,2})日(?:\s*[（(][^）)]{1,3}[）)])?\s*(?:より|から|以降|に|起|后|後)?[^。\n]{0,10}?(?:出社|戻り|戻ります|復帰|返信|回来|返回|上班|回到)/u;
+
+function cjkReturn(text: string, ref: Date): Date | null {
+  const m = CJK_RETURN.exec(text);
+  if (!m) return null;
+  return m[1] ? withYear(Number(m[1]), Number(m[2]) - 1, Number(m[3]), ref) : nextOccurrence(Number(m[2]) - 1, Number(m[3]), ref);
+}
+
 export type ReturnDateOptions = {
   /** The sender's UTC offset (from the Date header): "tomorrow" is the sender's tomorrow. */
   utcOffsetMinutes?: number | null;
@@ -224,6 +238,8 @@ export function parseReturnDate(text: string, mailDate: Date | null, options: Re
     if (before) stated.push({ index: m.index ?? 0, date: before });
   }
   if (stated.length) return stated.sort((a, b) => a.index - b.index)[0]!.date;
+  const cjk = cjkReturn(flat, ref);
+  if (cjk) return cjk;
 
   const ends = [...datesAfter(flat, UNTIL_PHRASE, ref), ...datesAfter(flat, RANGE, ref)];
   return ends.length ? ends.sort((a, b) => a.index - b.index)[0]!.date : null;

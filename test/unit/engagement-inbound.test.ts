@@ -258,6 +258,13 @@ describe('parseReturnDate', () => {
     ['Je serai de retour le lundi 19 janvier.', '2026-01-19'],
     ['Ab dem 14.01. bin ich wieder im Büro.', '2026-01-14'],
     ['Ich bin bis 16. Januar 2026 nicht erreichbar.', '2026-01-16'],
+    ['Вернусь в офис в понедельник, 12 января.', '2026-01-12'],
+    ['Я в отпуске до 9 января включительно.', '2026-01-09'],
+    ['1月13日（火）より出社いたします。', '2026-01-13'],
+    ['1月13日以降に順次返信いたします。', '2026-01-13'],
+    ['我将于1月14日回来。', '2026-01-14'],
+    // A date with no return after it is only the absence's start: nothing to go on.
+    ['1月5日～1月9日は出張のため不在にしております。', null],
     ['Back on Thursday.', '2026-01-08'],
     ['I am back tomorrow.', '2026-01-06'],
     ['Back in the office on 02/03.', null],
