@@ -16,7 +16,7 @@ export async function importCommand(o: { file: string; mapping?: string; dryRun:
   // Opened at the first rejected row, so a clean file leaves no empty report behind; a dry run writes
   // nothing unless asked to with --report.
   const reporting = !o.dryRun || o.report !== undefined;
-  let report: WriteStream | null = null;
+  let report = null as WriteStream | null;
   const reject = (line: string) => {
     if (!reporting) return;
     if (!report) (report = createWriteStream(reportPath)).write('line,email,code,reason\n');
@@ -50,8 +50,7 @@ export async function importCommand(o: { file: string; mapping?: string; dryRun:
     for (const x of r.rejects.slice(0, 10)) write(`    line ${x.line}: ${x.reason}`);
     return r.rejected ? 2 : 0;
   } finally {
-    const open = report as WriteStream | null;
-    if (open) await new Promise<void>((resolve) => open.end(() => resolve()));
+    if (report) await new Promise<void>((resolve) => report!.end(() => resolve()));
     await rt.stop();
   }
 }
