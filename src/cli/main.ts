@@ -58,7 +58,8 @@ const HELP = `nurture — relationship-first email nurture
   nurture preview TEMPLATE --lead FILE|EMAIL [--out DIR]
                                 render a template for a lead: subject, preheader, HTML and text
   nurture messages [--uncertain | --status S] [--json] [-n N]
-                                messages by status: lead, sequence/step, since when, the relay's last words
+                                messages by status (uncertain unless --status says another): lead,
+                                sequence/step, since when, the relay's last words
   nurture messages release ID --resend|--mark-sent
                                 settle an uncertain message: a person decides, never nurture
   nurture dkim DOMAIN           the DNS TXT record to publish for the domain's DKIM key
