@@ -264,11 +264,12 @@ function waitUntil(step: Extract<Step, { type: 'wait' }>, now: Date, tz: string)
 /**
  * When the window and the caps first all let a send go, if not now: a window's opening inside a capped
  * week is no time to send, nor a cap's end on a Saturday, so each is checked again from where the other
- * moved it. `why` is what set the time in the end.
+ * moved it. `why` names a cap whenever one held the step back (the window then only rounds the time to
+ * its next opening), else the window.
  */
 function firstSendable(facts: Facts, now: Date): { until: Date; why: DeferReason } | null {
   let at = now;
-  let why: DeferReason | null = null;
+  const held = new Set<DeferReason>();
   // Each turn moves the time forward to a window's opening or a cap's end: a few turns always settle it.
   for (let turn = 0; turn < 8; turn++) {
     const window = facts.window && !isInWindow(at, facts.window, facts.timeZone) ? nextWindowOpen(at, facts.window, facts.timeZone) : null;
@@ -277,8 +278,9 @@ function firstSendable(facts: Facts, now: Date): { until: Date; why: DeferReason
     const until = window ?? lead ?? account;
     if (!until) break;
     at = until;
-    why = window ? 'window' : lead ? 'cap_lead' : 'cap_account';
+    held.add(window ? 'window' : lead ? 'cap_lead' : 'cap_account');
   }
+  const why = (['cap_lead', 'cap_account', 'window'] as const).find((r) => held.has(r));
   return why ? { until: at, why } : null;
 }
 

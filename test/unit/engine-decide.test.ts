@@ -167,13 +167,14 @@ describe('frequency caps', () => {
     expect(capUntil(s, cap, at('2026-01-15T11:00:00Z'))).toBeNull();
   });
 
-  it('a cap that ends outside the window defers the step straight to the window\'s next opening after it, then it is sent', () => {
+  it('a cap that ends outside the window defers the step straight to the window\'s next opening after it, for the cap, then it is sent', () => {
     const window = { days: ['mon', 'tue', 'wed', 'thu', 'fri'] as ('mon' | 'tue' | 'wed' | 'thu' | 'fri')[], from: '09:00', to: '17:00' };
     const lead = [at('2026-01-09T22:30:00Z'), at('2026-01-13T12:00:00Z')]; // ages out Fri 16 Jan 22:30 UTC = 17:30 NY
     const facts = makeFacts({ timeZone: 'America/New_York', window, caps, recentSends: { lead, account: lead } });
     const d1 = decide(seq, active('hello'), WAKE, facts, now);
-    // Not to Friday 17:30 (the cap's end, after the window closed) and then again: Monday 09:00 in New York.
-    expect(only(d1.commands, 'defer')).toMatchObject({ why: 'window', until: at('2026-01-19T14:00:00Z') });
+    // Not to Friday 17:30 (the cap's end, after the window closed) and then again: Monday 09:00 in New
+    // York. The cap is why: without it the step would have gone this week.
+    expect(only(d1.commands, 'defer')).toMatchObject({ why: 'cap_lead', until: at('2026-01-19T14:00:00Z') });
     const d2 = decide(seq, d1.enrollment, WAKE, facts, at('2026-01-19T14:00:00Z'));
     expect(sends(d2.commands)).toEqual(['hello']);
     expect(isInWindow(at('2026-01-19T14:00:00Z'), window, 'America/New_York')).toBe(true);
@@ -186,6 +187,14 @@ describe('frequency caps', () => {
     const sunday = at('2026-01-18T15:00:00Z');
     const d = decide(seq, active('hello'), WAKE, makeFacts({ timeZone: 'America/New_York', window, caps, recentSends: { lead, account: lead } }), sunday);
     expect(only(d.commands, 'defer')).toMatchObject({ why: 'cap_lead', until: at('2026-01-19T16:59:00Z') });
+  });
+
+  it('a Sunday\'s step for a lead at the cap until the next weekend goes the Monday after, and the cap is the reason given', () => {
+    const window = { days: ['mon', 'tue', 'wed', 'thu', 'fri'] as ('mon' | 'tue' | 'wed' | 'thu' | 'fri')[], from: '09:00', to: '17:00' };
+    // Two sends on Sunday 18 January (one day ahead of the window): the cap ends on Sunday the 25th.
+    const lead = [at('2026-01-18T14:00:00Z'), at('2026-01-18T15:00:00Z')];
+    const d = decide(seq, active('hello'), WAKE, makeFacts({ timeZone: 'America/New_York', window, caps, recentSends: { lead, account: [] } }), at('2026-01-18T16:00:00Z'));
+    expect(only(d.commands, 'defer')).toMatchObject({ why: 'cap_lead', until: at('2026-01-26T14:00:00Z') });
   });
 });
 
