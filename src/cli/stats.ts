@@ -19,14 +19,14 @@ export interface StatsCommandOptions {
 
 export async function statsCommand(o: StatsCommandOptions): Promise<number> {
   const write = o.write ?? ((l: string) => console.log(l));
-  const stages = o.configDir ? funnelStages(o.configDir, o.templatesDir ?? 'templates') : undefined;
+  const config = o.configDir ? configured(o.configDir, o.templatesDir ?? 'templates') : undefined;
   const { db, close } = connectDatabase(o.databaseUrl, { max: 4 });
   try {
     const stats = await getStats(db, {
       ...(o.since ? { since: parseSince(o.since, new Date()) } : {}),
       ...(o.sequence ? { sequence: o.sequence } : {}),
       ...(o.accounts !== undefined ? { accounts: o.accounts } : {}),
-      ...(stages ? { stages } : {}),
+      ...(config ? { stages: config.stages, sequences: config.sequences } : {}),
     });
     if (o.json) write(JSON.stringify(stats, null, 2));
     else formatStats(stats).forEach((l) => write(l));
@@ -37,9 +37,11 @@ export async function statsCommand(o: StatsCommandOptions): Promise<number> {
 }
 
 /** The funnel's stage order, if the configuration loads; stats still print without it. */
-export function funnelStages(configDir: string, templatesDir: string): string[] | undefined {
+/** The funnel's stages and sequence ids, if the configuration loads (stats read the database alone otherwise). */
+function configured(configDir: string, templatesDir: string): { stages: string[]; sequences: string[] } | undefined {
   try {
-    return loadConfig(configDir, { templatesDir }).funnel.stages;
+    const config = loadConfig(configDir, { templatesDir });
+    return { stages: config.funnel.stages, sequences: [...config.sequences.keys()] };
   } catch {
     return undefined;
   }

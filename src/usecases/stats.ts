@@ -17,6 +17,8 @@ export interface StatsOptions {
   stages?: readonly string[];
   /** How many accounts to list, most engaged first (default 50). */
   accounts?: number;
+  /** The configuration's sequence ids: one of them with no one enrolled yet is an empty report, not a typo. */
+  sequences?: readonly string[];
 }
 
 /** One step's (or a sequence's) counts, as the query gives them, with the rates they imply. */
@@ -65,7 +67,7 @@ export interface Stats {
 
 export async function getStats(db: Tx, opts: StatsOptions = {}): Promise<Stats> {
   const scope = { since: opts.since ?? null, sequence: opts.sequence ?? null };
-  if (scope.sequence) await assertSequenceKnown(db, scope.sequence);
+  if (scope.sequence) await assertSequenceKnown(db, scope.sequence, opts.sequences ?? []);
   const [funnel, personas, stages, accounts] = await Promise.all([
     funnelBySequenceStep(db, scope),
     funnelByPersona(db, scope),
@@ -87,13 +89,13 @@ export async function getStats(db: Tx, opts: StatsOptions = {}): Promise<Stats> 
 }
 
 /**
- * A sequence no one was ever enrolled in has nothing to report: most likely a typo, which an empty
- * report would hide. (Not checked against the YAML: a sequence since removed still has its history.)
+ * A sequence neither in the configuration nor ever enrolled in is most likely a typo, which an empty
+ * report would hide. (A sequence since removed from the YAML still has its history to report.)
  */
-async function assertSequenceKnown(db: Tx, sequence: string): Promise<void> {
-  if (await anyoneEnrolledIn(db, sequence)) return;
-  const known = await enrolledSequences(db);
-  throw new UseCaseError('invalid_field', `no one has been enrolled in a sequence "${sequence}"${suggest(sequence, known)}${known.length ? `; sequences with enrollments are ${known.join(', ')}` : ''}`, 'sequence');
+async function assertSequenceKnown(db: Tx, sequence: string, configured: readonly string[]): Promise<void> {
+  if (configured.includes(sequence) || (await anyoneEnrolledIn(db, sequence))) return;
+  const known = [...new Set([...configured, ...(await enrolledSequences(db))])].sort();
+  throw new UseCaseError('invalid_field', `no sequence "${sequence}" in the configuration, and no one has been enrolled in one${suggest(sequence, known)}${known.length ? `; sequences are ${known.join(', ')}` : ''}`, 'sequence');
 }
 
 /** The rows come ordered: each sequence's total row, then its steps in sequence order. */
@@ -170,5 +172,6 @@ export async function statsRoute(ctx: Context, url: URL): Promise<Stats> {
     ...(sequence ? { sequence } : {}),
     ...(accounts !== null ? { accounts: Number(accounts) } : {}),
     stages: ctx.config.funnel.stages,
+    sequences: [...ctx.config.sequences.keys()],
   });
 }

@@ -177,7 +177,9 @@ describe('stats', () => {
     expect(new Date(oneAccount.since!).getTime()).toBeCloseTo(clock().getTime() - 86_400_000, -4);
     await expect(statsRoute(h.ctx, new URL(`${h.http.url}/v1/stats?since=yesterday`))).rejects.toMatchObject({ code: 'invalid_field', field: 'since' });
     await expect(statsRoute(h.ctx, new URL(`${h.http.url}/v1/stats?since=yesterday`))).rejects.toBeInstanceOf(UseCaseError);
-    // A sequence no one was enrolled in is most likely a typo: said so, not answered with an empty report.
+    // A sequence neither configured nor ever enrolled in is most likely a typo: said so, not answered with
+    // an empty report. One in the configuration that no one has entered yet is an empty report.
+    expect((await getStats(h.ctx.db, { sequence: 'brand-new', sequences: ['brand-new'] })).sequences).toEqual([]);
     await expect(statsRoute(h.ctx, new URL(`${h.http.url}/v1/stats?sequence=awareness-note`))).rejects.toMatchObject({
       code: 'invalid_field',
       field: 'sequence',
