@@ -109,7 +109,10 @@ export function onShutdown(stop: () => Promise<void>, o: { drainSeconds: number;
       }
     }, o.drainSeconds * 1000);
     stop()
-      .then(() => process.exit(0))
+      .then(() => {
+        console.log(`${signal}: stopped`);
+        process.exit(0);
+      })
       .catch((err) => {
         console.error(err);
         process.exit(1);

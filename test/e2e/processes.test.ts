@@ -113,6 +113,7 @@ describe('nurture start, stopped', () => {
     process.kill(r.npmPid, 'SIGTERM');
     await allGone(r, [r.npmPid, r.nodePid, r.postgresPid, r.redisPid], STOP_BUDGET_MS);
     expect(r.output()).toMatch(/SIGTERM: finishing jobs in progress/);
+    expect(r.output()).toMatch(/SIGTERM: stopped/);
   });
 
   it('stops everything on SIGHUP to the process group, as a closing terminal sends it', { timeout: START_BUDGET_MS + STOP_BUDGET_MS }, async () => {
