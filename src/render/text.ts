@@ -101,7 +101,10 @@ export function fillLinks(text: string, hrefs: ReadonlyMap<string, string>): str
 function wrap(text: string): string {
   return text
     .split('\n')
-    .map((line) => {
+    .map((raw) => {
+      // The indentation a template's block helpers leave around what they render (`{{#if sender}}` on its
+      // own line) reads as a stray space at either end of a line: never a list's bullet or a wrapped line's indent.
+      const line = raw.replace(/[ \t]+$/, '').replace(/^ (?=[^\s*•\-\d])/, '');
       if (line.length <= WRAP) return line;
       const indent = /^\s*(?:[*\-•] |\d{1,3}\. )?/.exec(line)![0];
       const hanging = ' '.repeat(indent.length);

@@ -24,6 +24,8 @@ describe('the plain-text part', () => {
       const message = renderMessage(compiled, aContext({ lead }), tracking);
       expect(sameText(message.text, htmlToPlainText(message.html.replace(/<img[^>]*o\/msg42\.gif[^>]*>/, '')))).toBe(true);
       expect(message.text).not.toMatch(/NRTOK|NRLNK|\{\{/);
+      // No stray space a block helper's indentation left at either end of a line (the signature's).
+      expect(message.text.split('\n').filter((l) => /[ \t]$/.test(l) || /^ [A-Za-z]/.test(l))).toEqual([]);
     }
   });
 
