@@ -36,7 +36,6 @@ export async function statsCommand(o: StatsCommandOptions): Promise<number> {
   }
 }
 
-/** The funnel's stage order, if the configuration loads; stats still print without it. */
 /** The funnel's stages and sequence ids, if the configuration loads (stats read the database alone otherwise). */
 function configured(configDir: string, templatesDir: string): { stages: string[]; sequences: string[] } | undefined {
   try {

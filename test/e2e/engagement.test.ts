@@ -4,8 +4,7 @@
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enrollments, leads, messages, signals, suppressions } from '../../src/db/schema.js';
-import { runStep } from '../../src/usecases/runStep.js';
-import { eventually, SETTLE_BUDGET_MS, startHarness, type Harness } from '../support/harness.js';
+import { eventually, runDueStepOf, SETTLE_BUDGET_MS, startHarness, type Harness } from '../support/harness.js';
 
 const CHROME = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
 let offset = 0;
@@ -102,8 +101,7 @@ describe('engagement', () => {
     const stepper = h.worker('step');
     await stepper.pause();
     await upsert('leaver@gamma.test');
-    const enrolled = await eventually('enrolled', async () => (await h.ctx.database.sql<{ id: string; revision: number }[]>`select e.id, e.revision from enrollments e join leads l on l.id = e.lead_id where l.email = 'leaver@gamma.test'`)[0]);
-    expect(await runStep(h.ctx, { enrollmentId: enrolled.id, revision: enrolled.revision })).toBe('ran');
+    expect((await runDueStepOf(h, 'leaver@gamma.test')).ran).toBe('ran');
     const mail = await firstMailTo('leaver@gamma.test');
     const url = /<([^>]+\/u\/[^>]+)>/.exec(mail.raw.replace(/\r?\n /g, ' '))![1]!;
     // Scanners follow links: the page only shows a button.

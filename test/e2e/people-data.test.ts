@@ -14,9 +14,8 @@ import { importLeads } from '../../src/usecases/importLeads.js';
 import { loadMapping } from '../../src/usecases/leadColumns.js';
 import { signToken } from '../../src/mail/tracking.js';
 import { enqueueSends, enqueueSteps, stepJobId } from '../../src/queue/index.js';
-import { runStep } from '../../src/usecases/runStep.js';
 import { messages } from '../../src/db/schema.js';
-import { eventually, startHarness, type Harness } from '../support/harness.js';
+import { eventually, runDueStepOf, startHarness, type Harness } from '../support/harness.js';
 
 const CHROME = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
 let h: Harness;
@@ -243,8 +242,7 @@ describe('preference centre', () => {
     const stepper = h.worker('step');
     await stepper.pause();
     expect((await h.post('/v1/triggers', { type: 'lead.upsert', lead })).status).toBe(200);
-    const enrolled = await eventually('enrolled', async () => (await h.ctx.database.sql<{ id: string; revision: number }[]>`select e.id, e.revision from enrollments e join leads l on l.id = e.lead_id where l.email = 'fay@pref.test'`)[0]);
-    expect(await runStep(h.ctx, { enrollmentId: enrolled.id, revision: enrolled.revision })).toBe('ran');
+    expect((await runDueStepOf(h, 'fay@pref.test')).ran).toBe('ran');
     await eventually('intro', async () => mailsTo('fay@pref.test')[0]);
     const [intro] = await h.ctx.db.select().from(messages).where(and(eq(messages.toAddress, 'fay@pref.test'), eq(messages.stepId, 'intro')));
     const link = `${h.http.url}/p/${signToken(h.ctx.settings.trackingSecret, 'preferences', intro!.id)}`;

@@ -9,8 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { activity, enrollments, messages, signals } from '../../src/db/schema.js';
 import { replyAddress } from '../../src/mail/tracking.js';
 import { wakeJobId, wakeSecondOf } from '../../src/queue/index.js';
-import { runStep } from '../../src/usecases/runStep.js';
-import { eventually, startHarness, type Harness } from '../support/harness.js';
+import { eventually, runDueStepOf, startHarness, type Harness } from '../support/harness.js';
 
 // The fixtures were written in early January 2026: run the clock from then.
 const started = Date.now();
@@ -59,8 +58,8 @@ describe('replies and out-of-office', () => {
     const stepper = h.worker('step');
     await stepper.pause();
     await h.post('/v1/triggers', { type: 'lead.upsert', lead: { email: 'henrik.larsen@nordhavn-shipping.test', firstName: 'Henrik', persona: 'champion', owner: { name: 'Sam Rivera', email: 'sam@handrail.example' }, account: { name: 'Nordhavn Shipping', domain: 'nordhavn-shipping.test' } } });
-    const enrolled = await eventually('enrolled', async () => (await h.ctx.db.select().from(enrollments).where(eq(enrollments.sequenceId, 'awareness-notes')))[0]);
-    expect(await runStep(h.ctx, { enrollmentId: enrolled.id, revision: enrolled.revision })).toBe('ran');
+    const enrolled = await runDueStepOf(h, 'henrik.larsen@nordhavn-shipping.test');
+    expect(enrolled.ran).toBe('ran');
     const [waiting] = await h.ctx.db.select().from(enrollments).where(eq(enrollments.id, enrolled.id));
     expect(waiting).toMatchObject({ cursor: 'pause' });
     const intro = await eventually('intro', async () => h.smtp.mails[0]);

@@ -13,6 +13,7 @@ import type { Context } from '../../src/context.js';
 import { makeSettings, type Settings } from '../../src/config/env.js';
 import { parseDuration } from '../../src/config/duration.js';
 import { startHttp, type HttpServer } from '../../src/http/server.js';
+import { runStep, type RunStepResult } from '../../src/usecases/runStep.js';
 import { signedHeaders } from '../../src/http/signing.js';
 import type { WatcherOptions } from '../../src/mailbox/watcher.js';
 
@@ -191,4 +192,19 @@ export async function eventually<T>(what: string, check: () => Promise<T | null 
     if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * Runs the due step of a lead's one enrollment here in the test, once a trigger has enrolled them, with
+ * the step worker paused by the caller: a test that must act inside the wait after that step (a pause,
+ * an unsubscribe, an out-of-office) then does so however slow the machine. The enrollment, as it was.
+ */
+export async function runDueStepOf(h: Harness, email: string): Promise<{ id: string; revision: number; ran: RunStepResult }> {
+  const rows = await eventually(`${email} enrolled`, async () => {
+    const rows = await h.ctx.database.sql<{ id: string; revision: number }[]>`select e.id, e.revision from enrollments e join leads l on l.id = e.lead_id where l.email = ${email}`;
+    return rows.length ? rows : null;
+  });
+  if (rows.length !== 1) throw new Error(`${email} has ${rows.length} enrollments: runDueStepOf takes a lead with one`);
+  const { id, revision } = rows[0]!;
+  return { id, revision, ran: await runStep(h.ctx, { enrollmentId: id, revision }) };
 }
